@@ -1,0 +1,223 @@
+"""The log-mel front-end (SPEC section 1) as a batched ``nn.Module``.
+
+40 mel bands (Slaney filters, 0-8 kHz, as librosa's default), 25 ms Hamming
+window zero-padded to a 512-point FFT, 10 ms hop, natural log of power + 1e-6.
+Frames are centred (the signal is zero-padded by ``n_fft // 2`` on both sides),
+so a clip of ``n`` samples gives ``1 + n // hop`` frames, and a clip padded
+inside a batch gives exactly the same valid frames as the clip alone.
+
+Two interchangeable STFT kernels compute the same numbers: ``"fft"``
+(``torch.stft``, fastest on CPU and GPU) and ``"conv"`` (a strided ``conv1d``
+with a windowed DFT basis, which every ONNX runtime can execute).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sertk.audio import HOP_LENGTH, MAX_SECONDS, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
+
+PADDING_MODES = ("fixed", "batch")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Every number of the front-end; saved with each model and part of the cache key.
+
+    ``padding``: ``"fixed"`` pads/truncates every utterance to ``max_seconds``
+    (the paper); ``"batch"`` truncates to ``max_seconds`` but pads only to the
+    longest utterance of a batch and passes lengths to the model (ours).
+    """
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = N_FFT
+    win_length: int = WIN_LENGTH
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    f_min: float = 0.0
+    f_max: float | None = None  # None = sample_rate / 2
+    log_offset: float = 1e-6
+    max_seconds: float = MAX_SECONDS
+    padding: str = "fixed"
+
+    def __post_init__(self):
+        if self.padding not in PADDING_MODES:
+            raise ValueError(f"padding must be one of {PADDING_MODES}, got {self.padding!r}")
+        if not 0 < self.win_length <= self.n_fft:
+            raise ValueError("need 0 < win_length <= n_fft")
+        if self.hop_length <= 0 or self.n_mels <= 0 or self.max_seconds <= 0:
+            raise ValueError("hop_length, n_mels and max_seconds must be positive")
+
+    @property
+    def max_samples(self) -> int:
+        return int(round(self.max_seconds * self.sample_rate))
+
+    @property
+    def max_frames(self) -> int:
+        return self.num_frames(self.max_samples)
+
+    def num_frames(self, samples: int) -> int:
+        """Frames produced for a clip of ``samples`` samples (centred framing)."""
+        return 1 + int(samples) // self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (linear below 1 kHz, logarithmic above), as librosa's default."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3
+    mel = hz / f_sp
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    above = hz >= min_log_hz
+    mel[above] = min_log_mel + np.log(hz[above] / min_log_hz) / logstep
+    return mel
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    f_sp = 200.0 / 3
+    hz = f_sp * mel
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, np.log(6.4) / 27.0
+    above = mel >= min_log_mel
+    hz[above] = min_log_hz * np.exp(logstep * (mel[above] - min_log_mel))
+    return hz
+
+
+def mel_filterbank(config: FeatureConfig) -> np.ndarray:
+    """Slaney-normalised triangular filters, shape (n_mels, n_fft // 2 + 1)."""
+    f_max = config.f_max if config.f_max is not None else config.sample_rate / 2
+    fft_freqs = np.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate)
+    mel_pts = np.linspace(hz_to_mel(np.array([config.f_min]))[0], hz_to_mel(np.array([f_max]))[0],
+                          config.n_mels + 2)
+    hz_pts = mel_to_hz(mel_pts)
+    widths = np.diff(hz_pts)
+    ramps = hz_pts[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_pts[2:] - hz_pts[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Batched log-mel spectrogram.
+
+    Args:
+        config: the front-end numbers.
+        stft: ``"fft"`` (torch.stft) or ``"conv"`` (DFT as conv1d, for export).
+
+    Shapes:
+        waveforms: (B, samples) float at ``config.sample_rate``.
+        lengths: optional (B,) valid samples per row.
+        returns: features (B, n_mels, frames) and frame lengths (B,) int64,
+        where ``frames = 1 + samples // hop``.
+
+    Example:
+        >>> feats, n = LogMel()(torch.zeros(2, 16000))
+        >>> tuple(feats.shape), n.tolist()
+        ((2, 40, 101), [101, 101])
+    """
+
+    def __init__(self, config: FeatureConfig | None = None, stft: str = "fft"):
+        super().__init__()
+        if stft not in ("fft", "conv"):
+            raise ValueError(f"stft must be 'fft' or 'conv', got {stft!r}")
+        self.config = config or FeatureConfig()
+        self.stft = stft
+        c = self.config
+        self.register_buffer("window", torch.hamming_window(c.win_length, periodic=True),
+                             persistent=False)
+        self.register_buffer("mel_basis", torch.from_numpy(mel_filterbank(c)), persistent=False)
+        if stft == "conv":
+            self.register_buffer("dft_basis", self._dft_basis(), persistent=False)
+
+    def _dft_basis(self) -> torch.Tensor:
+        """(2 * (n_fft // 2 + 1), 1, n_fft): windowed cos and -sin kernels."""
+        c = self.config
+        offset = (c.n_fft - c.win_length) // 2
+        window = np.zeros(c.n_fft)
+        window[offset:offset + c.win_length] = self.window.double().numpy()
+        n = np.arange(c.n_fft)
+        k = np.arange(c.n_fft // 2 + 1)[:, None]
+        angle = 2 * np.pi * k * n / c.n_fft
+        basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window
+        return torch.from_numpy(basis.astype(np.float32)).unsqueeze(1)
+
+    def power_spectrum(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, n_fft // 2 + 1, frames) power."""
+        c = self.config
+        if self.stft == "fft":
+            spec = torch.stft(waveforms, n_fft=c.n_fft, hop_length=c.hop_length,
+                              win_length=c.win_length, window=self.window, center=True,
+                              pad_mode="constant", return_complex=True)
+            return spec.real.square() + spec.imag.square()
+        padded = nn.functional.pad(waveforms, (c.n_fft // 2, c.n_fft // 2)).unsqueeze(1)
+        spec = nn.functional.conv1d(padded, self.dft_basis, stride=c.hop_length)
+        real, imag = spec.chunk(2, dim=1)
+        return real.square() + imag.square()
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        if waveforms.dim() != 2:
+            raise ValueError(f"expected (B, samples) waveforms, got shape {tuple(waveforms.shape)}")
+        power = self.power_spectrum(waveforms.float())  # (B, F, frames)
+        mel = torch.matmul(self.mel_basis, power)  # (B, n_mels, frames)
+        feats = torch.log(mel + self.config.log_offset)
+        if lengths is None:
+            lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long,
+                                 device=waveforms.device)
+        frame_lengths = 1 + torch.div(lengths.long(), self.config.hop_length, rounding_mode="floor")
+        return feats, frame_lengths
+
+
+class FeatureNormalizer(nn.Module):
+    """Per-feature standardisation with statistics from the training fold only.
+
+    Shapes: (B, n_mels, T) -> (B, n_mels, T).
+    """
+
+    def __init__(self, mean: torch.Tensor | np.ndarray, std: torch.Tensor | np.ndarray,
+                 eps: float = 1e-5):
+        super().__init__()
+        mean = torch.as_tensor(np.asarray(mean), dtype=torch.float32)
+        std = torch.as_tensor(np.asarray(std), dtype=torch.float32)
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std.clamp_min(eps))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats - self.mean[:, None]) / self.std[:, None]
+
+
+def feature_stats(features: list[np.ndarray] | list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per mel band over all frames of ``features`` (each (n_mels, T)).
+
+    Accumulates in float64 so that long corpora do not lose precision.
+    """
+    if not features:
+        raise ValueError("cannot compute normalisation statistics from no utterances")
+    n_mels = np.asarray(features[0]).shape[0]
+    total = np.zeros(n_mels)
+    total_sq = np.zeros(n_mels)
+    count = 0
+    for feat in features:
+        f = np.asarray(feat, dtype=np.float64)
+        total += f.sum(axis=1)
+        total_sq += np.square(f).sum(axis=1)
+        count += f.shape[1]
+    mean = total / count
+    var = np.maximum(total_sq / count - np.square(mean), 0.0)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
