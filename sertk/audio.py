@@ -127,17 +127,33 @@ def prepare_waveform(
         raise AudioError(source, f"expected (samples,) or (samples, channels), got shape {data.shape}")
     if rate <= 0:
         raise AudioError(source, f"invalid sample rate {rate}")
-    if np.issubdtype(data.dtype, np.integer):
-        scale = float(np.iinfo(data.dtype).max) + 1.0
-        data = data.astype(np.float32) / scale
-    elif not np.issubdtype(data.dtype, np.floating):
-        raise AudioError(source, f"unsupported sample type {data.dtype}")
+    if data.shape[1] == 0:
+        raise AudioError(source, "no audio channels")
     if data.shape[0] == 0:
         raise AudioError(source, "no audio samples (0-length signal)")
-    mono = data.astype(np.float32, copy=False).mean(axis=1, dtype=np.float64).astype(np.float32)
-    if not np.isfinite(mono).all():
+    if np.issubdtype(data.dtype, np.integer):
+        data = _pcm_to_float(data)
+    elif not np.issubdtype(data.dtype, np.floating):
+        raise AudioError(source, f"unsupported sample type {data.dtype}")
+    if not np.isfinite(data).all():
         raise AudioError(source, "audio contains NaN or infinite samples")
-    return resample(mono, rate, sample_rate)
+    mono = data.mean(axis=1, dtype=np.float64)
+    peak = float(np.abs(mono).max())
+    if peak > float(np.finfo(np.float32).max):  # a float64 signal beyond float32's range
+        raise AudioError(source, f"audio samples are too large for float32 (max |x| = {peak:.3g})")
+    out = resample(mono.astype(np.float32), rate, sample_rate)
+    if out.shape[0] == 0:
+        raise AudioError(source, f"too short: {data.shape[0]} samples at {rate} Hz give no "
+                                 f"sample at {sample_rate} Hz")
+    return out
+
+
+def _pcm_to_float(data: np.ndarray) -> np.ndarray:
+    """Integer PCM -> float32 in [-1, 1): signed by 2**(bits-1), unsigned about its midpoint."""
+    info = np.iinfo(data.dtype)
+    scale = float(info.max) / 2 + 0.5 if info.min == 0 else float(info.max) + 1.0
+    offset = scale if info.min == 0 else 0.0
+    return ((data.astype(np.float64) - offset) / scale).astype(np.float32)
 
 
 def resample(wave: np.ndarray, orig_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -45,12 +45,25 @@ class FeatureConfig:
     padding: str = "fixed"
 
     def __post_init__(self):
+        # Normalise number types so that equal configs have equal dicts (and cache keys):
+        # FeatureConfig(max_seconds=4) and FeatureConfig(max_seconds=4.0) are the same.
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
+            object.__setattr__(self, name, _number(name, getattr(self, name), int))
+        for name in ("f_min", "f_max", "log_offset", "max_seconds"):
+            if getattr(self, name) is not None or name != "f_max":
+                object.__setattr__(self, name, _number(name, getattr(self, name), float))
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {self.padding!r}")
         if not 0 < self.win_length <= self.n_fft:
             raise ValueError("need 0 < win_length <= n_fft")
-        if self.hop_length <= 0 or self.n_mels <= 0 or self.max_seconds <= 0:
-            raise ValueError("hop_length, n_mels and max_seconds must be positive")
+        if min(self.sample_rate, self.hop_length, self.n_mels, self.max_seconds,
+               self.log_offset) <= 0:
+            raise ValueError("sample_rate, hop_length, n_mels, max_seconds and log_offset "
+                             "must be positive")
+        f_max = self.sample_rate / 2 if self.f_max is None else self.f_max
+        if not 0 <= self.f_min < f_max <= self.sample_rate / 2:
+            raise ValueError(f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min="
+                             f"{self.f_min}, f_max={f_max}, sample_rate={self.sample_rate}")
 
     @property
     def max_samples(self) -> int:
@@ -74,6 +87,15 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
         return cls(**data)
+
+
+def _number(name: str, value: Any, kind: type) -> int | float:
+    """``value`` as ``kind`` (int or float); ValueError for non-numbers and non-integral ints."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if kind is int and int(value) != value:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return kind(value)
 
 
 def hz_to_mel(hz: np.ndarray) -> np.ndarray:
