@@ -1,0 +1,309 @@
+"""Feature cache: log-mels computed once per corpus and front-end config, reloaded instantly.
+
+Decoding, resampling and the STFT cost far more than reading 40 x 401 float16 values, and
+every fold and epoch of cross-validation needs the same features. The cache stores, per
+audio file, the *unpadded* log-mels of the audio truncated to ``config.max_seconds``:
+an (n_mels, 1 + min(samples, max_samples) // hop) array. Padding is the dataset's job.
+
+Layout (one small ``.npy`` per file, so writers never contend and a bad entry costs one file)::
+
+    <root>/<config key>/config.json          the front-end numbers, for people
+    <root>/<config key>/<k[:2]>/<k>.npy      float16 (n_mels, frames), never pickled
+
+``config key`` hashes the front-end numbers (``FeatureConfig.to_dict()`` as sorted JSON,
+without ``padding``, which does not change the cached values) and ``FORMAT_VERSION``;
+``k`` hashes the file's identity: resolved path, size and mtime_ns, plus its SHA-256 when
+``content_hash=True``. A changed config or file therefore gets a new key and is recomputed,
+never silently reused. Unreadable or malformed entries are recomputed and overwritten.
+Writes go to a temporary file and ``os.replace`` into place, so concurrent builders and
+interrupted runs never leave a half-written entry.
+
+Example:
+    >>> cache = FeatureCache("/tmp/feats")                      # doctest: +SKIP
+    >>> report = cache.build(utterances, num_workers=2)         # doctest: +SKIP
+    >>> report.raise_for_failures()                              # doctest: +SKIP
+    >>> cache.get(utterances[0]).shape                           # doctest: +SKIP
+    (40, 201)
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sertk.audio import AudioError, load_audio
+from sertk.data.manifest import Utterance
+from sertk.features import FeatureConfig, LogMel
+
+CACHE_ENV = "SERTK_CACHE"
+FORMAT_VERSION = 1  # bump when the stored values change meaning
+BATCH_SIZE = 16
+
+Source = Utterance | str | os.PathLike
+
+log = logging.getLogger(__name__)
+
+
+class FeatureCacheError(RuntimeError):
+    """Some files could not be featurised; ``failures`` lists (path, reason) for each."""
+
+    def __init__(self, failures: Sequence[tuple[str, str]]):
+        self.failures = list(failures)
+        shown = "\n".join(f"  {path}: {reason}" for path, reason in self.failures[:20])
+        more = f"\n  ... and {len(self.failures) - 20} more" if len(self.failures) > 20 else ""
+        super().__init__(f"{len(self.failures)} file(s) failed:\n{shown}{more}")
+
+
+@dataclass
+class BuildReport:
+    """What :meth:`FeatureCache.build` did. ``failures`` holds (path, reason) pairs."""
+
+    total: int = 0
+    computed: int = 0
+    reused: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`FeatureCacheError` naming every failed file, if any failed."""
+        if self.failures:
+            raise FeatureCacheError(self.failures)
+
+
+def default_cache_root() -> Path:
+    """``$SERTK_CACHE`` if set, else ``~/.cache/sertk/features``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sertk" / "features"
+
+
+def config_key(config: FeatureConfig) -> str:
+    """Hex digest of the numbers that determine cached values (all but ``padding``)."""
+    numbers = {k: v for k, v in config.to_dict().items() if k != "padding"}
+    text = json.dumps({"format": FORMAT_VERSION, **numbers}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_key(path: str | os.PathLike, *, content_hash: bool = False) -> str:
+    """Hex digest of a file's identity: resolved path, size, mtime_ns (and content).
+
+    Raises:
+        AudioError: the file is missing or not a regular file.
+    """
+    path = Path(path)
+    try:
+        resolved = path.resolve()
+        stat = resolved.stat()
+    except OSError as err:
+        raise AudioError(path, f"file not found ({err.strerror or err})") from None
+    if not resolved.is_file():
+        raise AudioError(path, "not a regular file")
+    identity = {"path": str(resolved), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    if content_hash:
+        identity["sha256"] = _sha256_file(resolved)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def load_clip(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """(samples,) float32 audio at ``config.sample_rate``, truncated to ``config.max_samples``."""
+    return load_audio(path, config.sample_rate)[: config.max_samples]
+
+
+def logmel_batch(waves: Sequence[np.ndarray], logmel: LogMel) -> list[np.ndarray]:
+    """Unpadded log-mels of each (samples,) wave: a list of float32 (n_mels, frames).
+
+    The waves are zero-padded into one batch; centred framing makes each one's valid
+    frames identical to computing it alone.
+    """
+    if not waves:
+        return []
+    width = max(len(w) for w in waves)
+    batch = np.zeros((len(waves), width), np.float32)
+    for i, wave in enumerate(waves):
+        batch[i, : len(wave)] = wave
+    with torch.inference_mode():
+        feats, frames = logmel(torch.from_numpy(batch), torch.tensor([len(w) for w in waves]))
+    return [f[:, :n].numpy().copy() for f, n in zip(feats, frames.tolist())]
+
+
+def compute_features(paths: Iterable[str | os.PathLike], config: FeatureConfig | None = None,
+                     *, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
+    """Log-mels of each file without any cache: float32 (n_mels, frames) per path.
+
+    Raises:
+        AudioError: for the first file that cannot be used.
+    """
+    config = config or FeatureConfig()
+    logmel = LogMel(config)
+    paths = list(paths)
+    out: list[np.ndarray] = []
+    for start in range(0, len(paths), batch_size):
+        waves = [load_clip(p, config) for p in paths[start:start + batch_size]]
+        out.extend(logmel_batch(waves, logmel))
+    return out
+
+
+class FeatureCache:
+    """Log-mels on disk, keyed by front-end config and file identity.
+
+    Args:
+        root: cache root; default :func:`default_cache_root`.
+        config: the front-end; default ``FeatureConfig()``.
+        content_hash: also hash each file's bytes into its key (catches edits that keep
+            size and mtime, at the cost of reading every file on each lookup).
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None,
+                 config: FeatureConfig | None = None, *, content_hash: bool = False):
+        self.config = config or FeatureConfig()
+        self.root = Path(root) if root is not None else default_cache_root()
+        self.directory = self.root / config_key(self.config)[:16]
+        self.content_hash = content_hash
+        self._logmel = LogMel(self.config)
+
+    def entry_path(self, source: Source) -> Path:
+        """Where the features of ``source`` live (whether or not they exist yet)."""
+        key = file_key(_path_of(source), content_hash=self.content_hash)
+        return self.directory / key[:2] / f"{key}.npy"
+
+    def load(self, source: Source) -> np.ndarray | None:
+        """Cached float32 (n_mels, frames) for ``source``, or None on a miss."""
+        return self._read(self.entry_path(source))
+
+    def get(self, source: Source) -> np.ndarray:
+        """Float32 (n_mels, frames) for ``source``, computed and stored on a miss.
+
+        Raises:
+            AudioError: the file is missing or not usable audio.
+        """
+        entry = self.entry_path(source)
+        feats = self._read(entry)
+        if feats is None:
+            feats = logmel_batch([load_clip(_path_of(source), self.config)], self._logmel)[0]
+            self._write_config()
+            feats = self._write(entry, feats)
+        return feats
+
+    def __contains__(self, source: Source) -> bool:
+        try:
+            return self.load(source) is not None
+        except AudioError:
+            return False
+
+    def build(self, sources: Iterable[Source], *, num_workers: int = 1, progress: bool = True,
+              batch_size: int = BATCH_SIZE) -> BuildReport:
+        """Make sure every source is cached; carry on past bad files.
+
+        Returns:
+            A :class:`BuildReport`; its ``failures`` name each file that could not be
+            used and why (call ``report.raise_for_failures()`` to make them fatal).
+        """
+        sources = list(sources)
+        report = BuildReport(total=len(sources))
+        pending: dict[Path, str] = {}  # entry -> audio path; duplicates computed once
+        for source in sources:
+            path = str(_path_of(source))
+            try:
+                entry = self.entry_path(path)
+            except AudioError as err:
+                report.failures.append((path, err.reason))
+                continue
+            if entry in pending or self._read(entry) is not None:
+                report.reused += 1
+            else:
+                pending[entry] = path
+        self._write_config()
+        jobs = list(pending.items())
+        batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
+        lock = threading.Lock()
+        with tqdm(total=len(jobs), unit="file", desc="features", disable=not progress) as bar:
+            def run(batch: list[tuple[Path, str]]) -> None:
+                computed, failures = self._compute_batch(batch)
+                with lock:
+                    report.computed += computed
+                    report.failures.extend(failures)
+                    bar.update(len(batch))
+
+            if num_workers <= 1:
+                for batch in batches:
+                    run(batch)
+            else:
+                with ThreadPoolExecutor(max_workers=num_workers) as pool:
+                    list(pool.map(run, batches))  # re-raises the first unexpected error
+        return report
+
+    def _compute_batch(self, batch: list[tuple[Path, str]]) -> tuple[int, list[tuple[str, str]]]:
+        waves, entries, failures = [], [], []
+        for entry, path in batch:
+            try:
+                waves.append(load_clip(path, self.config))
+                entries.append(entry)
+            except AudioError as err:
+                failures.append((path, err.reason))
+        for entry, feats in zip(entries, logmel_batch(waves, self._logmel)):
+            self._write(entry, feats)
+        return len(entries), failures
+
+    def _read(self, entry: Path) -> np.ndarray | None:
+        """The entry as float32, or None if it is missing or malformed (then it is recomputed)."""
+        if not entry.is_file():
+            return None
+        try:
+            feats = np.load(entry, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            log.warning("recomputing unreadable cache entry %s (%s)", entry, err)
+            return None
+        c = self.config
+        if not (isinstance(feats, np.ndarray) and feats.dtype == np.float16 and feats.ndim == 2
+                and feats.shape[0] == c.n_mels and 1 <= feats.shape[1] <= c.max_frames
+                and np.isfinite(feats).all()):
+            log.warning("recomputing malformed cache entry %s", entry)
+            return None
+        return feats.astype(np.float32)
+
+    def _write(self, entry: Path, feats: np.ndarray) -> np.ndarray:
+        """Store float16 atomically; returns what a later read will give (float32)."""
+        stored = feats.astype(np.float16)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.save(fh, stored, allow_pickle=False)
+            os.replace(tmp, entry)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return stored.astype(np.float32)
+
+    def _write_config(self) -> None:
+        path = self.directory / "config.json"
+        if path.is_file():
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".config.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps({"format": FORMAT_VERSION, "config": self.config.to_dict()},
+                                  indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+
+def _path_of(source: Source) -> Path:
+    return Path(source.path if isinstance(source, Utterance) else source)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
