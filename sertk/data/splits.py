@@ -67,7 +67,7 @@ class SplitWarning(UserWarning):
 class Fold:
     """One cross-validation fold: utterance ids of its three disjoint parts.
 
-    ``index`` counts from 0; ``name`` says what is held out (``fold1``, ``session=Ses01``,
+    ``index`` counts from 0; ``name`` says what is held out (``kfold 1/5``, ``session=Ses01``,
     ``speaker=03``). Ids keep the manifest's order.
     """
 
@@ -170,7 +170,7 @@ def kfold(utterances: Sequence[Utterance], *, k: int = DEFAULT_K, seed: int = 0,
     for index, (train_idx, test_idx) in enumerate(splits):
         rng = np.random.default_rng([seed, index])
         train_idx, val_idx = _stratified_holdout(train_idx, labels, val_fraction, rng)
-        folds.append(Fold(index, f"fold{index + 1}", _ids(utts, train_idx),
+        folds.append(Fold(index, f"kfold {index + 1}/{k}", _ids(utts, train_idx),
                           _ids(utts, val_idx), _ids(utts, test_idx)))
     return folds
 
