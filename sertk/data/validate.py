@@ -1,0 +1,201 @@
+"""Checks shared by the corpus recipes: usable audio, unique ids, bad files reported.
+
+A recipe (``iemocap``, ``emodb``, ``ravdess``, ``folder``) reads names and labels and
+hands :func:`finish` a list of :class:`Candidate` records plus the entries it could
+not parse. :func:`finish` then checks every file's audio and every id, and either
+
+- stops with a :class:`CorpusError` naming the first bad file and the reason
+  (the default), or
+- with ``skip_bad=True`` leaves the bad files out and lists each one with its reason
+  in the returned :class:`PreparedCorpus` (``.skipped``).
+
+Nothing is dropped silently: files a recipe leaves out on purpose (IEMOCAP's
+``xxx``/``fru``/... labels, RAVDESS song files, dot-files) are counted in
+``PreparedCorpus.excluded``.
+
+What "usable audio" means (:func:`check_audio`):
+
+- the file exists, is not empty and libsndfile reads its header;
+- a WAV file holds as many data bytes as its header declares (libsndfile itself
+  quietly reads a truncated WAV as a shorter one);
+- with ``decode=True`` (the default) it decodes to the end and every sample is
+  finite (no NaN/Inf), through :func:`sertk.audio.load_audio`;
+- it lasts at least one analysis window, ``WIN_LENGTH`` samples at 16 kHz
+  (25 ms; :data:`MIN_SECONDS`), so the front-end yields at least one frame.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from sertk.audio import SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, load_audio
+from sertk.data.manifest import Utterance
+
+MIN_SECONDS = WIN_LENGTH / SAMPLE_RATE  # one 25 ms analysis window
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be prepared. ``str(err)`` names the file and the reason."""
+
+    def __init__(self, path: str | Path | None, reason: str):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" if self.path else reason)
+
+
+class Skipped(NamedTuple):
+    """A file (or ``file:line``) left out of a manifest, and why."""
+
+    path: str
+    reason: str
+
+
+class Candidate(NamedTuple):
+    """An utterance a recipe found, before its audio is checked.
+
+    ``origin`` says where it was found when that is not the audio file itself
+    (an IEMOCAP label line, a CSV row), for error messages.
+    """
+
+    utterance: Utterance
+    origin: str = ""
+
+
+class PreparedCorpus(list):
+    """The utterances of a prepared corpus: a plain ``list[Utterance]``, plus
+
+    - ``skipped``: ``list[Skipped]``, the bad files left out with ``skip_bad=True``;
+    - ``excluded``: ``dict[str, int]``, what the recipe left out on purpose, by reason
+      (e.g. ``{"label xxx": 2507}``).
+    """
+
+    def __init__(self, utterances: Iterable[Utterance] = (),
+                 skipped: Iterable[Skipped] = (), excluded: dict[str, int] | None = None):
+        super().__init__(utterances)
+        self.skipped = list(skipped)
+        self.excluded = dict(excluded or {})
+
+
+def check_audio(path: str | Path, *, decode: bool = True) -> float:
+    """Check that ``path`` is usable audio (see the module docstring).
+
+    Returns:
+        its duration in seconds, from the header.
+
+    Raises:
+        AudioError: naming the file and the reason.
+    """
+    info = audio_info(path)
+    if info.sample_rate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    truncated = wav_truncation(path)
+    if truncated:
+        raise AudioError(path, truncated)
+    if decode:
+        decoded = len(load_audio(path, info.sample_rate))
+        if decoded != info.frames:
+            raise AudioError(path, f"truncated: decoded {decoded} samples, the header "
+                                   f"says {info.frames}")
+    seconds = info.frames / info.sample_rate
+    if seconds < MIN_SECONDS:
+        raise AudioError(path, f"too short: {seconds * 1000:.1f} ms is less than one "
+                               f"{MIN_SECONDS * 1000:.0f} ms analysis window")
+    return seconds
+
+
+def wav_truncation(path: str | Path) -> str | None:
+    """Why a RIFF/WAVE file is truncated (data chunk shorter than declared), else None.
+
+    Files that are not RIFF/WAVE, and streaming headers that declare a data size of
+    0 or 0xFFFFFFFF (unknown), are not judged here.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                present = size - pos - 8
+                if declared in (0, 0xFFFFFFFF) or present >= declared:
+                    return None
+                return (f"truncated: the WAV header declares {declared} bytes of audio "
+                        f"but only {present} are present")
+            pos += 8 + declared + (declared & 1)
+    return None
+
+
+def is_hidden(path: Path) -> bool:
+    """Dot-files such as macOS ``._name.wav`` resource forks and ``.DS_Store``."""
+    return path.name.startswith(".")
+
+
+def finish(
+    corpus: str,
+    candidates: Iterable[Candidate],
+    bad: Iterable[Skipped] = (),
+    excluded: dict[str, int] | None = None,
+    *,
+    skip_bad: bool = False,
+    decode: bool = True,
+) -> PreparedCorpus:
+    """Check ids and audio of ``candidates``; return them sorted by id, durations set.
+
+    ``bad`` are entries the recipe already found unusable (unparseable name, unknown
+    label). Without ``skip_bad`` the first bad entry raises :class:`CorpusError`;
+    with it, all bad entries (every copy of a duplicated id included) are returned in
+    ``.skipped`` and left out.
+    """
+    skipped = list(bad)
+    _stop_unless(skip_bad, skipped)
+    candidates, dupes = _split_duplicates(list(candidates))
+    skipped += dupes
+    _stop_unless(skip_bad, skipped)
+    kept = []
+    for cand in candidates:
+        utt = cand.utterance
+        try:
+            seconds = check_audio(utt.path, decode=decode)
+        except AudioError as err:
+            skipped.append(Skipped(utt.path, err.reason))
+            _stop_unless(skip_bad, skipped)
+            continue
+        kept.append(replace(utt, duration=round(seconds, 6), corpus=utt.corpus or corpus))
+    kept.sort(key=lambda u: u.id)
+    return PreparedCorpus(kept, skipped, excluded)
+
+
+def _split_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates with a unique id, and a :class:`Skipped` for every copy of a shared one."""
+    by_id: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        by_id.setdefault(cand.utterance.id, []).append(cand)
+    unique, dupes = [], []
+    for cand in candidates:
+        group = by_id[cand.utterance.id]
+        if len(group) == 1:
+            unique.append(cand)
+            continue
+        others = "; ".join(_where(c) for c in group if c is not cand)
+        here = f" at {cand.origin}" if cand.origin and cand.origin != cand.utterance.path else ""
+        dupes.append(Skipped(cand.utterance.path,
+                             f"duplicate id {cand.utterance.id!r}{here}, also used by {others}"))
+    return unique, dupes
+
+
+def _where(cand: Candidate) -> str:
+    path = cand.utterance.path
+    return path if not cand.origin or cand.origin == path else f"{path} ({cand.origin})"
+
+
+def _stop_unless(skip_bad: bool, skipped: list[Skipped]) -> None:
+    if skipped and not skip_bad:
+        first = skipped[0]
+        raise CorpusError(first.path, f"{first.reason} (use skip_bad=True / --skip-bad "
+                                      "to leave bad files out and list them)")
