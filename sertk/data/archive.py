@@ -1,0 +1,177 @@
+"""Safe extraction of untrusted corpus archives (.zip, .tar, .tar.gz/.bz2/.xz).
+
+A downloaded archive is untrusted input. ``zipfile.extractall`` and ``tarfile.extractall``
+(before Python 3.12's ``filter="data"``) will follow ``..`` names, absolute paths and links
+out of the target, create device files, and unpack zip bombs until the disk is full. Here
+every member is checked before anything is written:
+
+- its name is relative, with no ``..`` component and no drive letter;
+- it is a regular file or a directory: symlinks and hard links are refused outright (a
+  speech corpus needs neither), as are devices, FIFOs and encrypted zip members;
+- the archive holds at most ``max_members`` members whose declared sizes add up to at most
+  ``max_bytes``; the bytes actually written are counted too, so a lying header cannot
+  get past the limit.
+
+Files are created with exclusive-create (never overwriting or following anything already
+there) and the archive's permission bits are ignored. Extraction goes into a fresh
+directory; on :class:`ArchiveError` the caller removes it (see ``sertk.data.download``).
+"""
+from __future__ import annotations
+
+import gzip
+import lzma
+import re
+import stat
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Callable, Iterator
+
+MAX_BYTES = 4 * 2**30  # default limit on the unpacked size
+MAX_MEMBERS = 100_000
+_CHUNK = 1 << 20
+
+
+class ArchiveError(ValueError):
+    """An archive that is unsafe or unreadable. ``str(err)`` names the archive and the reason."""
+
+    def __init__(self, archive: str | Path, reason: str):
+        self.archive = str(archive)
+        self.reason = reason
+        super().__init__(f"{self.archive}: {reason}")
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: PurePosixPath
+    is_dir: bool
+    size: int
+    open: Callable[[], BinaryIO] | None  # None for directories
+
+
+def member_path(name: str) -> PurePosixPath | None:
+    """The safe relative path of an archive member, or None for the archive root (``./``).
+
+    Backslashes count as separators, so ``..\\x`` is refused like ``../x``.
+
+    Raises:
+        ValueError: the name is absolute, has a drive letter, a ``..`` part or a NUL.
+    """
+    text = name.replace("\\", "/")
+    if "\x00" in text:
+        raise ValueError(f"member name {name!r} contains a NUL byte")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
+        raise ValueError(f"member {name!r} has an absolute path")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError(f"member {name!r} points outside the target ('..')")
+    return PurePosixPath(*parts) if parts else None
+
+
+def archive_format(path: str | Path) -> str:
+    """``"zip"`` or ``"tar"``, from the file's content (not its name)."""
+    if zipfile.is_zipfile(path):
+        return "zip"
+    try:
+        if tarfile.is_tarfile(path):
+            return "tar"
+    except (OSError, EOFError, zlib.error):
+        pass
+    raise ArchiveError(path, "not a zip or tar archive (or truncated beyond recognition)")
+
+
+def extract_archive(archive: str | Path, dest: str | Path, *, max_bytes: int = MAX_BYTES,
+                    max_members: int = MAX_MEMBERS) -> list[Path]:
+    """Extract ``archive`` into the empty or new directory ``dest``, refusing anything unsafe.
+
+    Returns:
+        The extracted regular files, in archive order.
+
+    Raises:
+        ArchiveError: an unsafe member, a limit exceeded, or a corrupt/truncated archive.
+            ``dest`` may then hold part of the archive; the caller removes it.
+    """
+    archive, dest = Path(archive), Path(dest)
+    kind = archive_format(archive)
+    opener = zipfile.ZipFile if kind == "zip" else tarfile.open
+    try:
+        with opener(archive) as handle:
+            members = list(_zip_members(handle) if kind == "zip" else _tar_members(handle))
+            _check_limits(members, max_bytes, max_members)
+            return _write_members(members, dest, max_bytes)
+    except ValueError as err:  # member_path's refusals, and ArchiveError itself
+        raise err if isinstance(err, ArchiveError) else ArchiveError(archive, str(err)) from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile,
+            lzma.LZMAError) as err:
+        raise ArchiveError(archive, f"corrupt or truncated archive ({err})") from None
+    except OSError as err:
+        raise ArchiveError(archive, f"cannot extract ({err})") from None
+
+
+def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
+    for info in zf.infolist():
+        name = member_path(info.filename)
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if kind == stat.S_IFLNK:
+            raise ValueError(f"member {info.filename!r} is a symlink")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise ValueError(f"member {info.filename!r} is not a regular file or directory")
+        if info.flag_bits & 0x1:
+            raise ValueError(f"member {info.filename!r} is encrypted")
+        if name is None:
+            continue
+        is_dir = info.is_dir() or kind == stat.S_IFDIR
+        yield _Member(name, is_dir, 0 if is_dir else info.file_size,
+                      None if is_dir else (lambda info=info: zf.open(info)))
+
+
+def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
+    for info in tf.getmembers():
+        name = member_path(info.name)
+        if info.issym() or info.islnk():
+            raise ValueError(f"member {info.name!r} is a {'symlink' if info.issym() else 'hard link'}"
+                             f" (to {info.linkname!r})")
+        if not (info.isreg() or info.isdir()):
+            raise ValueError(f"member {info.name!r} is a device, FIFO or other special file")
+        if name is None:
+            continue
+        yield _Member(name, info.isdir(), info.size if info.isreg() else 0,
+                      None if info.isdir() else (lambda info=info: tf.extractfile(info)))
+
+
+def _check_limits(members: list[_Member], max_bytes: int, max_members: int) -> None:
+    if len(members) > max_members:
+        raise ValueError(f"{len(members)} members, over the limit of {max_members}")
+    total = sum(m.size for m in members)
+    if total > max_bytes:
+        raise ValueError(f"unpacks to {total} bytes, over the limit of {max_bytes} (zip bomb?)")
+    seen: set[PurePosixPath] = set()
+    for m in members:
+        if m.name in seen and not m.is_dir:
+            raise ValueError(f"member {str(m.name)!r} occurs twice")
+        seen.add(m.name)
+
+
+def _write_members(members: list[_Member], dest: Path, max_bytes: int) -> list[Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    written, files = 0, []
+    for m in members:
+        target = root.joinpath(*m.name.parts)
+        if root not in target.parents:  # cannot happen after member_path; belt and braces
+            raise ValueError(f"member {str(m.name)!r} points outside the target")
+        if m.is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with m.open() as src, open(target, "xb") as out:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ValueError(f"unpacks to more than {max_bytes} bytes (zip bomb?)")
+                out.write(chunk)
+        files.append(target)
+    return files
