@@ -118,7 +118,12 @@ def prepare_waveform(
         source: named in errors.
 
     Returns:
-        (samples,) float32 array at ``sample_rate``.
+        (samples,) float32 array at ``sample_rate``, of ``round(samples * sample_rate /
+        rate)`` samples (halves round up).
+
+    Raises:
+        AudioError: bad shape or dtype, no channels or samples, NaN/Inf, values beyond
+            float32, or too short to give a single sample at ``sample_rate``.
     """
     data = np.asarray(data)
     if data.ndim == 1:
