@@ -132,8 +132,8 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
     for info in tf.getmembers():
         name = member_path(info.name)
         if info.issym() or info.islnk():
-            raise ValueError(f"member {info.name!r} is a {'symlink' if info.issym() else 'hard link'}"
-                             f" (to {info.linkname!r})")
+            kind = "symlink" if info.issym() else "hard link"
+            raise ValueError(f"member {info.name!r} is a {kind} (to {info.linkname!r})")
         if not (info.isreg() or info.isdir()):
             raise ValueError(f"member {info.name!r} is a device, FIFO or other special file")
         if name is None:
