@@ -1,0 +1,304 @@
+"""Checkpoints: a directory of ``config.json`` and safetensors weights, never pickle.
+
+Layout::
+
+    checkpoint/
+      config.json                       what rebuilds the model, see below
+      weights-<sha256[:12]>.safetensors the state dict
+
+``config.json`` holds ``{"format": "sertk-checkpoint", "version": 1, "model_name",
+"model_config", "labels", "feature_config", "norm_mean", "norm_std", "weights",
+"weights_sha256", "metadata"}``. The loader rebuilds the network from that JSON
+alone (``SERNet(SERNetConfig.from_dict(model_config))``), checks the weights
+against their sha256 and the model's tensor names and shapes, and reports any
+problem as a :class:`CheckpointError` naming the path.
+
+Saving is atomic for one writer per directory: the weights are written under
+their new content-addressed name (fsync), then ``config.json`` is replaced in
+one ``os.replace``, and only then are weights no longer referenced deleted. A
+crash at any point leaves either the previous or the new checkpoint loadable.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+
+from sertk.features import FeatureConfig
+from sertk.models.registry import is_model, list_models
+from sertk.models.sernet import SERNet, SERNetConfig
+
+FORMAT = "sertk-checkpoint"
+VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_PATTERN = re.compile(r"weights-([0-9a-f]{12})\.safetensors")
+REQUIRED_KEYS = ("format", "version", "model_name", "model_config", "labels", "feature_config",
+                 "norm_mean", "norm_std", "weights", "weights_sha256", "metadata")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be saved or loaded. ``str(err)`` names the path and reason."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass
+class Checkpoint:
+    """Everything a checkpoint holds; ``model`` is in eval mode."""
+
+    model: SERNet
+    model_name: str
+    model_config: SERNetConfig
+    labels: list[str]
+    feature_config: FeatureConfig
+    norm_mean: np.ndarray  # (n_mels,) float32
+    norm_std: np.ndarray  # (n_mels,) float32
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+
+# ----------------------------------------------------------------------------- save
+
+
+def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels: list[str],
+                    feature_config: FeatureConfig, norm_mean, norm_std,
+                    metadata: dict[str, Any] | None = None,
+                    dtype: torch.dtype | None = None) -> Path:
+    """Save ``model`` and what it needs for inference into directory ``path``.
+
+    Args:
+        model_name: a registered name (``proposed``, ``base1``..``base7``).
+        labels: class names, one per classifier output, in output order.
+        feature_config: the front-end the model was trained with.
+        norm_mean, norm_std: (n_mels,) normalisation statistics of the training fold.
+        metadata: free JSON-serialisable dict (metrics, fold, epoch, ...).
+        dtype: store floating weights as this dtype (e.g. ``torch.float16``);
+            they are loaded back as float32.
+
+    Returns the checkpoint directory.
+    """
+    path = Path(path)
+    if not isinstance(model, SERNet):
+        raise CheckpointError(path, f"can only save a SERNet, got {type(model).__name__}")
+    if not is_model(model_name):
+        raise CheckpointError(path, f"unknown model name {model_name!r}; known: {list_models()}")
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_name": model_name,
+        "model_config": model.config.to_dict(),
+        "labels": _check_labels(path, list(labels), model.config.n_classes),
+        "feature_config": feature_config.to_dict(),
+        "norm_mean": _check_stats(path, "norm_mean", norm_mean, model.config.n_mels),
+        "norm_std": _check_stats(path, "norm_std", norm_std, model.config.n_mels),
+        "metadata": dict(metadata or {}),
+    }
+    if feature_config.n_mels != model.config.n_mels:
+        raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
+                                    f"the model expects {model.config.n_mels}")
+    weights = _serialise_weights(model, dtype)
+    digest = hashlib.sha256(weights).hexdigest()
+    config["weights"] = f"weights-{digest[:12]}.safetensors"
+    config["weights_sha256"] = digest
+    try:
+        text = json.dumps(config, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(path, f"metadata is not plain JSON: {err}") from err
+
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(path, "exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path / config["weights"], weights)
+    _atomic_write(path / CONFIG_NAME, text.encode("utf-8"))
+    _remove_unreferenced_weights(path, keep=config["weights"])
+    return path
+
+
+def _serialise_weights(model: SERNet, dtype: torch.dtype | None) -> bytes:
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu()
+        if dtype is not None and tensor.is_floating_point():
+            tensor = tensor.to(dtype)
+        tensors[name] = tensor.contiguous().clone()
+    return safetensors.torch.save(tensors)
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file, fsync it, then rename it onto ``target``."""
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_unreferenced_weights(directory: Path, keep: str) -> None:
+    for item in directory.iterdir():
+        if WEIGHTS_PATTERN.fullmatch(item.name) and item.name != keep:
+            item.unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model from ``path/config.json`` and load its safetensors weights.
+
+    Raises :class:`CheckpointError` (naming the path) when the directory or a file
+    is missing, it is not a sertk checkpoint, the model name is unknown, labels do
+    not match the classifier, the weights are corrupt, truncated or not
+    safetensors, or tensors are missing, extra or mis-shaped.
+    """
+    path = Path(path)
+    config = _read_config(path)
+    model_name = config["model_name"]
+    if not isinstance(model_name, str) or not is_model(model_name):
+        raise CheckpointError(path, f"unknown model name {model_name!r}; known: {list_models()}")
+    model_config = _parse(path, "model_config", SERNetConfig.from_dict, config["model_config"])
+    feature_config = _parse(path, "feature_config", FeatureConfig.from_dict,
+                            config["feature_config"])
+    if feature_config.n_mels != model_config.n_mels:
+        raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
+                                    f"model_config expects {model_config.n_mels}")
+    labels = _check_labels(path, config["labels"], model_config.n_classes)
+    norm_mean = _check_stats(path, "norm_mean", config["norm_mean"], model_config.n_mels)
+    norm_std = _check_stats(path, "norm_std", config["norm_std"], model_config.n_mels)
+    if not isinstance(config["metadata"], dict):
+        raise CheckpointError(path / CONFIG_NAME, "metadata must be a JSON object")
+
+    model = SERNet(model_config)
+    _load_tensors(path, model, _read_weights(path, config))
+    return Checkpoint(model=model.to(map_location).eval(), model_name=model_name,
+                      model_config=model_config, labels=labels, feature_config=feature_config,
+                      norm_mean=np.asarray(norm_mean, dtype=np.float32),
+                      norm_std=np.asarray(norm_std, dtype=np.float32),
+                      metadata=config["metadata"], path=path)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SERNet:
+    """The network of the checkpoint at ``path``, in eval mode."""
+    return load_checkpoint(path, map_location).model
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise CheckpointError(path, "checkpoint directory not found")
+    if not path.is_dir():
+        raise CheckpointError(path, "not a directory (a sertk checkpoint is a directory "
+                                    f"holding {CONFIG_NAME} and a weights file)")
+    config_path = path / CONFIG_NAME
+    if not config_path.is_file():
+        raise CheckpointError(path, f"no {CONFIG_NAME}: not a sertk checkpoint directory")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(config_path, f"not a sertk checkpoint config (unreadable JSON: "
+                                           f"{err})") from err
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(config_path, f"not a sertk checkpoint (format is not {FORMAT!r})")
+    if config.get("version") != VERSION:
+        raise CheckpointError(config_path, f"unsupported checkpoint version "
+                                           f"{config.get('version')!r} (this sertk reads "
+                                           f"{VERSION})")
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise CheckpointError(config_path, f"missing keys {missing}")
+    return config
+
+
+def _parse(path: Path, key: str, parse, value):
+    try:
+        return parse(value)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(path / CONFIG_NAME, f"invalid {key}: {err}") from err
+
+
+def _check_labels(path: Path, labels, n_classes: int) -> list[str]:
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise CheckpointError(path, f"labels must be a list of non-empty strings, got {labels!r}")
+    if len(set(labels)) != len(labels):
+        raise CheckpointError(path, f"labels are not unique: {labels}")
+    if len(labels) != n_classes:
+        raise CheckpointError(path, f"{len(labels)} labels {labels} but the classifier has "
+                                    f"{n_classes} outputs")
+    return labels
+
+
+def _check_stats(path: Path, key: str, values, n_mels: int) -> list[float]:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(path, f"{key} is not a list of numbers: {err}") from err
+    if array.shape != (n_mels,) or not np.all(np.isfinite(array)):
+        raise CheckpointError(path, f"{key} must be {n_mels} finite numbers, got shape "
+                                    f"{array.shape}")
+    return [float(x) for x in array]
+
+
+def _read_weights(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    name, digest = config["weights"], config["weights_sha256"]
+    match = WEIGHTS_PATTERN.fullmatch(name) if isinstance(name, str) else None
+    if match is None or not isinstance(digest, str) or not digest.startswith(match.group(1)):
+        raise CheckpointError(path / CONFIG_NAME, f"weights entry {name!r} is not "
+                                                  "'weights-<first 12 hex of weights_sha256>"
+                                                  ".safetensors'")
+    weights_path = path / name
+    if not weights_path.is_file():
+        raise CheckpointError(weights_path, "weights file not found")
+    data = weights_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise CheckpointError(weights_path, "weights file is corrupt or truncated "
+                                            "(sha256 does not match config.json)")
+    try:  # parses the safetensors header and raw buffers only; nothing is unpickled
+        return safetensors.torch.load(data)
+    except Exception as err:  # safetensors raises its own error types
+        raise CheckpointError(weights_path, f"not a safetensors file ({err})") from err
+
+
+def _load_tensors(path: Path, model: SERNet, tensors: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise CheckpointError(path, f"weights do not match the model: missing tensors "
+                                    f"{missing}, unexpected tensors {extra}")
+    for name, tensor in tensors.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.is_floating_point() != want.is_floating_point():
+            raise CheckpointError(path, f"tensor {name!r} has shape {tuple(tensor.shape)} "
+                                        f"({tensor.dtype}); the model needs "
+                                        f"{tuple(want.shape)} ({want.dtype})")
+        tensors[name] = tensor.to(want.dtype)
+    model.load_state_dict(tensors, strict=True)

@@ -1,0 +1,71 @@
+"""Lengths, masks and the two named layout changes shared by every block.
+
+A batch holds utterances of different lengths padded to the longest one, and
+``lengths`` (B,) says how many frames of each row are real. Every block keeps
+the padding out of its results, so an utterance padded inside a batch gives the
+same output as the utterance alone. The helpers here are the only places that
+turn lengths into masks and the only places that transpose between the two
+layouts: convolutions see (B, C, T), recurrent and attention layers (B, T, C).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def channels_first(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, C) -> (B, C, T), the layout of convolutions."""
+    return x.transpose(1, 2)
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, T, C), the layout of recurrent and attention layers."""
+    return x.transpose(1, 2)
+
+
+def valid_mask(lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """(B,) lengths -> (B, n_frames) bool, True on real frames.
+
+    Example:
+        >>> valid_mask(torch.tensor([1, 3]), 3).tolist()
+        [[True, False, False], [True, True, True]]
+    """
+    frames = torch.arange(n_frames, device=lengths.device)
+    return frames[None, :] < lengths[:, None]
+
+
+def zero_padding(x: torch.Tensor, lengths: torch.Tensor | None, time_dim: int) -> torch.Tensor:
+    """Set the padded frames of ``x`` to zero; ``x`` unchanged when ``lengths`` is None.
+
+    Called before every "same" convolution, so a clip padded inside a batch sees
+    the same zeros past its end as the clip alone. ``time_dim`` is 2 for
+    (B, C, T) and 1 for (B, T, C). Uses ``where`` rather than a product, so
+    non-finite padding cannot leak in as NaN.
+    """
+    if lengths is None:
+        return x
+    mask = valid_mask(lengths, x.shape[time_dim])  # (B, T)
+    mask = mask[:, None, :] if time_dim == 2 else mask[:, :, None]
+    return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+def check_lengths(lengths: torch.Tensor | None, batch: int, n_frames: int,
+                  device: torch.device) -> torch.Tensor | None:
+    """Validate ``lengths`` for a (B, ..., T) batch and return them as int64 on ``device``.
+
+    Raises ValueError unless lengths is a (B,) integer tensor with
+    ``1 <= lengths <= n_frames``. The value checks are skipped while tracing
+    (they would be frozen into the graph).
+    """
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1 or lengths.shape[0] != batch:
+        raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+        raise ValueError(f"lengths must be an integer tensor, got {lengths.dtype}")
+    if not torch.jit.is_tracing() and batch > 0:
+        low, high = int(lengths.min()), int(lengths.max())
+        if low < 1 or high > n_frames:
+            raise ValueError(f"lengths must lie in [1, {n_frames}] (the padded length), "
+                             f"got min {low} and max {high}")
+    return lengths.to(device=device, dtype=torch.long)

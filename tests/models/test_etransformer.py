@@ -1,0 +1,54 @@
+import torch
+
+from sertk.models.etransformer import (ConvLayer, ETransformer, SinusoidalPositionalEncoding,
+                                       TransformerBlock)
+
+
+def _padded(clip: torch.Tensor, n_frames: int) -> torch.Tensor:
+    other = torch.randn(n_frames, clip.shape[1])
+    padded = torch.cat([clip, 10 * torch.randn(n_frames - clip.shape[0], clip.shape[1])])
+    return torch.stack([other, padded])
+
+
+def test_etransformer_is_conv_encoder_conv_plus_input():
+    torch.manual_seed(0)
+    block = ETransformer(16, n_heads=4, ffn_dim=32, dropout=0.1).eval()
+    x = torch.randn(2, 7, 16)
+    h = block.conv_in(x)
+    for layer in block.encoder:
+        h = layer(h)
+    assert torch.allclose(block(x), block.conv_out(h) + x, atol=1e-6)
+    assert len(block.encoder) == 1
+    assert block.encoder[0].norm_first is False  # post-norm (paper Fig. 2)
+
+
+def test_encoder_layers_option():
+    block = ETransformer(16, n_heads=4, ffn_dim=32, dropout=0.1, n_layers=3)
+    assert len(block.encoder) == 3
+
+
+def test_etransformer_and_plain_block_ignore_padding():
+    torch.manual_seed(0)
+    clip = torch.randn(5, 16)
+    lengths = torch.tensor([9, 5])
+    for block in (ETransformer(16, 4, 32, 0.1), TransformerBlock(16, 4, 32, 0.1)):
+        block.eval()
+        with torch.no_grad():
+            alone = block(clip[None])[0]
+            batched = block(_padded(clip, 9), lengths)[1, :5]
+        assert torch.allclose(alone, batched, atol=1e-5)
+
+
+def test_conv_layer_normalises_channels():
+    torch.manual_seed(0)
+    out = ConvLayer(16).eval()(torch.randn(2, 7, 16))
+    assert out.shape == (2, 7, 16)
+    assert torch.allclose(out.mean(-1), torch.zeros(2, 7), atol=1e-5)
+
+
+def test_sinusoidal_positions():
+    pe = SinusoidalPositionalEncoding(8)
+    out = pe(torch.zeros(1, 3, 8))
+    assert torch.allclose(out[0, 0], torch.tensor([0.0, 1.0] * 4))
+    assert torch.allclose(out[0, 2, :2], torch.tensor([torch.sin(torch.tensor(2.0)),
+                                                       torch.cos(torch.tensor(2.0))]))
