@@ -62,10 +62,12 @@ def summarize_models(n_classes: int = 4, n_frames: int = UTTERANCE_FRAMES, repea
     return rows
 
 
-def format_model_table(rows: list[ModelSummary], n_frames: int = UTTERANCE_FRAMES) -> str:
-    """A plain-text table with one line per model."""
+def format_model_table(rows: list[ModelSummary], n_frames: int = UTTERANCE_FRAMES,
+                       threads: int | None = None) -> str:
+    """A plain-text table with one line per model; ``threads`` is noted in the time header."""
     seconds = n_frames * MAX_SECONDS / UTTERANCE_FRAMES
-    time_header = f"CPU ms ({n_frames} frames, ~{seconds:.1f} s)"
+    threads_note = "" if threads is None else f", {threads} thread{'s' * (threads != 1)}"
+    time_header = f"CPU ms ({n_frames} frames = {seconds:.1f} s{threads_note})"
     header = ("model", "what it changes", "parameters", time_header)
     lines = [(r.name, r.description, f"{r.n_params:,}",
               "-" if r.forward_ms is None else f"{r.forward_ms:.1f}") for r in rows]
