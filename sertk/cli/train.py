@@ -1,0 +1,127 @@
+"""Train one model: a final model on all data (default), or one fold of a protocol.
+
+The recipe comes from a flat YAML/TOML file (--config, e.g. configs/paper.yaml), then
+--set KEY=VALUE overrides, then the flags below; unknown keys are errors. The resolved recipe
+is saved as OUT/config.yaml and OUT/config.json.
+
+Without --fold the model trains on a stratified split of the whole manifest (val_fraction
+held out for model selection, no test part) and lands in OUT/checkpoint/, ready for
+`sertk predict`. With --fold K (from 0) it trains fold K of --protocol exactly as
+`sertk cv --fold K` does, test predictions and metrics included.
+
+Re-running the same command resumes an interrupted run from its last epoch.
+
+examples:
+  sertk train --manifest emodb.csv --out models/emodb --model proposed
+  sertk train --config configs/paper.yaml --manifest emodb.csv --protocol lospk --fold 3 -o runs/x
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sertk.data.cache import FeatureCacheError
+from sertk.data.manifest import ManifestError, read_manifest
+from sertk.data.splits import SplitError
+from sertk.eval.rundir import ReportError
+from sertk.models import CheckpointError
+from sertk.train.config import ConfigError, TrainConfig, resolve_config
+
+#: Errors caused by the user's input: printed as one line, exit status 2.
+USER_ERRORS = (ConfigError, ManifestError, SplitError, FeatureCacheError, ReportError,
+               CheckpointError)
+
+# flag -> TrainConfig field, for the commonest keys (everything else via --set)
+FLAGS = {
+    "manifest": ("--manifest", str, "manifest CSV/JSONL from `sertk prepare`"),
+    "model": ("--model", str, "model name (sertk models): proposed, base1..base7"),
+    "protocol": ("--protocol", str, "kfold, loso, lospk (or final: no test part)"),
+    "fold": ("--fold", int, "run only this fold (index from 0, as fold-00)"),
+    "max_epochs": ("--epochs", int, "maximum epochs (default 100)"),
+    "seed": ("--seed", int, "random seed (default 0)"),
+    "batch_size": ("--batch-size", int, "batch size per process (default 32)"),
+    "lr": ("--lr", float, "learning rate (default 1e-4)"),
+    "padding": ("--padding", str, "fixed (pad to 4 s, the paper) or batch"),
+    "accelerator": ("--accelerator", str, "Lightning accelerator: auto, cpu, gpu, ..."),
+    "devices": ("--devices", str, "Lightning devices per node (e.g. 1, 4, auto)"),
+    "num_nodes": ("--num-nodes", int, "nodes for multi-node DDP"),
+    "strategy": ("--strategy", str, "Lightning strategy: auto, ddp, ..."),
+    "precision": ("--precision", str, "32-true, 16-mixed, bf16-mixed"),
+    "num_threads": ("--threads", int, "torch CPU threads (0: torch's default)"),
+    "cache_dir": ("--cache-dir", str, "feature cache (default $SERTK_CACHE or ~/.cache/sertk)"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None = None) -> None:
+    """The options shared by ``train``, ``cv`` and ``ablate``."""
+    parser.add_argument("-o", "--out", required=True, help="output (run) directory")
+    parser.add_argument("-c", "--config", help="recipe file (.yaml/.yml/.toml/.json)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="override a recipe key (repeatable), e.g. --set spec_augment=true "
+                             "--set model_args.hidden=64")
+    for key, (flag, kind, text) in {**FLAGS, **(extra or {})}.items():
+        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+    parser.add_argument("--no-progress", dest="progress_bar", action="store_const", const=False,
+                        default=None, help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace, extra: dict | None = None,
+                     **defaults) -> TrainConfig:
+    """Resolve ``--config``, ``--set`` and the flags into a :class:`TrainConfig`."""
+    values = {key: getattr(args, key, None) for key in {**FLAGS, **(extra or {})}}
+    values["progress_bar"] = args.progress_bar
+    for key, value in defaults.items():
+        if values.get(key) is None:
+            values[key] = value
+    config = resolve_config(args.config, args.overrides, **values)
+    if not config.manifest:
+        raise ConfigError("no manifest: pass --manifest FILE (a CSV from `sertk prepare`) "
+                          "or set `manifest:` in the config file")
+    return config
+
+
+def explicit_protocol(args: argparse.Namespace) -> bool:
+    """Whether the protocol or a fold was chosen on the command line or in the config file."""
+    if args.protocol is not None or args.fold is not None:
+        return True
+    if any(o.split("=", 1)[0].strip() in ("protocol", "fold") for o in args.overrides):
+        return True
+    return args.config is not None and any(
+        k in ("protocol", "fold") for k in _config_keys(args.config))
+
+
+def _config_keys(path: str) -> list[str]:
+    from sertk.train.config import read_config_file
+    return list(read_config_file(path))
+
+
+def run(args: argparse.Namespace) -> int:
+    from sertk.train import cross_validate, fit
+    from sertk.train.fit import is_global_zero
+
+    try:
+        defaults = {} if explicit_protocol(args) else {"protocol": "final"}
+        config = config_from_args(args, **defaults)
+        utterances = read_manifest(config.manifest)
+        if config.protocol == "final":
+            result = fit(config, utterances, out_dir=args.out)
+            if is_global_zero():
+                print(json.dumps(result.to_dict(), indent=2))
+                print(f"model: {result.checkpoint}")
+            return 0
+        if config.fold is None:
+            raise ConfigError(f"`sertk train` runs one split: add --fold K to train one fold "
+                              f"of {config.protocol}, or use `sertk cv` for all folds")
+        cross_validate(config, utterances, args.out)
+        if is_global_zero():
+            print(f"fold {config.fold} done: {args.out}/fold-{config.fold:02d}")
+        return 0
+    except USER_ERRORS as err:
+        print(f"sertk train: {err}", file=sys.stderr)
+        return 2

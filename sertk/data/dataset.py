@@ -1,0 +1,135 @@
+"""In-memory feature datasets, padding with lengths, and an epoch-seeded sampler.
+
+Training never touches audio: log-mel features are computed once (by the feature cache),
+normalised once per fold with training-part statistics, and held in memory. A
+:class:`FeatureDataset` serves ``(features (n_mels, T_i), target)`` pairs; :func:`collate`
+pads them into a :class:`Batch` according to the padding mode (SPEC section 1):
+
+- ``fixed``: every clip is padded to ``max_frames`` (4 s, the paper) with the feature value
+  of digital silence, so the model sees exactly what zero-padded audio would give (up to the
+  one or two frames whose window straddles the clip's end); the dataset pads once, up front.
+- ``batch``: clips are padded to the longest of the batch and ``lengths`` say how many
+  frames are real, so the model can mask the rest.
+
+:class:`EpochSampler` shuffles with a permutation that is a function of ``(seed, epoch)``
+only and shards it across DDP ranks, so an epoch can be replayed exactly after a resume.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Sequence
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+PADDING_MODES = ("fixed", "batch")
+
+
+class Batch(NamedTuple):
+    """A padded batch: features (B, n_mels, T) float32, lengths (B,) int64 real frames of
+    each clip (<= T), targets (B,) int64 class indices, index (B,) int64 dataset positions.
+
+    With ``fixed`` padding the model is given the whole padded clip (the paper) and
+    ``lengths`` only tell augmentation where the audio ends."""
+
+    features: torch.Tensor
+    lengths: torch.Tensor
+    targets: torch.Tensor
+    index: torch.Tensor
+
+
+class FeatureDataset(Dataset):
+    """Utterance features held in memory.
+
+    Args:
+        features: one (n_mels, T_i) tensor per utterance, already normalised; clips longer
+            than ``max_frames`` are truncated.
+        targets: (N,) class indices.
+        padding: ``"fixed"`` or ``"batch"``.
+        max_frames: frames of a full-length clip (``FeatureConfig.max_frames``).
+        pad_value: (n_mels,) value of a padded frame (normalised silence); zeros if None.
+
+    ``dataset[i]`` is ``(features (n_mels, T), length, target, i)``; with ``fixed`` padding
+    every T is ``max_frames``.
+    """
+
+    def __init__(self, features: Sequence[torch.Tensor], targets: Sequence[int], *,
+                 padding: str, max_frames: int, pad_value: torch.Tensor | None = None):
+        if padding not in PADDING_MODES:
+            raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        if len(features) != len(targets):
+            raise ValueError(f"{len(features)} feature arrays but {len(targets)} targets")
+        self.padding = padding
+        self.max_frames = int(max_frames)
+        feats = [torch.as_tensor(f, dtype=torch.float32)[:, :self.max_frames] for f in features]
+        n_mels = feats[0].shape[0] if feats else 0
+        if any(f.dim() != 2 or f.shape[0] != n_mels or f.shape[1] < 1 for f in feats):
+            raise ValueError("every feature array must be (n_mels, T >= 1) with the same n_mels")
+        self.pad_value = (torch.zeros(n_mels) if pad_value is None
+                          else torch.as_tensor(pad_value, dtype=torch.float32).reshape(n_mels))
+        self.lengths = torch.tensor([f.shape[1] for f in feats], dtype=torch.long)
+        self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        if padding == "fixed":  # pad once, here, not per batch
+            self.features = pad_features(feats, self.max_frames, self.pad_value) if feats else []
+        else:
+            self.features = feats
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int, int]:
+        return self.features[i], int(self.lengths[i]), int(self.targets[i]), i
+
+    def collate(self, samples: Sequence[tuple]) -> Batch:
+        """Pad a list of ``dataset[i]`` items into a :class:`Batch`."""
+        feats, lengths, targets, index = zip(*samples)
+        if self.padding == "fixed":
+            x = torch.stack(feats)
+        else:
+            x = pad_features(feats, max(f.shape[1] for f in feats), self.pad_value)
+        return Batch(x, torch.tensor(lengths, dtype=torch.long),
+                     torch.tensor(targets, dtype=torch.long), torch.tensor(index, dtype=torch.long))
+
+
+def pad_features(features: Sequence[torch.Tensor], frames: int,
+                 pad_value: torch.Tensor) -> torch.Tensor:
+    """Stack (n_mels, T_i) tensors into (B, n_mels, frames), padding with ``pad_value`` (n_mels,)."""
+    out = pad_value[None, :, None].expand(len(features), -1, frames).clone()
+    for row, feat in enumerate(features):
+        t = min(feat.shape[1], frames)
+        out[row, :, :t] = feat[:, :t]
+    return out
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled (or ordered) indices that depend only on ``(seed, epoch)``; DDP-sharded.
+
+    Like ``DistributedSampler``: with ``num_replicas`` > 1 each rank takes every
+    ``num_replicas``-th index of the permutation, padded by wrapping so all ranks see the
+    same number of batches. Lightning calls :meth:`set_epoch` before every epoch.
+    """
+
+    def __init__(self, size: int, *, shuffle: bool = True, seed: int = 0,
+                 num_replicas: int = 1, rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
+        self.size, self.shuffle, self.seed = size, shuffle, seed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+        self.per_rank = -(-size // num_replicas)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.size, generator=gen).tolist()
+        else:
+            order = list(range(self.size))
+        total = self.per_rank * self.num_replicas
+        if self.size and total > self.size:
+            order = (order * (total // self.size + 1))[:total]
+        return iter(order[self.rank:total:self.num_replicas])

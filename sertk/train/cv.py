@@ -1,0 +1,83 @@
+"""Cross-validation: the same :func:`~sertk.train.fit.fit` once per fold, then the report.
+
+A run directory holds everything (layout in :mod:`sertk.eval.rundir`): ``config.yaml`` /
+``config.json`` (the resolved recipe), ``run.json`` (the folds), one ``fold-XX/`` per fold
+and, once every fold is done, the run-level ``metrics.json``, ``predictions.csv``,
+``report.md`` and figures. Re-running the same command skips finished folds and resumes an
+interrupted one; ``fold=K`` runs a single fold, so a cluster can train folds as separate
+jobs (the job that completes the last fold writes the report; ``sertk report RUN_DIR`` can
+always do it again).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from sertk.data.manifest import Utterance, label_names
+from sertk.data.splits import check_folds
+from sertk.eval.report import aggregate_run
+from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
+from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
+from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features, protocol_folds
+
+log = logging.getLogger(__name__)
+
+
+def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir: str | Path, *,
+                   features: Mapping[str, np.ndarray] | None = None) -> dict | None:
+    """Run every fold of ``config.protocol`` (or ``config.fold`` / the first
+    ``config.max_folds``) into ``out_dir`` and aggregate them.
+
+    Returns:
+        the run-level metrics (``sertk.eval.report.aggregate_run``; partial when
+        ``max_folds`` limits the run), or None while other folds are still missing
+        (``fold=K`` jobs of a fan-out).
+
+    Raises:
+        ConfigError: ``out_dir`` holds a run of a different recipe, or the fold does not exist.
+        LeakageError: a fold's parts share utterances, speakers or sessions.
+    """
+    if config.protocol == "final":
+        raise ConfigError("protocol 'final' has no test part to cross-validate; "
+                          "use fit() / `sertk train` for it")
+    run_dir = Path(out_dir)
+    check_same_run(config, run_dir)
+    labels = label_names(utterances)
+    folds = protocol_folds(utterances, config)
+    check_folds(utterances, folds, config.protocol)
+    if is_global_zero():
+        save_config(config, run_dir)
+        init_run(run_dir, folds, labels, protocol=config.protocol,
+                 info={"model": config.model, "seed": config.seed, "padding": config.padding,
+                       "manifest": config.manifest})
+    selected = select_folds(folds, config)
+    if features is None and any(not _done(run_dir, f.index) for f in selected):
+        features = load_fold_features(config, utterances)
+    results: list[FoldResult] = []
+    for fold in selected:
+        log.info("fold %d/%d (%s)", fold.index + 1, len(folds), fold.name)
+        results.append(fit(config, utterances, fold, out_dir=run_dir, features=features,
+                           labels=labels))
+    if not is_global_zero():
+        return None
+    complete = all(_done(run_dir, f.index) for f in folds)
+    if complete or config.max_folds is not None:
+        return aggregate_run(run_dir, partial=not complete)
+    return None
+
+
+def select_folds(folds: Sequence, config: TrainConfig) -> list:
+    """The folds a run trains: ``config.fold`` alone, the first ``max_folds``, or all."""
+    if config.fold is not None:
+        if config.fold >= len(folds):
+            raise ConfigError(f"fold {config.fold} does not exist: {config.protocol} has "
+                              f"{len(folds)} folds, 0..{len(folds) - 1}")
+        return [folds[config.fold]]
+    return list(folds[:config.max_folds] if config.max_folds else folds)
+
+
+def _done(run_dir: Path, index: int) -> bool:
+    return (fold_dir(run_dir, index) / METRICS_FILE).is_file()

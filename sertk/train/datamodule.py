@@ -1,0 +1,128 @@
+"""Features in memory, per-fold normalisation, and the Lightning data module.
+
+The data path does all heavy work once: :func:`load_features` reads every utterance's
+unpadded log-mels from the feature cache (computing missing ones a single time), and
+:func:`fold_datasets` normalises them with statistics of the fold's *training part only*
+(SPEC section 1) into in-memory :class:`~sertk.data.dataset.FeatureDataset` objects. An epoch
+then only indexes tensors; ``num_workers=0`` is enough.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from sertk.data.cache import FeatureCache
+from sertk.data.dataset import EpochSampler, FeatureDataset
+from sertk.data.manifest import Utterance
+from sertk.data.splits import Fold
+from sertk.features import FeatureConfig, FeatureNormalizer, feature_stats
+
+
+def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig, *,
+                  cache_dir: str | None = None, progress: bool = True,
+                  num_workers: int = 1) -> dict[str, np.ndarray]:
+    """Unpadded log-mels of every utterance: ``{id: float32 (n_mels, frames)}``.
+
+    Features come from (and go into) the :class:`~sertk.data.cache.FeatureCache` under
+    ``cache_dir`` (default ``$SERTK_CACHE`` or ``~/.cache/sertk/features``).
+
+    Raises:
+        FeatureCacheError: naming every file that could not be read (training on a manifest
+            with bad files would silently change the data, so nothing is dropped).
+    """
+    cache = FeatureCache(cache_dir or None, feature_config)
+    cache.build(utterances, num_workers=num_workers, progress=progress).raise_for_failures()
+    return {u.id: cache.get(u) for u in utterances}
+
+
+@dataclass
+class FoldData:
+    """One fold's datasets (normalised with the training part's statistics).
+
+    ``mean``/``std``: (n_mels,) statistics over all real frames of the training part;
+    ``pad_value``: (n_mels,) normalised value of a silent (zero-padded) frame;
+    ``class_counts``: (C,) training utterances per class. ``test`` is None without a test part;
+    ``val`` is None without a validation part.
+    """
+
+    train: FeatureDataset
+    val: FeatureDataset | None
+    test: FeatureDataset | None
+    mean: np.ndarray
+    std: np.ndarray
+    pad_value: torch.Tensor
+    class_counts: np.ndarray
+    ids: dict[str, list[str]]
+
+
+def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utterance],
+                  fold: Fold, labels: Sequence[str], feature_config: FeatureConfig) -> FoldData:
+    """Normalise and pad one fold's features; statistics come from ``fold.train_ids`` only."""
+    by_id = {u.id: u for u in utterances}
+    index = {label: i for i, label in enumerate(labels)}
+    max_frames = feature_config.max_frames
+    train_feats = [features[i][:, :max_frames] for i in fold.train_ids]
+    mean, std = feature_stats(train_feats)
+    normalizer = FeatureNormalizer(mean, std)
+    silence = torch.full((len(mean), 1), math.log(feature_config.log_offset))
+    pad_value = normalizer(silence[None])[0, :, 0]
+
+    def dataset(ids: Sequence[str]) -> FeatureDataset | None:
+        if not ids:
+            return None
+        with torch.no_grad():
+            feats = [normalizer(torch.from_numpy(features[i][None, :, :max_frames]))[0]
+                     for i in ids]
+        return FeatureDataset(feats, [index[by_id[i].label] for i in ids],
+                              padding=feature_config.padding, max_frames=max_frames,
+                              pad_value=pad_value)
+
+    counts = np.bincount([index[by_id[i].label] for i in fold.train_ids], minlength=len(labels))
+    return FoldData(dataset(fold.train_ids), dataset(fold.val_ids), dataset(fold.test_ids),
+                    mean, std, pad_value, counts,
+                    {"train": list(fold.train_ids), "val": list(fold.val_ids),
+                     "test": list(fold.test_ids)})
+
+
+class SERDataModule(L.LightningDataModule):
+    """Training and validation loaders over in-memory datasets.
+
+    Training batches come from an :class:`~sertk.data.dataset.EpochSampler` (a shuffle that
+    depends on ``(seed, epoch)`` only, sharded over DDP ranks). Validation is not sharded:
+    every rank scores the whole validation part, so all ranks agree on validation UA.
+    """
+
+    def __init__(self, train: FeatureDataset, val: FeatureDataset | None, *, batch_size: int,
+                 eval_batch_size: int, seed: int):
+        super().__init__()
+        self.train_set, self.val_set = train, val
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        sampler = EpochSampler(len(self.train_set), shuffle=True, seed=self.seed,
+                               num_replicas=trainer.world_size if trainer else 1,
+                               rank=trainer.global_rank if trainer else 0)
+        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
+                          collate_fn=self.train_set.collate, num_workers=0,
+                          generator=_private_generator())
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        return DataLoader(self.val_set, batch_size=self.eval_batch_size, shuffle=False,
+                          collate_fn=self.val_set.collate, num_workers=0,
+                          generator=_private_generator())
+
+
+def _private_generator() -> torch.Generator:
+    """A generator for the DataLoader's own seed draw, so that creating an iterator never
+    consumes the global generator that dropout and augmentation use (which would make an
+    epoch's randomness depend on when Lightning happens to create its iterators)."""
+    return torch.Generator().manual_seed(0)

@@ -1,0 +1,361 @@
+"""Train and evaluate one split: the unit that cross-validation repeats (SPEC section 4).
+
+:func:`fit` trains the configured model on a fold's training part with Lightning, keeps the
+checkpoint with the best *validation* UA (early stopping on validation UA too), then scores
+that checkpoint on the fold's test part, which nothing before has looked at. Outputs go into
+the fold's directory::
+
+    FOLD_DIR/
+      checkpoint/       best-validation model (safetensors + config.json, sertk.models)
+      history.csv       one row per epoch; curves.png is drawn from it by the report
+      result.json       training summary (best epoch, validation UA, time, parameters)
+      predictions.csv   test predictions   } written by sertk.eval.rundir.write_fold;
+      metrics.json      test metrics       } metrics.json last: the fold is complete
+      resume/last.ckpt  Lightning state at the last epoch end (removed when the fold is done)
+
+A fold is resumable at every stage: a complete fold is skipped; a trained fold with no test
+outputs is only evaluated; an interrupted training resumes from ``resume/last.ckpt`` (loaded
+with ``weights_only=True``) and, because every epoch reseeds from ``(seed, fold, epoch)``,
+ends with the same numbers as an uninterrupted run on the same machine.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from sklearn.model_selection import train_test_split
+
+from sertk.data.dataset import FeatureDataset
+from sertk.data.manifest import Utterance, label_names
+from sertk.data.splits import PROTOCOLS, Fold, LeakageError, make_folds
+from sertk.eval.rundir import METRICS_FILE, fold_dir as run_fold_dir, read_json, write_fold, \
+    write_json
+from sertk.features import FeatureConfig
+from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
+from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
+from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
+from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
+from sertk.train.module import SERModule
+
+CHECKPOINT_DIR = "checkpoint"
+RESUME_DIR = "resume"
+RESULT_FILE = "result.json"
+FINAL_FOLD_NAME = "final"
+
+
+@dataclass
+class FoldResult:
+    """What :func:`fit` produced for one split.
+
+    ``metrics`` holds the test metrics (``sertk.eval.metrics.fold_metrics`` plus ``info``),
+    or None when the split has no test part (``protocol="final"``). ``best_epoch`` counts
+    from 1; ``train_seconds`` sums the epochs' wall time (across resumes).
+    """
+
+    fold: Fold
+    directory: Path
+    checkpoint: Path
+    best_epoch: int | None
+    best_val_ua: float | None
+    best_val_wa: float | None
+    epochs: int
+    train_seconds: float
+    params: int
+    metrics: dict | None = None
+    skipped: bool = False
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"fold": self.fold.name, "index": self.fold.index, "checkpoint": str(self.checkpoint),
+                "best_epoch": self.best_epoch, "best_val_ua": self.best_val_ua,
+                "best_val_wa": self.best_val_wa, "epochs": self.epochs,
+                "train_seconds": self.train_seconds, "params": self.params}
+
+
+def feature_config_of(config: TrainConfig) -> FeatureConfig:
+    """The front-end of a recipe (SPEC section 1 numbers; padding and length from the recipe)."""
+    return FeatureConfig(max_seconds=config.max_seconds, padding=config.padding)
+
+
+def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
+    """All data as one split without a test part: a stratified ``val_fraction`` held out for
+    validation (none when 0), for training the model you ship."""
+    ids = [u.id for u in utterances]
+    if config.val_fraction == 0:
+        return Fold(0, FINAL_FOLD_NAME, tuple(ids), (), ())
+    labels = [u.label for u in utterances]
+    train, val = train_test_split(ids, test_size=config.val_fraction, stratify=labels,
+                                  random_state=config.seed)
+    order = {i: n for n, i in enumerate(ids)}
+    return Fold(0, FINAL_FOLD_NAME, tuple(sorted(train, key=order.get)),
+                tuple(sorted(val, key=order.get)), ())
+
+
+def protocol_folds(utterances: Sequence[Utterance], config: TrainConfig) -> list[Fold]:
+    """The folds of ``config.protocol`` (checked for leakage by ``make_folds``)."""
+    if config.protocol == "final":
+        return [final_split(utterances, config)]
+    return make_folds(utterances, config.protocol, k=config.k, seed=config.seed,
+                      val_fraction=config.val_fraction, val_speakers=config.val_speakers)
+
+
+def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int | None = None, *,
+        out_dir: str | Path | None = None, features: Mapping[str, np.ndarray] | None = None,
+        labels: Sequence[str] | None = None) -> FoldResult:
+    """Train one split, keep the best-validation model, score it on the test part.
+
+    Args:
+        config: the recipe.
+        utterances: the whole manifest (the split picks from it).
+        fold: a :class:`Fold`, a fold index of ``config.protocol``, or None for
+            ``config.fold`` (or the single split of ``protocol="final"``).
+        out_dir: the run directory; a fold writes into ``out_dir/fold-XX`` (a ``final``
+            split into ``out_dir`` itself). None: a temporary directory.
+        features: ``{id: (n_mels, frames)}`` unpadded log-mels (default: from the cache).
+        labels: the class list (default: sorted labels of ``utterances``).
+
+    Returns:
+        a :class:`FoldResult`.
+    """
+    labels = list(labels or label_names(utterances))
+    fold = _resolve_fold(config, utterances, fold)
+    run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
+    check_same_run(config, run_dir)
+    if is_global_zero():
+        save_config(config, run_dir)
+    directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
+    check_fold(utterances, fold, config.protocol)  # whoever made the split
+    done = _completed(directory, fold)
+    if done is not None:
+        return done
+    feature_config = feature_config_of(config)
+    if features is None:
+        features = load_features(utterances, feature_config, cache_dir=config.cache_dir,
+                                 progress=config.progress_bar)
+    data = fold_datasets(features, utterances, fold, labels, feature_config)
+    if not (directory / RESULT_FILE).is_file():
+        _train(config, fold, data, labels, feature_config, directory)
+    summary = read_json(directory / RESULT_FILE)
+    metrics = None
+    if data.test is not None and is_global_zero():
+        metrics = evaluate_fold(config, fold, data.test, labels, run_dir, directory, summary)
+    if not config.keep_resume and is_global_zero():
+        shutil.rmtree(directory / RESUME_DIR, ignore_errors=True)
+    return _result(fold, directory, summary, metrics)
+
+
+def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
+           feature_config: FeatureConfig, directory: Path) -> None:
+    """Run Lightning on the fold's training part; writes checkpoint/, history.csv, result.json."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
+    model = create_model(config.model, n_classes=len(labels), **config.model_args)
+    module = SERModule(model, config, norm_std=data.std, pad_value=data.pad_value,
+                       max_frames=feature_config.max_frames, class_counts=data.class_counts)
+    meta = {"fold": fold.name, "fold_index": fold.index, "protocol": config.protocol,
+            "seed": config.seed, "train_config": config.result_dict(),
+            "n_train": len(fold.train_ids), "n_val": len(fold.val_ids)}
+
+    def save_best(pl_module: SERModule, info: dict) -> None:
+        save_checkpoint(directory / CHECKPOINT_DIR, pl_module.model, model_name=config.model,
+                        labels=labels, feature_config=feature_config, norm_mean=data.mean,
+                        norm_std=data.std, metadata={**meta, **info})
+
+    has_val = data.val is not None and config.limit_val_batches != 0
+    best, history = BestCheckpoint(save_best), History(directory)
+    trainer = build_trainer(config, directory, [EpochSeed(config.seed, fold.index), best, history],
+                            has_val=has_val)
+    datamodule = SERDataModule(data.train, data.val if has_val else None,
+                               batch_size=config.batch_size,
+                               eval_batch_size=config.eval_batch_size, seed=config.seed)
+    last = directory / RESUME_DIR / "last.ckpt"
+    with _quiet_lightning():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.is_file() else None,
+                    weights_only=True)
+    if trainer.is_global_zero:
+        write_json(directory / RESULT_FILE, {
+            "fold": fold.name, "index": fold.index, "best_epoch": best.best_epoch,
+            "best_val_ua": best.best_ua, "best_val_wa": best.best_wa,
+            "best_val_loss": best.best_loss, "epochs": len(history.rows),
+            "stopped_early": len(history.rows) < config.max_epochs,
+            "train_seconds": history.train_seconds, "params": count_parameters(model),
+            "checkpoint": CHECKPOINT_DIR})
+    trainer.strategy.barrier()
+
+
+def build_trainer(config: TrainConfig, directory: Path, callbacks: list[L.Callback], *,
+                  has_val: bool) -> L.Trainer:
+    """The Lightning Trainer of a recipe: resume checkpoint at every epoch end, early stopping
+    on validation UA, no logger (history.csv is ours), Lightning's device/DDP/precision args."""
+    callbacks = list(callbacks) + [
+        ModelCheckpoint(dirpath=directory / RESUME_DIR, filename="last", save_top_k=1,
+                        monitor=None, save_on_train_epoch_end=True, enable_version_counter=False)]
+    if has_val and config.patience > 0:
+        callbacks.append(EarlyStopping("val_ua", mode="max", patience=config.patience,
+                                       check_on_train_epoch_end=True))
+    with _quiet_lightning():
+        return L.Trainer(
+            max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
+            num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
+            deterministic=config.deterministic or None, callbacks=callbacks, logger=False,
+            enable_progress_bar=config.progress_bar, enable_model_summary=False,
+            num_sanity_val_steps=0, use_distributed_sampler=False,
+            gradient_clip_val=config.grad_clip or None,
+            limit_train_batches=config.limit_train_batches,
+            limit_val_batches=config.limit_val_batches if has_val else 0,
+            default_root_dir=directory)
+
+
+def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels: list[str],
+                  run_dir: Path, directory: Path, summary: dict) -> dict:
+    """Score the saved best-validation checkpoint on the test part; write the fold's
+    predictions.csv and metrics.json (the latter marks the fold complete)."""
+    checkpoint = load_checkpoint(directory / CHECKPOINT_DIR)
+    if checkpoint.labels != labels:
+        raise ConfigError(f"{directory / CHECKPOINT_DIR}: labels {checkpoint.labels} differ "
+                          f"from the manifest's {labels}")
+    probs = predict_probs(checkpoint.model, test, config.eval_batch_size,
+                          use_lengths=config.padding == "batch")
+    by_label = test.targets.tolist()
+    info = {k: summary.get(k) for k in ("params", "train_seconds", "best_epoch", "epochs",
+                                        "best_val_ua", "best_val_wa", "stopped_early")}
+    info.update(model=config.model, seed=config.seed)
+    return write_fold(run_dir, fold, list(fold.test_ids), [labels[i] for i in by_label], probs,
+                      labels, info=info)
+
+
+@torch.inference_mode()
+def predict_probs(model: torch.nn.Module, dataset: FeatureDataset, batch_size: int, *,
+                  use_lengths: bool) -> np.ndarray:
+    """Class probabilities (N, C) of every item of ``dataset``, in order (eval mode, CPU)."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                         collate_fn=dataset.collate)
+    out = []
+    for batch in loader:
+        logits = model(batch.features, batch.lengths if use_lengths else None)
+        out.append(torch.softmax(logits.float(), dim=1))
+    return torch.cat(out).numpy()
+
+
+def load_fold_features(config: TrainConfig, utterances: Sequence[Utterance]):
+    """``{id: (n_mels, frames)}`` for the recipe's front-end, via the cache."""
+    return load_features(utterances, feature_config_of(config), cache_dir=config.cache_dir,
+                         progress=config.progress_bar)
+
+
+def check_fold(utterances: Sequence[Utterance], fold: Fold, protocol: str) -> None:
+    """Raise :class:`~sertk.data.splits.LeakageError` if anything crosses the fold's parts.
+
+    Test ids never occur in train or validation, train and validation are disjoint, every
+    id is in the manifest, and the protocol's fields (``lospk``: speakers, ``loso``:
+    sessions) are disjoint between test and train+validation (and speakers between
+    validation and train), as :func:`sertk.data.splits.check_folds` demands of a whole plan.
+    """
+    by_id = {u.id: u for u in utterances}
+    parts = {"train": set(fold.train_ids), "validation": set(fold.val_ids),
+             "test": set(fold.test_ids)}
+    unknown = set().union(*parts.values()) - set(by_id)
+    if unknown:
+        raise LeakageError(f"{fold.name}: {len(unknown)} id(s) not in the manifest: "
+                           f"{sorted(unknown)[:5]}")
+    if not parts["train"]:
+        raise LeakageError(f"{fold.name}: empty training part")
+    names = list(parts)
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        shared = parts[names[a]] & parts[names[b]]
+        if shared:
+            raise LeakageError(f"{fold.name}: {len(shared)} utterance(s) in both {names[a]} "
+                               f"and {names[b]}: {sorted(shared)[:5]}")
+    spec = PROTOCOLS.get(protocol)
+    checks = [] if spec is None else (
+        [(f, "test", "train", "validation") for f in spec.test_disjoint]
+        + [(f, "validation", "train", None) for f in spec.val_disjoint])
+    for name, part, other, other2 in checks:
+        values = {getattr(by_id[i], name) for i in parts[part]}
+        rest = parts[other] | (parts[other2] if other2 else set())
+        shared = values & {getattr(by_id[i], name) for i in rest}
+        if shared:
+            raise LeakageError(f"{fold.name}: {name}(s) {sorted(shared)[:5]} in both {part} "
+                               f"and {other}{'/' + other2 if other2 else ''}")
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _resolve_fold(config: TrainConfig, utterances: Sequence[Utterance],
+                  fold: Fold | int | None) -> Fold:
+    if isinstance(fold, Fold):
+        return fold
+    index = fold if fold is not None else config.fold
+    if index is None and config.protocol != "final":
+        raise ConfigError(f"fit trains one split: choose a fold of {config.protocol!r} "
+                          "(fold=K) or use protocol='final'")
+    folds = protocol_folds(utterances, config)
+    index = index or 0
+    if not 0 <= index < len(folds):
+        raise ConfigError(f"fold {index} does not exist: {config.protocol} has "
+                          f"{len(folds)} fold(s), 0..{len(folds) - 1}")
+    return folds[index]
+
+
+def _completed(directory: Path, fold: Fold) -> FoldResult | None:
+    """The result of a fold finished earlier, or None."""
+    result = directory / RESULT_FILE
+    if not result.is_file():
+        return None
+    if fold.test_ids and not (directory / METRICS_FILE).is_file():
+        return None
+    metrics = read_json(directory / METRICS_FILE) if fold.test_ids else None
+    out = _result(fold, directory, read_json(result), metrics)
+    out.skipped = True
+    return out
+
+
+def _result(fold: Fold, directory: Path, summary: dict, metrics: dict | None) -> FoldResult:
+    return FoldResult(fold=fold, directory=directory, checkpoint=directory / CHECKPOINT_DIR,
+                      best_epoch=summary.get("best_epoch"), best_val_ua=summary.get("best_val_ua"),
+                      best_val_wa=summary.get("best_val_wa"), epochs=summary.get("epochs", 0),
+                      train_seconds=summary.get("train_seconds", 0.0),
+                      params=summary.get("params", 0), metrics=metrics, info=summary)
+
+
+def is_global_zero() -> bool:
+    """Whether this process is global rank 0 (the one that writes files)."""
+    from lightning.pytorch.utilities import rank_zero_only
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+class _DropTip(logging.Filter):
+    """Drops Lightning's advertisement for its hosted logger from the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Silence Lightning chatter that says nothing about this run."""
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    tip = _DropTip()
+    rank_zero_log.addFilter(tip)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        try:
+            yield
+        finally:
+            rank_zero_log.removeFilter(tip)
+
+

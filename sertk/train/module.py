@@ -1,0 +1,129 @@
+"""The LightningModule: one plain training step, validation UA/WA, the optimiser.
+
+The recipe is the paper's (section 3.1): cross-entropy, Adam at 1e-4. Options from
+:class:`~sertk.train.config.TrainConfig` (class weights, label smoothing, mixup, feature
+augmentation, AdamW/weight decay, warm-up + cosine schedule) are all off by default.
+
+Validation collects every prediction of the epoch and computes UA (mean recall over the
+classes present, SPEC section 5), WA and the mean loss; ``val_ua`` drives model selection
+and early stopping. With ``padding="fixed"`` the model sees whole padded clips (the paper);
+with ``"batch"`` it also gets the lengths.
+"""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sertk.data.dataset import Batch
+from sertk.models import SERNet
+from sertk.train.augment import AugmentOptions, FeatureAugment, mixup
+from sertk.train.config import TrainConfig
+
+
+class SERModule(L.LightningModule):
+    """Trains a :class:`~sertk.models.SERNet` on normalised feature batches.
+
+    Args:
+        model: the network.
+        config: the recipe.
+        norm_std: (n_mels,) normaliser std of the training part (for gain augmentation).
+        pad_value: (n_mels,) padded-frame value.
+        max_frames: frames of a full-length clip.
+        class_counts: (C,) training utterances per class (for ``class_weights``).
+    """
+
+    def __init__(self, model: SERNet, config: TrainConfig, *, norm_std, pad_value: torch.Tensor,
+                 max_frames: int, class_counts: np.ndarray):
+        super().__init__()
+        self.model = model
+        self.config = config
+        self.use_lengths = config.padding == "batch"
+        options = AugmentOptions(config.spec_augment, config.freq_mask, config.time_mask,
+                                 config.n_freq_masks, config.n_time_masks,
+                                 config.speed_perturb, config.gain_perturb_db)
+        self.augment = FeatureAugment(options, norm_std, pad_value, max_frames) \
+            if options.active else None
+        weights = None
+        if config.class_weights:  # "balanced": N / (C * n_c)
+            counts = torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1)
+            weights = counts.sum() / (len(counts) * counts)
+        self.register_buffer("class_weight", weights, persistent=False)
+        self._val_preds: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+        self._val_loss: list[torch.Tensor] = []
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_mels, T), (B,) -> logits (B, n_classes)."""
+        return self.model(features, lengths if self.use_lengths else None)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, targets, weight=self.class_weight,
+                               label_smoothing=self.config.label_smoothing)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        x, lengths, targets = batch.features, batch.lengths, batch.targets
+        if self.augment is not None:
+            x, lengths = self.augment(x, lengths)
+        if self.config.mixup_alpha > 0:
+            x, lengths, partner, w = mixup(x, lengths, self.config.mixup_alpha)
+            logits = self(x, lengths)
+            loss = w * self.loss(logits, targets) + (1 - w) * self.loss(logits, targets[partner])
+        else:
+            loss = self.loss(self(x, lengths), targets)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(targets), sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        logits = self(batch.features, batch.lengths)
+        self._val_loss.append(F.cross_entropy(logits.float(), batch.targets, reduction="sum"))
+        self._val_preds.append(logits.argmax(dim=1))
+        self._val_targets.append(batch.targets)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_targets:
+            return
+        preds = torch.cat(self._val_preds).cpu().numpy()
+        targets = torch.cat(self._val_targets).cpu().numpy()
+        loss = float(torch.stack(self._val_loss).sum()) / len(targets)
+        self._val_preds.clear(), self._val_targets.clear(), self._val_loss.clear()
+        # every rank scores the whole validation part, so these agree across ranks
+        self.log_dict({"val_loss": loss, "val_ua": unweighted_accuracy(targets, preds),
+                       "val_wa": float((preds == targets).mean())},
+                      prog_bar=True, sync_dist=True)
+
+    def configure_optimizers(self):
+        c = self.config
+        kind = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        if c.lr_schedule == "none" and c.warmup_epochs == 0:
+            return optimizer
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(c))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
+
+
+def lr_factor(config: TrainConfig):
+    """Epoch -> LR multiplier: linear warm-up over ``warmup_epochs``, then constant
+    (``lr_schedule="none"``) or a cosine decay to 0 at ``max_epochs`` (``"cosine"``)."""
+    warmup, total = config.warmup_epochs, config.max_epochs
+
+    def factor(epoch: int) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        if config.lr_schedule == "cosine":
+            progress = (epoch - warmup) / max(1, total - warmup)
+            return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
+def unweighted_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
+    """Mean recall over the classes present in ``targets`` (SPEC 5's UA)."""
+    recalls = [float((preds[targets == c] == c).mean()) for c in np.unique(targets)]
+    return float(np.mean(recalls))
