@@ -1,0 +1,43 @@
+"""``sertk.predict``: one call from audio to a prediction, with a cached predictor."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from sertk.infer.predictor import Prediction, Predictor, load_model
+
+_CACHE: dict[tuple[str, str], Predictor] = {}
+_LOCK = threading.Lock()
+
+
+def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
+            model: str | Path | None = None, device: str | None = None) -> Prediction:
+    """Predict the emotion of a file or a waveform.
+
+    Args:
+        audio: a path, or a (samples,) / (samples, channels) array.
+        sample_rate: the array's rate in Hz (required for arrays, ignored for paths).
+        model: a checkpoint directory or bundled name; None = the bundled default.
+        device: as :func:`load_model`.
+
+    The predictor is loaded once per (model, device) and reused.
+
+    Raises:
+        AudioError: the audio cannot be used.
+    """
+    predictor = _cached(model, device)
+    if isinstance(audio, (str, Path)):
+        return predictor.predict_file(audio)
+    if sample_rate is None:
+        raise ValueError("sample_rate is required when audio is an array")
+    return predictor.predict(audio, sample_rate)
+
+
+def _cached(model: str | Path | None, device: str | None) -> Predictor:
+    key = (str(model), str(device))
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = load_model(model, device)
+        return _CACHE[key]

@@ -1,0 +1,73 @@
+"""The inference front-end: raw waveforms in, exactly what the model was trained on out.
+
+Training (``sertk.data``) computes each clip's log-mels alone from its first
+``max_seconds``, normalises them with the training fold's statistics, and then pads:
+
+- ``padding="fixed"`` (the paper): every clip to ``max_frames`` with the feature
+  value of digital silence (normalised ``log(log_offset)``); the model sees the
+  whole padded clip, without lengths;
+- ``padding="batch"``: to the longest clip of the batch, and the model gets the
+  frame lengths so it can ignore the padding.
+
+:class:`WaveformFrontend` does the same to a zero-padded waveform batch in one
+``nn.Module``, so the predictor (``stft="fft"``) and the exported model
+(``stft="conv"``, see :mod:`sertk.export`) share one definition.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from sertk.features import FeatureConfig, FeatureNormalizer, LogMel
+
+
+class WaveformFrontend(nn.Module):
+    """Waveform batch -> normalised, padded log-mels for the model.
+
+    Args:
+        config: the checkpoint's feature config.
+        norm_mean, norm_std: (n_mels,) normalisation statistics.
+        stft: ``"fft"`` or ``"conv"`` (export); both give the same numbers.
+        pad_to_max: also pad ``padding="batch"`` features to ``max_frames`` (lengths
+            still mark the real frames, so the result is the same). An exported graph
+            then has one time length inside the model, whatever the input length.
+
+    Shapes:
+        waveforms: (B, S) float at ``config.sample_rate``, zero-padded past each clip.
+        lengths: (B,) valid samples per row, or None (every row is S samples long).
+        returns: features (B, n_mels, T) and frame lengths (B,) int64 for
+        ``padding="batch"`` (T = 1 + min(S, max_samples) // hop, or max_frames with
+        ``pad_to_max``), or features (B, n_mels, max_frames) and None for
+        ``padding="fixed"``.
+    """
+
+    def __init__(self, config: FeatureConfig, norm_mean: np.ndarray, norm_std: np.ndarray,
+                 stft: str = "fft", pad_to_max: bool = False):
+        super().__init__()
+        self.config = config
+        self.pad_to_max = pad_to_max
+        self.logmel = LogMel(config, stft=stft)
+        self.normalizer = FeatureNormalizer(norm_mean, norm_std)
+        silence = torch.full((1, config.n_mels, 1), math.log(config.log_offset))
+        self.register_buffer("silence", self.normalizer(silence)[0, :, 0], persistent=False)
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        cfg = self.config
+        waveforms = waveforms[:, : cfg.max_samples]
+        if lengths is not None:
+            lengths = lengths.clamp(max=cfg.max_samples)
+            inside = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]
+            waveforms = torch.where(inside, waveforms, torch.zeros_like(waveforms))
+        feats, frames = self.logmel(waveforms, lengths)
+        feats = self.normalizer(feats)  # (B, n_mels, T)
+        silence = self.silence[None, :, None]
+        valid = torch.arange(feats.shape[2], device=feats.device)[None, :] < frames[:, None]
+        feats = torch.where(valid[:, None, :], feats, silence)  # padded frames = silence
+        if cfg.padding == "batch" and not self.pad_to_max:
+            return feats, frames
+        padding = silence.expand(feats.shape[0], -1, cfg.max_frames)
+        feats = torch.cat([feats, padding], dim=2)[:, :, : cfg.max_frames]
+        return feats, (frames if cfg.padding == "batch" else None)

@@ -1,0 +1,262 @@
+"""Utterance-level prediction with a trained checkpoint.
+
+A :class:`Predictor` rebuilds the training front-end from the checkpoint alone
+(its :class:`~sertk.features.FeatureConfig` and normalisation statistics) and
+turns audio into emotion probabilities:
+
+1. decode to 16 kHz mono (only the first ``max_seconds`` are read);
+2. truncate to ``max_seconds``; log-mel, normalise and pad like training
+   (:class:`~sertk.infer.frontend.WaveformFrontend`): to ``max_frames`` for
+   ``padding="fixed"``, to the longest clip of the batch with frame lengths passed to
+   the model for ``padding="batch"``;
+3. model, softmax.
+
+The predictor holds no mutable state while predicting (every call runs under its
+own ``torch.inference_mode``), so one instance may serve several threads.
+
+Example:
+    >>> predictor = load_model("runs/emodb/fold0")  # doctest: +SKIP
+    >>> predictor.predict(np.zeros(16000, np.float32), 16000).label  # doctest: +SKIP
+    'neutral'
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from sertk.audio import MAX_FILE_SECONDS, AudioError, prepare_waveform
+from sertk.features import FeatureConfig
+from sertk.infer.bundled import resolve_model
+from sertk.infer.frontend import WaveformFrontend
+from sertk.infer.stream import read_head
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """How :meth:`Predictor.predict_files` reads and batches files.
+
+    ``max_file_seconds``: a file whose header claims more is refused (its first
+    seconds would say little about it; use segment prediction instead).
+    """
+
+    batch_size: int = 32
+    max_file_seconds: float | None = MAX_FILE_SECONDS
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most probable label and the probability of every label (they sum to 1)."""
+
+    label: str
+    probabilities: dict[str, float]
+
+    @property
+    def probability(self) -> float:
+        """Probability of the predicted label."""
+        return self.probabilities[self.label]
+
+    @classmethod
+    def from_probabilities(cls, labels: Sequence[str], probs: np.ndarray) -> "Prediction":
+        """From a (n_classes,) probability vector in ``labels`` order."""
+        return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)})
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One row of a batch job: a prediction, or the reason the file has none.
+
+    ``duration`` is the file's length in seconds from its header (None if unreadable);
+    only its first ``max_seconds`` were used.
+    """
+
+    path: str
+    prediction: Prediction | None = None
+    error: str | None = None
+    duration: float | None = field(default=None, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Predictor:
+    """A checkpoint's model and front-end, ready to predict on ``device``.
+
+    Args:
+        checkpoint: a :class:`sertk.models.Checkpoint` (see :func:`load_model`).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available.
+    """
+
+    def __init__(self, checkpoint, device: str | torch.device | None = None):
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.labels: tuple[str, ...] = tuple(checkpoint.labels)
+        self.feature_config: FeatureConfig = checkpoint.feature_config
+        self.model_name: str = checkpoint.model_name
+        self.checkpoint = checkpoint
+        self.model = checkpoint.model.eval().to(self.device)
+        self.frontend = WaveformFrontend(self.feature_config, checkpoint.norm_mean,
+                                         checkpoint.norm_std).eval().to(self.device)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.feature_config.sample_rate
+
+    def features(self, waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The model's input for prepared audio, as in training.
+
+        Args:
+            waves: B non-empty (samples,) float32 mono arrays at ``self.sample_rate``;
+                only the first ``max_seconds`` are used.
+
+        Returns:
+            features (B, n_mels, T) on ``self.device`` and frame lengths (B,) for
+            ``padding="batch"``, or None for ``padding="fixed"`` (T = max_frames).
+        """
+        cfg = self.feature_config
+        waves = [np.asarray(w, dtype=np.float32)[: cfg.max_samples] for w in waves]
+        if not waves or any(w.ndim != 1 or w.size == 0 for w in waves):
+            raise ValueError("need one or more non-empty (samples,) waveforms")
+        batch = np.zeros((len(waves), max(w.size for w in waves)), dtype=np.float32)
+        for row, wave in zip(batch, waves):
+            row[: wave.size] = wave
+        lengths = torch.tensor([w.size for w in waves], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            return self.frontend(torch.from_numpy(batch).to(self.device), lengths)
+
+    def probabilities(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities for prepared audio (see :meth:`features`).
+
+        Returns:
+            (B, n_classes) float64 probabilities in ``self.labels`` order.
+        """
+        if not len(waves):
+            return np.zeros((0, len(self.labels)))
+        with torch.inference_mode():
+            feats, frames = self.features(waves)
+            probs = torch.softmax(self.model(feats, frames).float(), dim=-1)
+        return probs.cpu().numpy().astype(np.float64)
+
+    def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
+        """Predict one clip.
+
+        Args:
+            waveform: (samples,) or (samples, channels) array, float or integer PCM.
+            sample_rate: its rate in Hz (resampled to 16 kHz, channels averaged).
+
+        Raises:
+            AudioError: empty, NaN/Inf or otherwise unusable audio.
+        """
+        return self.predict_batch([waveform], sample_rate)[0]
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> list[Prediction]:
+        """Predict several clips at one sample rate in one forward pass."""
+        waves = [prepare_waveform(w, sample_rate, self.sample_rate) for w in waveforms]
+        return self._predictions(self.probabilities(waves))
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Predict one file; raises :class:`AudioError` if it cannot be read."""
+        wave, _ = read_head(path, self.feature_config.max_seconds, self.sample_rate)
+        return self._predictions(self.probabilities([wave]))[0]
+
+    def predict_files(
+        self,
+        paths: Iterable[str | Path],
+        batch_size: int | None = None,
+        progress: bool = False,
+        options: PredictOptions | None = None,
+    ) -> list[FileResult]:
+        """Predict many files, in batches; never raises for a bad file.
+
+        Returns:
+            one :class:`FileResult` per path, in order; a file that cannot be read
+            (or makes the model fail) has ``error`` set and no prediction.
+        """
+        options = options or PredictOptions()
+        batch_size = batch_size or options.batch_size
+        paths = [str(p) for p in paths]
+        results: list[FileResult | None] = [None] * len(paths)
+        pending: list[tuple[int, np.ndarray, float]] = []
+        bar = tqdm(paths, desc="predict", unit="file", file=sys.stderr,
+                   disable=None if progress else True)
+        for index, path in enumerate(bar):
+            try:
+                wave, info = read_head(path, self.feature_config.max_seconds, self.sample_rate,
+                                       max_file_seconds=options.max_file_seconds)
+            except AudioError as err:
+                results[index] = FileResult(path, error=err.reason)
+            except Exception as err:  # an unexpected decoder failure must not end the batch
+                results[index] = FileResult(path, error=f"cannot read ({type(err).__name__}: {err})")
+            else:
+                pending.append((index, wave, info.duration))
+            if len(pending) >= batch_size:
+                self._flush(pending, paths, results)
+                pending = []
+        bar.close()
+        self._flush(pending, paths, results)
+        return results  # type: ignore[return-value]
+
+    def predict_long(self, path: str | Path, segment: float, hop: float | None = None, *,
+                     progress: bool = False, **options):
+        """Emotion over time: see :func:`sertk.infer.longform.predict_long`.
+
+        ``options`` are further :class:`~sertk.infer.longform.SegmentOptions` fields.
+        """
+        from sertk.infer.longform import SegmentOptions, predict_long
+
+        return predict_long(self, path, SegmentOptions(segment, hop, **options), progress=progress)
+
+    def _flush(self, pending, paths, results) -> None:
+        """Predict the decoded files of one batch, one by one if the batch fails."""
+        if not pending:
+            return
+        try:
+            probs = self.probabilities([wave for _, wave, _ in pending])
+        except Exception as err:
+            if len(pending) > 1:
+                for item in pending:
+                    self._flush([item], paths, results)
+                return
+            index, _, duration = pending[0]
+            results[index] = FileResult(paths[index], error=f"model failed ({type(err).__name__}: {err})",
+                                        duration=duration)
+            return
+        for (index, _, duration), row in zip(pending, probs):
+            if np.isfinite(row).all():
+                results[index] = FileResult(paths[index], Prediction.from_probabilities(self.labels, row),
+                                            duration=duration)
+            else:
+                results[index] = FileResult(paths[index], error="model produced non-finite probabilities",
+                                            duration=duration)
+
+    def _predictions(self, probs: np.ndarray) -> list[Prediction]:
+        return [Prediction.from_probabilities(self.labels, row) for row in probs]
+
+    def __repr__(self) -> str:
+        return (f"Predictor(model={self.model_name!r}, labels={list(self.labels)}, "
+                f"device={str(self.device)!r})")
+
+
+def load_model(path_or_name: str | Path | None = None,
+               device: str | torch.device | None = None) -> Predictor:
+    """Load a checkpoint directory or a bundled model (None = the default, ``"emodb"``).
+
+    Raises:
+        sertk.infer.bundled.ModelNotFoundError: nothing at that path and no bundled
+            model of that name.
+        sertk.models.CheckpointError: the directory is not a valid checkpoint.
+    """
+    from sertk.models import load_checkpoint
+
+    return Predictor(load_checkpoint(resolve_model(path_or_name)), device=device)

@@ -1,0 +1,137 @@
+"""Reading audio for inference without decoding more than is needed.
+
+Utterance-level prediction only ever looks at the first ``max_seconds`` of a file
+(SPEC 1 truncates longer audio), so :func:`read_head` decodes just that much plus a
+short margin for the resampler's filter. Long recordings are read by
+:func:`stream_audio` in fixed-size blocks that are mixed to mono and resampled with
+soxr's streaming resampler, so memory stays flat however long the file is.
+
+Both raise :class:`sertk.audio.AudioError` naming the file and the reason.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from sertk.audio import MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info, prepare_waveform
+
+# Decoded beyond the needed length so that resampling the head matches resampling
+# the whole file (soxr's HQ filter reaches far less than this past the cut).
+HEAD_MARGIN_SECONDS = 0.25
+BLOCK_SECONDS = 10.0  # source audio decoded per read when streaming
+# Formats whose header frame count is an estimate; elsewhere fewer frames than the
+# header claims means the file is truncated.
+INEXACT_FORMATS = frozenset({"MPEG"})
+
+
+def read_head(
+    path: str | Path,
+    seconds: float,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    max_file_seconds: float | None = MAX_FILE_SECONDS,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode about the first ``seconds`` of ``path`` as mono float32 at ``sample_rate``.
+
+    Returns:
+        (samples,) float32 array holding at least ``seconds`` of audio when the file
+        has that much (a little more: the caller trims), and the file's header info.
+
+    Raises:
+        AudioError: missing, empty, non-audio, undecodable or truncated file (fewer
+            samples than the header claims), no samples, NaN/Inf samples, or a header
+            claiming more than ``max_file_seconds``.
+    """
+    info = _checked_info(path)
+    if max_file_seconds is not None and info.duration > max_file_seconds:
+        raise AudioError(path, f"header claims {info.duration:.0f} s of audio, over the limit of "
+                               f"{max_file_seconds:.0f} s (use --segment for long recordings)")
+    frames = math.ceil((seconds + HEAD_MARGIN_SECONDS) * info.sample_rate)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            data = f.read(frames, dtype="float32", always_2d=True)
+            exact = f.format not in INEXACT_FORMATS
+    except Exception as err:  # libsndfile raises several types
+        raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
+    if exact and data.shape[0] < min(frames, info.frames):
+        raise AudioError(path, _truncated(info, data.shape[0]))
+    return prepare_waveform(data, info.sample_rate, sample_rate, source=path), info
+
+
+def stream_audio(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    block_seconds: float = BLOCK_SECONDS,
+) -> Iterator[np.ndarray]:
+    """Yield ``path`` as consecutive mono float32 blocks at ``sample_rate``.
+
+    Each source block (``block_seconds`` long) is mixed to mono and pushed through
+    a streaming soxr resampler; blocks may differ in length and the last flushes the
+    resampler. At most one block is held in memory.
+
+    Yields:
+        (samples,) float32 arrays; concatenated they are the whole recording.
+
+    Raises:
+        AudioError: as :func:`read_head`, or a block that cannot be decoded or holds
+            NaN/Inf samples (the message gives the time); a truncated file is reported
+            after its last block.
+    """
+    info = _checked_info(path)
+    block = max(1, int(block_seconds * info.sample_rate))
+    resampler = None
+    if info.sample_rate != sample_rate:
+        resampler = soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",
+                                        quality="HQ")
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as err:
+        raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
+    exact = f.format not in INEXACT_FORMATS
+    with f:
+        position = 0  # source frames read so far
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except Exception as err:
+                raise AudioError(path, f"cannot decode audio after {position / info.sample_rate:.1f} s "
+                                       f"({_short(err)})") from None
+            last = data.shape[0] < block
+            mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
+            if not np.isfinite(mono).all():
+                bad = position + int(np.argmin(np.isfinite(mono)))
+                raise AudioError(path, f"audio contains NaN or infinite samples "
+                                       f"(at {bad / info.sample_rate:.2f} s)")
+            position += data.shape[0]
+            out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
+            if out.size:
+                yield np.ascontiguousarray(out, dtype=np.float32)
+            if last:
+                break
+    if position == 0:
+        raise AudioError(path, "no audio samples (0-length signal)")
+    if exact and position < info.frames:
+        raise AudioError(path, _truncated(info, position))
+
+
+def _truncated(info: AudioInfo, frames: int) -> str:
+    return (f"truncated file: the header says {info.frames} samples ({info.duration:.1f} s) "
+            f"but the audio ends after {frames} ({frames / info.sample_rate:.1f} s)")
+
+
+def _checked_info(path: str | Path) -> AudioInfo:
+    info = audio_info(path)
+    if info.sample_rate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    return info
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[-1] if text else type(err).__name__

@@ -1,0 +1,151 @@
+"""Sliding-window prediction over long recordings: window policy, times, flat memory."""
+from __future__ import annotations
+
+import gc
+import math
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sertk.audio import prepare_waveform
+from sertk.infer import SegmentOptions, iter_windows, predict_long
+from sertk.infer.longform import cut_windows
+from tests.infer.tiny import speech_like
+
+
+def _blocks(signal: np.ndarray, sizes: list[int]):
+    start = 0
+    for size in sizes * (signal.size // max(1, sum(sizes)) + 2):
+        if start >= signal.size:
+            return
+        yield signal[start:start + size]
+        start += size
+
+
+@pytest.mark.parametrize("total, segment, hop, min_last, expected", [
+    (100, 20, 20, 5, [(0, 20), (20, 20), (40, 20), (60, 20), (80, 20)]),  # exact fit
+    (107, 20, 20, 5, [(0, 20), (20, 20), (40, 20), (60, 20), (80, 20), (100, 7)]),  # tail kept
+    (103, 20, 20, 5, [(0, 20), (20, 20), (40, 20), (60, 20), (80, 20)]),  # tail < min_last
+    (50, 20, 10, 5, [(0, 20), (10, 20), (20, 20), (30, 20), (40, 10)]),  # overlapping
+    (12, 20, 10, 15, [(0, 12)]),  # shorter than one window: the only window is kept
+    (75, 10, 30, 0, [(0, 10), (30, 10), (60, 10)]),  # hop > segment leaves gaps
+])
+@pytest.mark.parametrize("sizes", [[1], [7], [13, 2, 40], [1000]])
+def test_cut_windows_follows_the_policy_whatever_the_block_sizes(total, segment, hop, min_last,
+                                                                 expected, sizes):
+    signal = np.arange(total, dtype=np.float32)
+    windows = list(cut_windows(_blocks(signal, sizes), segment, hop, min_last))
+    assert [(start, w.size) for start, w in windows] == expected
+    for start, w in windows:
+        np.testing.assert_array_equal(w, signal[start:start + w.size])
+
+
+def test_windows_have_times_and_equal_predictions_of_the_same_samples(predictor, tmp_path):
+    wave = speech_like(9.3, seed=4)
+    path = tmp_path / "talk.wav"
+    sf.write(path, wave, 16_000, subtype="FLOAT")
+    result = predict_long(predictor, path, SegmentOptions(2.0, 1.0, batch_size=3))
+
+    assert result.ok and result.duration == pytest.approx(9.3)
+    starts = [w.start for w in result.windows]
+    ends = [w.end for w in result.windows]
+    assert starts == [float(s) for s in range(9)]
+    assert ends == [float(s + 2) for s in range(8)] + [pytest.approx(9.3)]
+    for window in result.windows:
+        clip = wave[round(window.start * 16_000):round(window.end * 16_000)]
+        expected = predictor.predict(clip, 16_000)
+        np.testing.assert_allclose(list(window.prediction.probabilities.values()),
+                                   list(expected.probabilities.values()), atol=1e-5)
+    mean = np.mean([list(w.prediction.probabilities.values()) for w in result.windows], axis=0)
+    np.testing.assert_allclose(list(result.prediction.probabilities.values()), mean, atol=1e-12)
+    assert result.prediction.label == predictor.labels[int(np.argmax(mean))]
+
+
+def test_resampled_stereo_recordings_match_the_prepared_audio(predictor, tmp_path):
+    wave = speech_like(6.0, rate=44_100, seed=2)
+    stereo = np.stack([wave, 0.5 * wave], axis=1)
+    path = tmp_path / "stereo.flac"
+    sf.write(path, stereo, 44_100, subtype="PCM_24")
+    result = predict_long(predictor, path, SegmentOptions(3.0))
+    assert [(w.start, w.end) for w in result.windows] == [(0.0, 3.0), (3.0, 6.0)]
+    prepared = prepare_waveform(stereo, 44_100)
+    for window, clip in zip(result.windows, [prepared[:48_000], prepared[48_000:]]):
+        expected = predictor.predict(clip, 16_000)
+        np.testing.assert_allclose(list(window.prediction.probabilities.values()),
+                                   list(expected.probabilities.values()), atol=1e-3)
+
+
+def test_silence_and_a_short_file_still_get_predictions(predictor, tmp_path):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16_000 * 5, np.int16), 16_000)
+    short = tmp_path / "short.wav"
+    sf.write(short, speech_like(0.3), 16_000)
+    for path, n_windows in [(silent, 3), (short, 1)]:
+        result = predict_long(predictor, path, SegmentOptions(2.0))
+        assert result.ok and len(result.windows) == n_windows
+        for window in result.windows:
+            assert math.isclose(sum(window.prediction.probabilities.values()), 1.0, abs_tol=1e-6)
+
+
+def test_a_bad_block_ends_the_file_with_an_error_naming_the_time(predictor, tmp_path):
+    wave = speech_like(25.0)
+    wave[16_000 * 21] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(path, wave, 16_000, subtype="FLOAT")
+    result = predict_long(predictor, path, SegmentOptions(4.0))
+    assert not result.ok and "NaN" in result.error and "21.00 s" in result.error
+    assert result.prediction is None
+    assert [w.start for w in result.windows] == [0.0, 4.0, 8.0, 12.0, 16.0]  # the first block
+
+
+@pytest.mark.parametrize("kind, words", [("missing", "file not found"), ("text", "not a readable")])
+def test_unreadable_files_give_an_error_result(predictor, tmp_path, kind, words):
+    path = tmp_path / "x.wav"
+    if kind == "text":
+        path.write_text("hello")
+    result = predict_long(predictor, path, SegmentOptions(2.0))
+    assert not result.ok and words in result.error and result.windows == ()
+
+
+def test_windows_longer_than_the_model_sees_are_refused(predictor, tmp_path):
+    with pytest.raises(ValueError, match="longer than the 4 s"):
+        predict_long(predictor, tmp_path / "any.wav", SegmentOptions(4.5))
+    with pytest.raises(ValueError):
+        SegmentOptions(2.0, hop=0.0)
+
+
+def _write_long(path, minutes: float, rate: int = 8_000) -> None:
+    """A long int16 file written in one-minute chunks (never held in memory)."""
+    minute = (speech_like(60.0, rate=rate) * 32767).astype(np.int16)
+    with sf.SoundFile(path, "w", rate, 1, subtype="PCM_16") as f:
+        for _ in range(int(minutes)):
+            f.write(minute)
+
+
+def _peak_traced(predictor, path, options) -> tuple[int, int]:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_windows(predictor, path, options))
+        return tracemalloc.get_traced_memory()[1], count
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_stays_flat_as_the_recording_grows(fixed_checkpoint, tmp_path):
+    """Peak traced memory (numpy buffers included) for 12 minutes is that of 2 minutes."""
+    from sertk.infer import load_model
+
+    predictor = load_model(fixed_checkpoint, device="cpu")
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    _write_long(short, 2)
+    _write_long(long, 12)
+    options = SegmentOptions(4.0, batch_size=16)
+    peak_short, n_short = _peak_traced(predictor, short, options)
+    peak_long, n_long = _peak_traced(predictor, long, options)
+    assert (n_short, n_long) == (30, 180)
+    print(f"peak traced memory: 2 min {peak_short / 1e6:.1f} MB, 12 min {peak_long / 1e6:.1f} MB")
+    assert peak_long < 1.05 * peak_short + 250_000, (peak_short, peak_long)
+    assert peak_long < 20_000_000  # 12 minutes at 16 kHz would be 46 MB of float32

@@ -1,0 +1,51 @@
+"""Tiny randomly initialised checkpoints and audio files for the inference and export tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from sertk.features import FeatureConfig
+from sertk.models import create_model, save_checkpoint
+
+LABELS = ["anger", "boredom", "happiness", "neutral", "sadness"]
+TINY = dict(hidden=16, n_heads=2, n_blstm=1, blstm_ffn_dim=32, n_transformer=1,
+            transformer_ffn_dim=32)
+
+
+def make_checkpoint(path: Path, padding: str = "fixed", seed: int = 0, **overrides) -> Path:
+    """A small ``proposed`` model saved with ``save_checkpoint``.
+
+    The classifier weights are scaled up so that probabilities are far from uniform and
+    differences between two implementations show.
+    """
+    torch.manual_seed(seed)
+    model = create_model("proposed", len(LABELS), **{**TINY, **overrides}).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(20.0)
+    rng = np.random.default_rng(seed)
+    mean = rng.uniform(-8, -3, 40).astype(np.float32)
+    std = rng.uniform(1.5, 3.0, 40).astype(np.float32)
+    return save_checkpoint(path, model, model_name="proposed", labels=LABELS,
+                           feature_config=FeatureConfig(padding=padding), norm_mean=mean,
+                           norm_std=std, metadata={"test": True})
+
+
+def speech_like(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarray:
+    """A voiced-sounding signal (gliding harmonics, syllable-rate envelope, noise)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(round(seconds * rate))) / rate
+    pitch = 110 + 30 * seed % 90 + 40 * np.sin(2 * np.pi * 0.5 * t + seed)
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 10))
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * (3 + seed % 3) * t) ** 2
+    return (0.1 * voiced * envelope + 0.005 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def write_clip(path: Path, seconds: float = 1.5, rate: int = 16_000, seed: int = 0,
+               subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, speech_like(seconds, rate, seed), rate, subtype=subtype)
+    return path
