@@ -21,6 +21,7 @@ import argparse
 import sys
 
 from sertk.cli.train import USER_ERRORS, add_config_arguments, config_from_args
+from sertk.train.errors import TrainingInterrupted
 from sertk.data.manifest import read_manifest
 
 EXTRA = {"max_folds": ("--max-folds", int, "run only the first N folds (partial report)")}
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     except USER_ERRORS as err:
         print(f"sertk cv: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"sertk cv: {err}", file=sys.stderr)
+        return 143
     if not is_global_zero():
         return 0
     if metrics is None:

@@ -27,6 +27,7 @@ from sertk.data.splits import SplitError
 from sertk.eval.rundir import ReportError
 from sertk.models import CheckpointError
 from sertk.train.config import ConfigError, TrainConfig, resolve_config
+from sertk.train.errors import TrainingInterrupted
 
 #: Errors caused by the user's input: printed as one line, exit status 2.
 USER_ERRORS = (ConfigError, ManifestError, SplitError, FeatureCacheError, ReportError,
@@ -125,3 +126,6 @@ def run(args: argparse.Namespace) -> int:
     except USER_ERRORS as err:
         print(f"sertk train: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:
+        print(f"sertk train: {err}", file=sys.stderr)
+        return 143

@@ -14,8 +14,8 @@ Perturbations are done at the feature level, where the features already live in 
   interpolation: output frame t reads input frame ``t * r``, so the clip lasts ``len / r``
   frames (a tempo change; unlike waveform speed perturbation it keeps the pitch).
 - **SpecAugment** (Park et al. 2019): ``n_freq_masks`` bands of width U[0, freq_mask] and
-  ``n_time_masks`` spans of width U[0, time_mask] inside the real frames are set to 0, the
-  normalised mean.
+  ``n_time_masks`` spans of width U[0, time_mask] of the real frames are set to 0, the
+  normalised mean (padded frames are left alone).
 - **mixup** (Zhang et al. 2018) is applied in the training step (it mixes targets too).
 """
 from __future__ import annotations
@@ -106,12 +106,13 @@ class FeatureAugment(nn.Module):
     def spec_augment(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         o = self.options
         batch, n_mels, frames = x.shape
+        real = _frame_mask(lengths, frames)[:, None, :]  # (B, 1, T)
         keep = torch.ones(batch, n_mels, frames, dtype=torch.bool, device=x.device)
         bands = torch.arange(n_mels, device=x.device)[None, :]
         for _ in range(o.n_freq_masks):
             width = torch.randint(0, o.freq_mask + 1, (batch, 1), device=x.device)
             start = (torch.rand(batch, 1, device=x.device) * (n_mels - width + 1)).long()
-            keep &= ~((bands >= start) & (bands < start + width))[:, :, None]
+            keep &= ~(((bands >= start) & (bands < start + width))[:, :, None] & real)
         steps = torch.arange(frames, device=x.device)[None, :]
         for _ in range(o.n_time_masks):
             width = torch.minimum(torch.randint(0, o.time_mask + 1, (batch, 1), device=x.device),

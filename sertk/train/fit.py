@@ -33,6 +33,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from sklearn.model_selection import train_test_split
 
 from sertk.data.dataset import FeatureDataset
@@ -44,6 +45,7 @@ from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
 from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
+from sertk.train.errors import TrainingInterrupted
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.module import SERModule
 
@@ -157,8 +159,17 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
 def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
            feature_config: FeatureConfig, directory: Path) -> None:
     """Run Lightning on the fold's training part; writes checkpoint/, history.csv, result.json."""
+    threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    try:
+        _run_trainer(config, fold, data, labels, feature_config, directory)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
+                 feature_config: FeatureConfig, directory: Path) -> None:
     seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
     model = create_model(config.model, n_classes=len(labels), **config.model_args)
     module = SERModule(model, config, norm_std=data.std, pad_value=data.pad_value,
@@ -180,9 +191,13 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
                                batch_size=config.batch_size,
                                eval_batch_size=config.eval_batch_size, seed=config.seed)
     last = directory / RESUME_DIR / "last.ckpt"
-    with _quiet_lightning():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.is_file() else None,
-                    weights_only=True)
+    try:
+        with _quiet_lightning():
+            trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.is_file() else None,
+                        weights_only=True)
+    except SIGTERMException:  # Lightning stops after the batch; its exit status would be 0
+        raise TrainingInterrupted(f"{directory}: stopped by SIGTERM; run the same command "
+                                  "again to resume from the last finished epoch") from None
     if trainer.is_global_zero:
         write_json(directory / RESULT_FILE, {
             "fold": fold.name, "index": fold.index, "best_epoch": best.best_epoch,

@@ -1,0 +1,32 @@
+"""The ablation runner: several models, one protocol, Table 2 and the confusion grid."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sertk.train.ablate import ablate
+from sertk.train.config import ConfigError
+
+
+def test_ablation_table_and_grid(tiny, corpus, tmp_path):
+    utts, feats = corpus
+    config = tiny.replace(max_epochs=1, max_folds=2)
+    path = ablate(config, utts, tmp_path, models=["base7", "base6"], features=feats)
+    text = path.read_text()
+    assert "Base7: BLSTM (baseline)" in text and "Base6: Conv-BLSTM" in text
+    assert "61.48" in text and "65.38" in text  # the paper's IEMOCAP WA alongside
+    assert (tmp_path / "confusion-grid.png").is_file()
+    table = json.loads((tmp_path / "ablation.json").read_text())
+    assert set(table) == {"base7", "base6"}
+    assert table["base6"]["params"] > table["base7"]["params"] > 0
+    assert table["base7"]["train_seconds"] > 0
+    for model in ("base7", "base6"):
+        assert (tmp_path / model / "fold-01" / "metrics.json").is_file()
+        assert json.loads((tmp_path / model / "config.json").read_text())["model"] == model
+
+
+def test_unknown_models_are_refused(tiny, corpus, tmp_path):
+    utts, feats = corpus
+    with pytest.raises(ConfigError, match="unknown model"):
+        ablate(tiny, utts, tmp_path, models=["base9"], features=feats)
