@@ -8,7 +8,8 @@
 - :mod:`~sertk.infer.bundled`: bundled pretrained models
 """
 from sertk.infer.bundled import DEFAULT_MODEL, ModelNotFoundError, list_bundled, resolve_model
-from sertk.infer.longform import LongformResult, SegmentOptions, WindowPrediction, iter_windows, predict_long
+from sertk.infer.longform import (LongformResult, SegmentOptions, WindowPrediction, iter_windows,
+                                  predict_long)
 from sertk.infer.paths import collect_audio_paths
 from sertk.infer.predictor import FileResult, Prediction, PredictOptions, Predictor, load_model
 

@@ -59,7 +59,8 @@ class WaveformFrontend(nn.Module):
         waveforms = waveforms[:, : cfg.max_samples]
         if lengths is not None:
             lengths = lengths.clamp(max=cfg.max_samples)
-            inside = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]
+            samples = torch.arange(waveforms.shape[1], device=waveforms.device)
+            inside = samples[None, :] < lengths[:, None]
             waveforms = torch.where(inside, waveforms, torch.zeros_like(waveforms))
         feats, frames = self.logmel(waveforms, lengths)
         feats = self.normalizer(feats)  # (B, n_mels, T)

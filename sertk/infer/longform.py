@@ -159,14 +159,15 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     try:
         bar.total = audio_info(path).duration
-        for window in _predict_windows(predictor, counted(stream_audio(path, predictor.sample_rate)),
-                                       options):
+        blocks = counted(stream_audio(path, predictor.sample_rate))
+        for window in _predict_windows(predictor, blocks, options):
             windows.append(window)
             bar.update(max(0.0, window.end - bar.n))
     except AudioError as err:
         return LongformResult(str(path), tuple(windows), error=err.reason)
     except Exception as err:  # a model failure ends this file only
-        return LongformResult(str(path), tuple(windows), error=f"model failed ({type(err).__name__}: {err})")
+        return LongformResult(str(path), tuple(windows),
+                              error=f"model failed ({type(err).__name__}: {err})")
     finally:
         bar.close()
     if not windows:
@@ -203,7 +204,8 @@ def _predict_windows(predictor: Predictor, blocks: Iterable[np.ndarray],
     yield from _predict(predictor, batch)
 
 
-def _predict(predictor: Predictor, batch: list[tuple[int, np.ndarray]]) -> Iterator[WindowPrediction]:
+def _predict(predictor: Predictor,
+             batch: list[tuple[int, np.ndarray]]) -> Iterator[WindowPrediction]:
     if not batch:
         return
     rate = predictor.sample_rate

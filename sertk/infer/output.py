@@ -29,7 +29,8 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
         raise ValueError(f"{path}: output must end in .csv or .json")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".json":
-        path.write_text(json.dumps([to_record(r) for r in results], indent=2) + "\n", encoding="utf-8")
+        records = [to_record(r) for r in results]
+        path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
         return path
     rows = [row for r in results for row in to_rows(r, labels)]
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -52,7 +53,8 @@ def to_rows(result: Result, labels: Sequence[str]) -> list[dict[str, Any]]:
     rows = [_row({"path": result.path, "scope": "window", "start": round(w.start, 3),
                   "end": round(w.end, 3)}, w.prediction, None, labels) for w in result.windows]
     end = round(result.duration, 3) if result.duration is not None else ""
-    rows.append(_row({"path": result.path, "scope": "file", "start": 0.0 if end != "" else "", "end": end},
+    start = 0.0 if end != "" else ""
+    rows.append(_row({"path": result.path, "scope": "file", "start": start, "end": end},
                      result.prediction, result.error, labels))
     return rows
 

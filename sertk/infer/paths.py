@@ -3,8 +3,8 @@
 An input is an audio file, a folder (searched recursively for audio extensions,
 sorted), or a list file (``.txt``/``.lst``: one path per line; blank lines and
 lines starting with ``#`` are skipped; relative paths are relative to the list
-file's folder). Paths that do not exist are kept, so that the batch reports them
-as errors instead of silently dropping them.
+file's folder). Paths that do not exist (and broken links found in folders) are
+kept, so that the batch reports them as errors instead of silently dropping them.
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ def expand_input(path: str | Path, *, read_lists: bool = True) -> list[Path]:
     """The audio files one input names (see the module docstring)."""
     path = Path(path).expanduser()
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+        # broken links are kept (and reported as missing); folders named *.wav are not files
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS
+                      and not p.is_dir())
     if read_lists and path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
         return [f for entry in read_list_file(path) for f in expand_input(entry, read_lists=False)]
     return [path]

@@ -197,7 +197,8 @@ class Predictor:
             except AudioError as err:
                 results[index] = FileResult(path, error=err.reason)
             except Exception as err:  # an unexpected decoder failure must not end the batch
-                results[index] = FileResult(path, error=f"cannot read ({type(err).__name__}: {err})")
+                results[index] = FileResult(path,
+                                            error=f"cannot read ({type(err).__name__}: {err})")
             else:
                 pending.append((index, wave, info.duration))
             if len(pending) >= batch_size:
@@ -229,16 +230,16 @@ class Predictor:
                     self._flush([item], paths, results)
                 return
             index, _, duration = pending[0]
-            results[index] = FileResult(paths[index], error=f"model failed ({type(err).__name__}: {err})",
-                                        duration=duration)
+            results[index] = FileResult(paths[index], duration=duration,
+                                        error=f"model failed ({type(err).__name__}: {err})")
             return
         for (index, _, duration), row in zip(pending, probs):
             if np.isfinite(row).all():
-                results[index] = FileResult(paths[index], Prediction.from_probabilities(self.labels, row),
-                                            duration=duration)
+                prediction = Prediction.from_probabilities(self.labels, row)
+                results[index] = FileResult(paths[index], prediction, duration=duration)
             else:
-                results[index] = FileResult(paths[index], error="model produced non-finite probabilities",
-                                            duration=duration)
+                results[index] = FileResult(paths[index], duration=duration,
+                                            error="model produced non-finite probabilities")
 
     def _predictions(self, probs: np.ndarray) -> list[Prediction]:
         return [Prediction.from_probabilities(self.labels, row) for row in probs]

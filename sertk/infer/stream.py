@@ -18,7 +18,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from sertk.audio import MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info, prepare_waveform
+from sertk.audio import (MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info,
+                         prepare_waveform)
 
 # Decoded beyond the needed length so that resampling the head matches resampling
 # the whole file (soxr's HQ filter reaches far less than this past the cut).
@@ -100,7 +101,8 @@ def stream_audio(
             try:
                 data = f.read(block, dtype="float32", always_2d=True)
             except Exception as err:
-                raise AudioError(path, f"cannot decode audio after {position / info.sample_rate:.1f} s "
+                where = position / info.sample_rate
+                raise AudioError(path, f"cannot decode audio after {where:.1f} s "
                                        f"({_short(err)})") from None
             last = data.shape[0] < block
             mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)

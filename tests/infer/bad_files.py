@@ -19,7 +19,8 @@ def _wav_bytes(tag: int, bits: int, data: bytes, channels: int = 1, rate: int = 
     block = channels * max(bits, 8) // 8
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
     size = len(data) if data_size is None else data_size
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data
+    body = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+            + b"data" + struct.pack("<I", size) + data)
     return b"RIFF" + struct.pack("<I", 4 + len(body) if data_size is None else 36 + size) + body
 
 
@@ -86,7 +87,8 @@ def header_claims_hours_flac(path: Path) -> None:
 
 def stereo_44k_float64(path: Path) -> None:
     wave = speech_like(1.2, rate=44_100)
-    sf.write(path, np.stack([wave, -wave * 0.5], axis=1).astype(np.float64), 44_100, subtype="DOUBLE")
+    stereo = np.stack([wave, -wave * 0.5], axis=1).astype(np.float64)
+    sf.write(path, stereo, 44_100, subtype="DOUBLE")
 
 
 def unsigned_8bit(path: Path) -> None:

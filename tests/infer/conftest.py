@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sertk.infer import load_model
-from tests.infer.tiny import make_checkpoint
+from tests.infer.tiny import make_checkpoint, single_thread  # noqa: F401 (autouse)
 
 
 @pytest.fixture(scope="session")

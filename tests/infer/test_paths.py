@@ -10,8 +10,10 @@ def test_folders_are_searched_recursively_for_audio_sorted(tmp_path):
     for name in ["b.wav", "a.FLAC", "sub/c.ogg", "sub/deeper/d.mp3", "notes.txt", "x.csv"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
+    (tmp_path / "folder.wav").mkdir()
+    (tmp_path / "sub" / "gone.wav").symlink_to(tmp_path / "deleted.wav")
     found = [p.relative_to(tmp_path).as_posix() for p in expand_input(tmp_path)]
-    assert found == ["a.FLAC", "b.wav", "sub/c.ogg", "sub/deeper/d.mp3"]
+    assert found == ["a.FLAC", "b.wav", "sub/c.ogg", "sub/deeper/d.mp3", "sub/gone.wav"]
 
 
 def test_list_files_hold_paths_relative_to_themselves(tmp_path):

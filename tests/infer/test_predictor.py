@@ -15,7 +15,7 @@ from sertk.data.cache import logmel_batch
 from sertk.data.dataset import pad_features
 from sertk.features import FeatureNormalizer, LogMel
 from sertk.infer import ModelNotFoundError, Prediction, Predictor, bundled, load_model
-from sertk.models import CheckpointError, load_checkpoint
+from sertk.models import CheckpointError
 from tests.infer.bad_files import write_all
 from tests.infer.tiny import LABELS, make_checkpoint, speech_like, write_clip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -49,3 +50,13 @@ def write_clip(path: Path, seconds: float = 1.5, rate: int = 16_000, seed: int =
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, speech_like(seconds, rate, seed), rate, subtype=subtype)
     return path
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """One torch thread: the tensors are tiny, and two OpenMP threads on cores shared with
+    other jobs make each op wait on a descheduled thread (20-50x slower under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
