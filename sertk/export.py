@@ -1,0 +1,330 @@
+"""Export a checkpoint as one self-contained model: raw waveform in, probabilities out.
+
+The exported graph holds the whole inference path of :mod:`sertk.infer`: the
+log-mel front-end with the ``conv`` STFT (a strided convolution every ONNX runtime
+executes), the normalisation, the training padding, the network and a softmax.
+
+Inputs and output (batch and sample axes are dynamic):
+
+- ``waveform``: (B, samples) float32 mono at 16 kHz (the checkpoint's rate),
+  zero-padded past the end of shorter clips;
+- ``lengths`` (unless ``with_lengths=False``): (B,) int64 valid samples per row;
+- ``probabilities``: (B, n_classes) float32, in the order of the sidecar's ``labels``.
+
+Only the first ``max_seconds`` of each row are used, as in training. A JSON sidecar
+(``<file>.json``) records the labels, the feature config, the inputs and the parity
+check. Every export is checked against the PyTorch predictor on real or generated
+audio of several lengths, one clip at a time and as one padded batch; an export
+whose probabilities differ by more than ``tolerance`` (1e-4) raises
+:class:`ExportError` and nothing is left at the target path.
+
+ONNX exporters: ``"dynamo"`` (``torch.export``, the default in torch 2.x) captures
+models that run without lengths (``padding="fixed"``); models that need lengths
+inside the network (``padding="batch"``: packed BLSTM sequences) are captured by
+the TorchScript-based ``"legacy"`` exporter, which maps packed sequences to ONNX
+LSTM ``sequence_lens``. ``"auto"`` tries dynamo and falls back to legacy.
+TorchScript files are traced; inside the graph the network always sees
+``max_frames`` frames (padding masked by lengths), so one trace serves every input
+length.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import sertk
+from sertk.infer.frontend import WaveformFrontend
+from sertk.infer.predictor import Predictor
+from sertk.infer.stream import read_head
+
+FORMATS = ("onnx", "torchscript")
+EXTENSIONS = {"onnx": ".onnx", "torchscript": ".pt"}
+ONNX_EXPORTERS = ("auto", "dynamo", "legacy")
+TOLERANCE = 1e-4
+
+CHECK_SECONDS = (0.005, 0.3, 1.0, 2.37, 4.0, 5.5)  # generated check clips; > max_seconds included
+
+
+class ExportError(RuntimeError):
+    """An export that failed or did not reproduce the PyTorch model."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export. ``check_audio``: files for the parity check (None = generated)."""
+
+    with_lengths: bool = True
+    exporter: str = "auto"  # ONNX only
+    opset: int | None = None  # ONNX only; None = the exporter's default
+    tolerance: float = TOLERANCE
+    check_audio: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.exporter not in ONNX_EXPORTERS:
+            raise ValueError(f"exporter must be one of {ONNX_EXPORTERS}, got {self.exporter!r}")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was written and how closely it matches PyTorch."""
+
+    path: Path
+    sidecar: Path
+    format: str
+    exporter: str
+    labels: tuple[str, ...]
+    max_abs_diff: float
+    tolerance: float
+    check_clips: int
+    check_lengths: tuple[int, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        return (f"wrote {self.path} ({self.format}, {self.exporter}) and {self.sidecar.name}; "
+                f"max |probability difference| vs PyTorch = {self.max_abs_diff:.2e} "
+                f"(tolerance {self.tolerance:.0e}) on {self.check_clips} clips of "
+                f"{min(self.check_lengths)}-{max(self.check_lengths)} samples")
+
+
+class WaveformClassifier(nn.Module):
+    """A checkpoint as one module: waveform [, lengths] -> probabilities.
+
+    Shapes: waveform (B, samples) float32, lengths (B,) int64 or None ->
+    probabilities (B, n_classes).
+
+    Example:
+        >>> classifier = WaveformClassifier(load_checkpoint("ckpt"))  # doctest: +SKIP
+        >>> classifier(torch.zeros(2, 16000)).shape  # doctest: +SKIP
+        torch.Size([2, 4])
+    """
+
+    def __init__(self, checkpoint, stft: str = "conv"):
+        super().__init__()
+        self.frontend = WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean,
+                                         checkpoint.norm_std, stft=stft, pad_to_max=True)
+        self.model = checkpoint.model.eval()
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is None and self.frontend.config.padding == "batch":
+            lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long,
+                                 device=waveform.device)
+        feats, frames = self.frontend(waveform, lengths)
+        return torch.softmax(self.model(feats, frames), dim=-1)
+
+
+def export_onnx(checkpoint, path: str | Path, options: ExportOptions | None = None) -> ExportReport:
+    """Write ``checkpoint`` (a :class:`sertk.models.Checkpoint` or its directory) as ONNX."""
+    return _export("onnx", checkpoint, Path(path), options or ExportOptions())
+
+
+def export_torchscript(checkpoint, path: str | Path,
+                       options: ExportOptions | None = None) -> ExportReport:
+    """Write ``checkpoint`` as a traced TorchScript file (``torch.jit.load`` reads it)."""
+    return _export("torchscript", checkpoint, Path(path), options or ExportOptions())
+
+
+def export_model(checkpoint, path: str | Path | None = None, format: str = "onnx",
+                 options: ExportOptions | None = None) -> ExportReport:
+    """Export to ``format``; ``path`` None = ``<checkpoint dir name>.onnx`` / ``.pt`` in the
+    current directory."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    checkpoint = _as_checkpoint(checkpoint)
+    if path is None:
+        stem = Path(checkpoint.path).name if getattr(checkpoint, "path", None) else "model"
+        path = Path(stem + EXTENSIONS[format])
+    return _export(format, checkpoint, Path(path), options or ExportOptions())
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``model.onnx`` -> ``model.onnx.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def runner(path: str | Path, format: str) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    """A function ``(waveform (B, S), lengths (B,) or None) -> probabilities (B, C)`` for an
+    exported file, run by onnxruntime (CPU) or ``torch.jit.load``."""
+    if format == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+
+        def run(waveform, lengths=None):
+            feeds = {"waveform": np.asarray(waveform, dtype=np.float32)}
+            if "lengths" in names:
+                if lengths is None:
+                    lengths = np.full(feeds["waveform"].shape[0], feeds["waveform"].shape[1])
+                feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
+            return session.run(["probabilities"], feeds)[0]
+        return run
+    module = torch.jit.load(str(path), map_location="cpu").eval()
+    takes_lengths = len(module.forward.schema.arguments) > 2  # self, waveform[, lengths]
+
+    def run(waveform, lengths=None):
+        args = [torch.as_tensor(np.asarray(waveform, dtype=np.float32))]
+        if takes_lengths:
+            if lengths is None:
+                lengths = np.full(args[0].shape[0], args[0].shape[1])
+            args.append(torch.as_tensor(np.asarray(lengths, dtype=np.int64)))
+        with torch.inference_mode():
+            return module(*args).numpy()
+    return run
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> ExportReport:
+    checkpoint = _as_checkpoint(checkpoint)
+    wrapper = WaveformClassifier(checkpoint).eval()
+    cfg = checkpoint.feature_config
+    half = cfg.max_samples // 2
+    example = (torch.randn(2, half) * 0.1, torch.tensor([half, half // 10]))
+    if not options.with_lengths:
+        example = example[:1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    notes: list[str] = []
+    try:
+        if format == "onnx":
+            exporter = _write_onnx(wrapper, example, tmp, options, notes)
+        else:
+            exporter = "trace"
+            _write_torchscript(wrapper, example, tmp)
+        diff, lengths = _check(checkpoint, runner(tmp, format), options)
+        if not diff <= options.tolerance:
+            raise ExportError(f"exported {format} model differs from PyTorch by {diff:.3g} "
+                              f"(> tolerance {options.tolerance:g}); nothing written to {path}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    report = ExportReport(path, sidecar_path(path), format, exporter, tuple(checkpoint.labels),
+                          diff, options.tolerance, len(lengths), tuple(lengths), tuple(notes))
+    _write_sidecar(checkpoint, report, options)
+    return report
+
+
+def _write_onnx(wrapper: nn.Module, example: tuple, path: Path, options: ExportOptions,
+                notes: list[str]) -> str:
+    # the dynamo exporter logs a warning per optional torchvision op; not our concern
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    names = ["waveform", "lengths"][: len(example)]
+    exporters = [options.exporter]
+    if options.exporter == "auto":  # packed sequences (lengths inside the network) need legacy
+        needs_lengths = wrapper.frontend.config.padding == "batch"
+        exporters = ["legacy", "dynamo"] if needs_lengths else ["dynamo", "legacy"]
+    for exporter in exporters:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # deprecation and tracer chatter
+                if exporter == "dynamo":
+                    batch, samples = torch.export.Dim("batch"), torch.export.Dim("samples", min=2)
+                    shapes = {"waveform": {0: batch, 1: samples}, "lengths": {0: batch}}
+                    torch.onnx.export(wrapper, example, str(path), input_names=names,
+                                      output_names=["probabilities"], opset_version=options.opset,
+                                      dynamic_shapes={k: shapes[k] for k in names}, dynamo=True,
+                                      external_data=False, verbose=False)
+                else:
+                    axes = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
+                            "probabilities": {0: "batch"}}
+                    torch.onnx.export(wrapper, example, str(path), input_names=names,
+                                      output_names=["probabilities"], opset_version=options.opset,
+                                      dynamic_axes={k: axes[k] for k in names + ["probabilities"]},
+                                      dynamo=False)
+            return exporter
+        except Exception as err:
+            if exporter == exporters[-1]:
+                raise ExportError(f"ONNX export ({exporter}) failed: {_short(err)}") from err
+            notes.append(f"{exporter} exporter failed ({_short(err)}); used the next one")
+    raise AssertionError("unreachable")
+
+
+def _write_torchscript(wrapper: nn.Module, example: tuple, path: Path) -> None:
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(wrapper, example, check_trace=False)
+        torch.jit.save(traced, str(path))
+
+
+def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int]]:
+    """Max |p_exported - p_pytorch| over the check clips: each alone, and (with a lengths
+    input) all together as one zero-padded batch."""
+    predictor = Predictor(checkpoint, device="cpu")
+    waves = _check_waves(options.check_audio, predictor.sample_rate)
+    reference = np.concatenate([predictor.probabilities([w]) for w in waves])
+    diffs = [np.abs(run(w[None, :], None) - ref).max() for w, ref in zip(waves, reference)]
+    if options.with_lengths:
+        batch = np.zeros((len(waves), max(w.size for w in waves)), dtype=np.float32)
+        for row, wave in zip(batch, waves):
+            row[: wave.size] = wave
+        lengths = np.array([w.size for w in waves], dtype=np.int64)
+        diffs.append(np.abs(run(batch, lengths) - reference).max())
+    return float(max(diffs)), [int(w.size) for w in waves]
+
+
+def _check_waves(files: Sequence[str] | None, sample_rate: int) -> list[np.ndarray]:
+    if files:
+        return [read_head(f, CHECK_SECONDS[-1], sample_rate)[0] for f in files]
+    rng = np.random.default_rng(0)
+    waves = []
+    for seconds in CHECK_SECONDS:
+        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        pitch = 120 + 40 * np.sin(2 * np.pi * 0.7 * t)  # a gliding voice-like tone + noise
+        phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+        voiced = sum(np.sin(k * phase) / k for k in range(1, 8)) * envelope
+        waves.append((0.1 * voiced + 0.01 * rng.standard_normal(t.size)).astype(np.float32))
+    return waves
+
+
+def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> None:
+    inputs = {"waveform": {"shape": ["batch", "samples"], "dtype": "float32",
+                           "sample_rate": checkpoint.feature_config.sample_rate}}
+    if options.with_lengths:
+        inputs["lengths"] = {"shape": ["batch"], "dtype": "int64",
+                             "meaning": "valid samples per row"}
+    info = {
+        "format": report.format,
+        "exporter": report.exporter,
+        "labels": list(report.labels),
+        "model_name": checkpoint.model_name,
+        "model_config": _plain(checkpoint.model_config),
+        "feature_config": checkpoint.feature_config.to_dict(),
+        "inputs": inputs,
+        "outputs": {"probabilities": {"shape": ["batch", len(report.labels)], "dtype": "float32"}},
+        "parity": {"max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance,
+                   "clips": report.check_clips, "lengths": list(report.check_lengths)},
+        "sertk_version": sertk.__version__,
+        "checkpoint_metadata": checkpoint.metadata,
+    }
+    report.sidecar.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _plain(config) -> dict:
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    return asdict(config) if hasattr(config, "__dataclass_fields__") else dict(config)
+
+
+def _as_checkpoint(checkpoint):
+    if isinstance(checkpoint, (str, Path)):
+        from sertk.models import load_checkpoint
+
+        return load_checkpoint(checkpoint)
+    return checkpoint
+
+
+def _short(err: Exception) -> str:
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:300]
