@@ -1,0 +1,72 @@
+"""Export a checkpoint to ONNX or TorchScript (raw 16 kHz waveform in, probabilities out).
+
+The exported model includes the log-mel front-end (conv STFT) and normalisation:
+input ``waveform`` (batch, samples) float32 at 16 kHz and, unless --no-lengths,
+``lengths`` (batch,) int64 valid samples per row; output ``probabilities``
+(batch, n_classes). A JSON sidecar (<file>.json) holds the labels and feature config.
+
+The command checks the exported file against the PyTorch model (onnxruntime or
+torch.jit.load) on --check-audio files, or on generated audio of several lengths,
+each clip alone and all as one padded batch; it prints the largest probability
+difference and fails (exit 1, nothing written) if it exceeds --tolerance (1e-4).
+
+Exit status: 0 on success, 1 if the export or the check failed, 2 for usage errors.
+
+Examples:
+  sertk export runs/emodb/fold0 --format onnx -o emodb.onnx
+  sertk export emodb --format torchscript --check-audio a.wav b.wav
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sertk.audio import AudioError
+from sertk.export import (EXTENSIONS, FORMATS, ONNX_EXPORTERS, TOLERANCE, ExportError,
+                          ExportOptions, export_model)
+from sertk.infer import ModelNotFoundError, resolve_model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CKPT",
+                        help="checkpoint directory or bundled model name")
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
+    parser.add_argument("-o", "--output", default=None, metavar="FILE",
+                        help="output file (default: <checkpoint name>.onnx / .pt here)")
+    parser.add_argument("--check-audio", nargs="+", default=None, metavar="FILE",
+                        help="audio files for the parity check (default: generated clips)")
+    parser.add_argument("--no-lengths", action="store_true",
+                        help="no lengths input: every row of a batch is one whole clip")
+    parser.add_argument("--exporter", choices=ONNX_EXPORTERS, default="auto",
+                        help="ONNX exporter: torch.export-based 'dynamo', TorchScript-based "
+                             "'legacy', or 'auto' (default)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help=f"largest allowed probability difference (default {TOLERANCE:g})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sertk.models import CheckpointError, load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(resolve_model(args.checkpoint))
+        options = ExportOptions(with_lengths=not args.no_lengths, exporter=args.exporter,
+                                opset=args.opset, tolerance=args.tolerance,
+                                check_audio=tuple(args.check_audio) if args.check_audio else None)
+    except (ModelNotFoundError, CheckpointError, ValueError) as err:
+        print(f"sertk export: error: {err}", file=sys.stderr)
+        return 2
+    output = args.output or Path(checkpoint.path).name + EXTENSIONS[args.format]
+    try:
+        report = export_model(checkpoint, output, args.format, options)
+    except AudioError as err:
+        print(f"sertk export: error: check audio {err}", file=sys.stderr)
+        return 2
+    except ExportError as err:
+        print(f"sertk export: FAILED: {err}", file=sys.stderr)
+        return 1
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.summary())
+    return 0
