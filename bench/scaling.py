@@ -1,0 +1,177 @@
+"""How cost grows: prediction time and memory vs audio length, and training memory.
+
+1. ``predict_long`` (what ``sertk predict --segment 4`` runs: streamed decoding,
+   4 s windows, batches of 32) on files of real speech from 1 s to 30 min. Each
+   length runs in a fresh process, which reports its wall time and peak resident
+   memory (and its memory once the model is loaded), so the figures do not leak
+   into each other. Linear cost shows as a constant time per audio second and a
+   flat peak memory.
+2. Training memory on an IEMOCAP-sized synthetic corpus (5531 utterances of 4 s
+   log-mels, float32 as the feature cache hands them out), each in a fresh process:
+   the features alone; plus the fold's in-memory datasets (``fold_datasets``); plus a
+   few training steps of ``sertk.train.fit`` (batch 32, the paper's recipe).
+
+    python bench/scaling.py            # ~3 min on 2 cores
+    python bench/scaling.py --quick    # smoke test (seconds)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import benchdata
+import benchlib
+
+NAME = "scaling"
+LENGTHS = (1.0, 10.0, 60.0, 300.0, 1800.0)
+IEMOCAP_SIZE = 5531
+
+
+# ------------------------------------------------------------------ workers (fresh processes)
+
+def worker_predict(args) -> dict:
+    from sertk.infer import SegmentOptions, load_model, predict_long
+
+    predictor = load_model(args.ckpt, device="cpu")
+    loaded = benchlib.rss_mb()
+    start = time.perf_counter()
+    result = predict_long(predictor, args.file, SegmentOptions(args.segment))
+    wall = time.perf_counter() - start
+    if not result.ok:
+        raise SystemExit(f"prediction failed: {result.error}")
+    return {"wall_s": wall, "windows": len(result.windows), "duration_s": result.duration,
+            "rss_model_loaded_mb": loaded, "peak_rss_mb": benchlib.peak_rss_mb()}
+
+
+def worker_train(args) -> dict:
+    """Features -> [datasets] -> [fit for a few steps]; memory after each stage.
+
+    Everything is imported before the first figure, so ``rss_start_mb`` is the cost of
+    the libraries and the rest is data and training.
+    """
+    import importlib
+    import warnings
+
+    import torch
+
+    from sertk.data.manifest import Utterance
+    from sertk.features import FeatureConfig
+    from sertk.train.config import TrainConfig
+    from sertk.train.datamodule import fold_datasets
+
+    fit_module = importlib.import_module("sertk.train.fit")  # (the package's `fit` may be
+    # shadowed by its submodule of the same name once that is imported)
+    labels = ["ang", "hap", "neu", "sad"]
+    frames = FeatureConfig().max_frames
+    torch.set_num_threads(args.threads or 1)
+    out = {"rss_start_mb": benchlib.rss_mb()}
+    rng = np.random.default_rng(0)
+    features = {f"u{i:05d}": rng.standard_normal((40, frames), dtype=np.float32) - 5.0
+                for i in range(args.utterances)}
+    utterances = [Utterance(id=k, path=f"{k}.wav", label=labels[i % 4], speaker=f"s{i % 10}")
+                  for i, k in enumerate(features)]
+    out["features_mb"] = sum(f.nbytes for f in features.values()) / 2**20
+    out["rss_features_mb"] = benchlib.rss_mb()
+    config = TrainConfig(protocol="final", val_fraction=0.1, max_epochs=1,
+                         limit_train_batches=args.steps, limit_val_batches=0,
+                         progress_bar=False, accelerator="cpu",
+                         model_args=benchdata.TINY_MODEL if args.tiny else {})
+    if args.stage == "datasets":
+        data = fold_datasets(features, utterances, fit_module.final_split(utterances, config),
+                             labels, FeatureConfig())
+        out["rss_datasets_mb"] = benchlib.rss_mb()
+        out["train_items"] = len(data.train)
+    elif args.stage == "fit":
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            fit_module.fit(config, utterances, out_dir=tmp, features=features, labels=labels)
+            out["wall_s"] = time.perf_counter() - start
+        out["steps"] = args.steps
+    out["peak_rss_mb"] = benchlib.peak_rss_mb()
+    return out
+
+
+def run_worker(*argv: str) -> dict:
+    """Run this script in a fresh process in worker mode; its JSON result."""
+    proc = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"worker {argv} failed:\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ driver
+
+def main(argv: list[str] | None = None) -> dict:
+    p = benchlib.parser(NAME, __doc__.splitlines()[0])
+    p.add_argument("--data", help="EmoDB-2s folder (default: $SERTK_TEST_DATA/emodb-2s)")
+    p.add_argument("--lengths", default=",".join(f"{x:g}" for x in LENGTHS),
+                   help="audio lengths in seconds, comma-separated")
+    p.add_argument("--segment", type=float, default=4.0, help="window length (s)")
+    p.add_argument("--utterances", type=int, default=IEMOCAP_SIZE,
+                   help="training corpus size (4 s each)")
+    p.add_argument("--steps", type=int, default=3, help="training steps measured")
+    p.add_argument("--stages", default="features,datasets,fit",
+                   help="training-memory stages to run, comma-separated")
+    # worker mode (internal)
+    p.add_argument("--worker", choices=["predict", "train"], help=argparse_hidden())
+    p.add_argument("--file", help=argparse_hidden())
+    p.add_argument("--ckpt", help=argparse_hidden())
+    p.add_argument("--stage", choices=["features", "datasets", "fit"], help=argparse_hidden())
+    p.add_argument("--tiny", action="store_true", help=argparse_hidden())
+    args = p.parse_args(argv)
+    if args.worker:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        result = worker_predict(args) if args.worker == "predict" else worker_train(args)
+        print(json.dumps(result))
+        return result
+    if args.quick:
+        args.lengths, args.utterances, args.steps, args.stages = "1,8", 64, 1, "fit"
+    machine = benchlib.setup(args)
+    lengths = [float(x) for x in args.lengths.split(",")]
+    sources = benchlib.emodb_files(args.data, 8 if args.quick else None)
+    threads = str(machine["torch_threads"])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ckpt = benchdata.make_checkpoint(tmp / "ckpt", sources, tiny=args.quick)
+        for seconds in lengths:
+            audio = benchdata.write_speech(tmp / f"speech-{seconds:g}s.wav", sources, seconds)
+            r = run_worker("predict", "--file", str(audio), "--ckpt", str(ckpt), "--segment",
+                           str(args.segment), "--threads", threads)
+            audio.unlink()
+            rows.append({"part": "predict --segment", "audio_s": seconds, **r,
+                         "ms_per_audio_s": 1000 * r["wall_s"] / seconds,
+                         "x_realtime": seconds / r["wall_s"]})
+    fit_rows = [r for r in rows if r["audio_s"] >= 10]
+    slope = (np.polyfit([r["audio_s"] for r in fit_rows], [r["wall_s"] for r in fit_rows], 1)
+             .tolist() if len(fit_rows) >= 2 else None)
+    for stage in args.stages.split(","):
+        extra = ["--tiny"] if args.quick else []
+        r = run_worker("train", "--stage", stage, "--utterances", str(args.utterances),
+                       "--steps", str(args.steps), "--threads", threads, *extra)
+        rows.append({"part": f"train memory: {stage}", "utterances": args.utterances, **r})
+    columns = ["part", "audio_s", "utterances", "wall_s", "ms_per_audio_s", "x_realtime",
+               "rss_model_loaded_mb", "rss_start_mb", "peak_rss_mb"]
+    return benchlib.finish(args, NAME, machine, rows, columns, segment_s=args.segment,
+                           linear_fit_wall_s_vs_audio_s=slope)
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""bench/scaling.py measures segment prediction and training memory in fresh processes."""
+from tests.bench.checks import assert_positive
+
+
+def test_scaling_quick(run_bench, emodb_dir):
+    result = run_bench("scaling", "--data", str(emodb_dir))
+    predict = [r for r in result["rows"] if r["part"] == "predict --segment"]
+    assert [r["audio_s"] for r in predict] == [1.0, 8.0]
+    assert_positive(predict, "wall_s", "peak_rss_mb", "rss_model_loaded_mb")
+    # --segment 4 cuts 1 s into one window and 8 s into two
+    assert [r["windows"] for r in predict] == [1, 2]
+    assert [round(r["duration_s"], 3) for r in predict] == [1.0, 8.0]
+    train = [r for r in result["rows"] if r["part"].startswith("train memory")]
+    assert train and all(r["peak_rss_mb"] >= r["rss_start_mb"] > 0 for r in train)
+    assert all(r["utterances"] == 64 for r in train)

@@ -1,0 +1,18 @@
+"""bench/train_speed.py runs the reference loop and sertk's fit side by side and writes JSON."""
+from tests.bench.checks import assert_positive
+
+
+def test_train_speed_quick(run_bench, emodb_dir):
+    result = run_bench("train_speed", "--data", str(emodb_dir))
+    rows = result["rows"]
+    paths = {(r["corpus"], r["path"]) for r in rows}
+    for corpus in ("synthetic-4s", "synthetic-2s", "emodb-2s"):
+        assert (corpus, "reference (pad to 4 s)") in paths
+        assert (corpus, "sertk fit, padding=fixed") in paths
+    assert ("emodb-2s", "sertk fit, padding=batch") in paths
+    assert_positive(rows, "utt_per_s", "median_step_s", "ratio_vs_reference")
+    assert all(r["steps"] >= 1 for r in rows)
+    # the ratio is this row's speed over the reference row's of the same corpus
+    ref = {r["corpus"]: r["utt_per_s"] for r in rows if r["path"].startswith("reference")}
+    for r in rows:
+        assert abs(r["ratio_vs_reference"] - r["utt_per_s"] / ref[r["corpus"]]) < 1e-9
