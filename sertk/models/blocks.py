@@ -51,8 +51,9 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
         momentum = (1.0 / float(self.num_batches_tracked) if self.momentum is None
                     else self.momentum)
         unbiased = var * count / (count - 1).clamp_min(1)  # as nn.BatchNorm1d stores it
-        self.running_mean.lerp_(mean, momentum)
-        self.running_var.lerp_(unbiased, momentum)
+        # under autocast (bf16/fp16 mixed precision) the batch statistics are half precision
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), momentum)
+        self.running_var.lerp_(unbiased.to(self.running_var.dtype), momentum)
 
 
 class ConvBNReLU(nn.Module):
