@@ -42,7 +42,7 @@ class Clip:
 CLIPS = (
     Clip("en_calm", "en-us+m3", "The meeting has been moved to Thursday afternoon.", 150, 40, 0.6),
     Clip("en_lively", "en-us+f3", "We won the match, I can hardly believe it!", 200, 70, 1.0),
-    Clip("en_slow", "en-gb+m1", "I waited all day, and nobody came.", 110, 30, 0.5),
+    Clip("en_slow", "en-gb+m1", "I waited all day, and nobody came.", 125, 30, 0.5),
     Clip("de_calm", "de+m2", "Der Koffer liegt auf dem Tisch.", 150, 45, 0.6),
     Clip("de_loud", "de+f2", "Das habe ich dir doch schon hundertmal gesagt!", 210, 65, 1.0),
     Clip("de_slow", "de+m3", "Morgen wird es wieder regnen.", 105, 30, 0.5),

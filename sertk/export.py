@@ -14,7 +14,8 @@ Inputs and output (batch and sample axes are dynamic):
 Only the first ``max_seconds`` of each row are used, as in training. A JSON sidecar
 (``<file>.json``) records the labels, the feature config, the inputs and the parity
 check. Every export is checked against the PyTorch predictor on real or generated
-audio of several lengths, one clip at a time and as one padded batch; an export
+audio of several lengths (given files whole and cut short), one clip at a time and as
+one padded batch; an export
 whose probabilities differ by more than ``tolerance`` (1e-4) raises
 :class:`ExportError` and nothing is left at the target path.
 
@@ -52,6 +53,7 @@ ONNX_EXPORTERS = ("auto", "dynamo", "legacy")
 TOLERANCE = 1e-4
 
 CHECK_SECONDS = (0.005, 0.3, 1.0, 2.37, 4.0, 5.5)  # generated check clips; > max_seconds included
+PREFIX_FRACTIONS = (0.13, 0.37, 0.61, 0.89)  # check files are also cut to these fractions
 
 
 class ExportError(RuntimeError):
@@ -274,8 +276,11 @@ def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int]]:
 
 
 def _check_waves(files: Sequence[str] | None, sample_rate: int) -> list[np.ndarray]:
-    if files:
-        return [read_head(f, CHECK_SECONDS[-1], sample_rate)[0] for f in files]
+    if files:  # each file whole (up to 5.5 s), then a prefix of it, for variable lengths
+        waves = [read_head(f, CHECK_SECONDS[-1], sample_rate)[0] for f in files]
+        cuts = [w[: max(1, int(w.size * PREFIX_FRACTIONS[i % len(PREFIX_FRACTIONS)]))]
+                for i, w in enumerate(waves)]
+        return waves + cuts
     rng = np.random.default_rng(0)
     waves = []
     for seconds in CHECK_SECONDS:

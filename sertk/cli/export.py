@@ -4,10 +4,12 @@ The exported model includes the log-mel front-end (conv STFT) and normalisation:
 input ``waveform`` (batch, samples) float32 at 16 kHz and, unless --no-lengths,
 ``lengths`` (batch,) int64 valid samples per row; output ``probabilities``
 (batch, n_classes). A JSON sidecar (<file>.json) holds the labels and feature config.
+ONNX models that need lengths inside the network (padding=batch) use the legacy
+TorchScript-based exporter, the others torch.export (--exporter to choose).
 
 The command checks the exported file against the PyTorch model (onnxruntime or
-torch.jit.load) on --check-audio files, or on generated audio of several lengths,
-each clip alone and all as one padded batch; it prints the largest probability
+torch.jit.load) on --check-audio files (each whole and cut short), or on generated
+audio of several lengths, each clip alone and all as one padded batch; it prints the largest probability
 difference and fails (exit 1, nothing written) if it exceeds --tolerance (1e-4).
 
 Exit status: 0 on success, 1 if the export or the check failed, 2 for usage errors.

@@ -47,8 +47,9 @@ def test_export_checks_on_given_audio_files(ckpt, emodb_dir, tmp_path, capsys):
     target = tmp_path / "out" / "model.onnx"
     assert main(["export", ckpt, "-o", str(target), "--check-audio", *files]) == 0
     out = capsys.readouterr().out
-    assert "on 3 clips" in out and _reported_diff(out) <= 1e-4
-    assert json.loads((tmp_path / "out" / "model.onnx.json").read_text())["parity"]["clips"] == 3
+    assert "on 6 clips" in out and _reported_diff(out) <= 1e-4
+    parity = json.loads((tmp_path / "out" / "model.onnx.json").read_text())["parity"]
+    assert parity["clips"] == 6 and len(set(parity["lengths"])) == 4  # 3 x 2 s, 3 prefixes
 
 
 def test_export_fails_loudly_above_the_tolerance(ckpt, tmp_path, capsys):

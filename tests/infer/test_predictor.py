@@ -182,6 +182,17 @@ def test_load_model_finds_bundled_models_by_name(tmp_path, monkeypatch):
     assert other.predict(wave, 16_000) != default.predict(wave, 16_000)
 
 
+def test_a_bundled_name_wins_over_a_folder_that_is_not_a_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundled, "PRETRAINED_DIR", tmp_path / "pretrained")
+    make_checkpoint(tmp_path / "pretrained" / "emodb")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "emodb" / "wav").mkdir(parents=True)  # a corpus folder, not a checkpoint
+    assert bundled.resolve_model("emodb") == tmp_path / "pretrained" / "emodb"
+    make_checkpoint(tmp_path / "local" / "emodb")
+    monkeypatch.chdir(tmp_path / "local")  # a checkpoint directory wins over the bundled one
+    assert bundled.resolve_model("emodb").resolve() == (tmp_path / "local" / "emodb").resolve()
+
+
 def test_load_model_refuses_a_directory_that_is_not_a_checkpoint(tmp_path):
     (tmp_path / "junk").mkdir()
     with pytest.raises(CheckpointError, match="junk"):
