@@ -19,7 +19,7 @@ from torch import nn
 from sertk.audio import N_MELS
 from sertk.models.blocks import PlainBLSTM, ResidualBLSTM, ThreeConv
 from sertk.models.etransformer import ETransformer, SinusoidalPositionalEncoding, TransformerBlock
-from sertk.models.masking import channels_last, check_lengths
+from sertk.models.masking import channels_last, check_lengths, drop_unpadded
 from sertk.models.pooling import POOL_TYPES, StatisticsPooling, TimePooling
 
 BLSTM_TYPES = ("residual", "plain")
@@ -161,7 +161,7 @@ class SERNet(nn.Module):
     def forward_features(self, x: torch.Tensor,
                          lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels, T), lengths (B,) or None -> pooled embedding (B, 2 * hidden)."""
-        lengths = self._check_inputs(x, lengths)
+        lengths = drop_unpadded(self._check_inputs(x, lengths), x.shape[2])  # no padding: no masks
         h = x  # (B, n_mels, T)
         if self.conv is not None:
             h = self.conv(h, lengths)  # 3-Conv: (B, hidden, T)

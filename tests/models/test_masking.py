@@ -1,8 +1,10 @@
 import pytest
 import torch
 
-from sertk.models.masking import (channels_first, channels_last, check_lengths, valid_mask,
-                                  zero_padding)
+import sertk.models.sernet as sernet
+from sertk.models import create_model
+from sertk.models.masking import (channels_first, channels_last, check_lengths, drop_unpadded,
+                                  valid_mask, zero_padding)
 
 
 def test_valid_mask_marks_real_frames():
@@ -45,3 +47,38 @@ def test_check_lengths_returns_int64():
     out = check_lengths(torch.tensor([1, 4], dtype=torch.int32), 2, 4, torch.device("cpu"))
     assert out.dtype == torch.long and out.tolist() == [1, 4]
     assert check_lengths(None, 2, 4, torch.device("cpu")) is None
+
+
+def test_drop_unpadded_only_drops_when_no_row_is_padded(monkeypatch):
+    assert drop_unpadded(torch.tensor([7, 7, 7]), 7) is None
+    assert drop_unpadded(None, 7) is None
+    kept = torch.tensor([7, 6])
+    assert drop_unpadded(kept, 7) is kept
+    monkeypatch.setattr(torch.jit, "is_tracing", lambda: True)  # a traced graph keeps masks
+    full = torch.tensor([7, 7])
+    assert drop_unpadded(full, 7) is full
+
+
+@pytest.mark.parametrize("name", ["proposed", "base3", "base7"])
+def test_unpadded_batch_masked_and_plain_paths_agree(name, monkeypatch):
+    """The shortcut is exact: on an unpadded batch the masked path (lengths kept) gives the
+    plain path's logits, gradients and batch-norm running statistics (training mode)."""
+    x = torch.randn(3, 40, 23)
+    full = torch.full((3,), 23)
+
+    def run(keep_masks: bool):
+        torch.manual_seed(0)
+        model = create_model(name, 4, blstm_dropout=0.0, pool_dropout=0.0,
+                             transformer_dropout=0.0).train()
+        if keep_masks:
+            monkeypatch.setattr(sernet, "drop_unpadded", lambda lengths, n_frames: lengths)
+        logits = model(x, full)
+        monkeypatch.undo()
+        logits.square().sum().backward()
+        grads = [p.grad for p in model.parameters()]
+        return logits, grads, [b.clone() for b in model.buffers()]
+
+    masked, plain = run(True), run(False)
+    torch.testing.assert_close(masked[0], plain[0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(masked[1] + masked[2], plain[1] + plain[2]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
