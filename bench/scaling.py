@@ -61,6 +61,7 @@ def worker_train(args) -> dict:
     import torch
 
     from sertk.data.manifest import Utterance
+    from sertk.data.splits import Fold
     from sertk.features import FeatureConfig
     from sertk.train.config import TrainConfig
     from sertk.train.datamodule import fold_datasets
@@ -83,8 +84,10 @@ def worker_train(args) -> dict:
                          progress_bar=False, accelerator="cpu",
                          model_args=benchdata.TINY_MODEL if args.tiny else {})
     if args.stage == "datasets":
-        data = fold_datasets(features, utterances, fit_module.final_split(utterances, config),
-                             labels, FeatureConfig())
+        ids = list(features)
+        cut = len(ids) - len(ids) // 10  # 10 % validation, as val_fraction=0.1
+        fold = Fold(0, "final", tuple(ids[:cut]), tuple(ids[cut:]), ())
+        data = fold_datasets(features, utterances, fold, labels, FeatureConfig())
         out["rss_datasets_mb"] = benchlib.rss_mb()
         out["train_items"] = len(data.train)
     elif args.stage == "fit":
