@@ -4,12 +4,17 @@ The paper's front-end (SPEC section 1) works on 16 kHz mono audio. Every file
 goes through :func:`load_audio`, which decodes anything libsndfile reads
 (wav, flac, ogg, ...), averages the channels and resamples with soxr. Bad input
 raises :class:`AudioError`, which names the file and the reason, so batch jobs
-can report it and go on with the rest.
+can report it and go on with the rest. A WAV file holding fewer data bytes than
+its header declares is refused as truncated (libsndfile alone would quietly read
+it as a shorter clip), and samples far beyond full scale are refused because
+their log-mel power would overflow float32.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import os
 
 import numpy as np
 import soundfile as sf
@@ -25,6 +30,11 @@ MAX_SAMPLES = int(MAX_SECONDS * SAMPLE_RATE)
 
 # A header may claim more than any sane recording; refuse before allocating it.
 MAX_FILE_SECONDS = 6 * 3600.0
+# Float audio is about [-1, 1]; 1e6 (120 dB over full scale) is no recording, and much
+# larger samples overflow the float32 STFT power (NaN log-mels).
+MAX_ABS_SAMPLE = 1e6
+# Formats whose header frame count is an estimate (elsewhere fewer frames = truncated).
+INEXACT_FORMATS = frozenset({"MPEG"})
 
 
 class AudioError(ValueError):
@@ -44,6 +54,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
+    format: str = ""  # libsndfile's major format: "WAV", "FLAC", "OGG", "MPEG", ...
 
     @property
     def duration(self) -> float:
@@ -52,7 +63,12 @@ class AudioInfo:
 
 
 def audio_info(path: str | Path) -> AudioInfo:
-    """Read a file's header. Raises :class:`AudioError` if it is missing or not audio."""
+    """Read a file's header.
+
+    Raises:
+        AudioError: missing, empty, not audio, or a WAV file truncated before the end
+            of the data its header declares.
+    """
     path = Path(path)
     if not path.exists():
         raise AudioError(path, "file not found")
@@ -64,7 +80,37 @@ def audio_info(path: str | Path) -> AudioInfo:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile raises several types
         raise AudioError(path, f"not a readable audio file ({_short(err)})") from None
-    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
+    truncated = wav_truncation(path)
+    if truncated:
+        raise AudioError(path, truncated)
+    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames),
+                     str(info.format))
+
+
+def wav_truncation(path: str | Path) -> str | None:
+    """Why a RIFF/WAVE file is truncated (data chunk shorter than declared), else None.
+
+    Files that are not RIFF/WAVE, and streaming headers that declare a data size of
+    0 or 0xFFFFFFFF (unknown), are not judged here.
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk = fh.read(8)
+            declared = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                present = size - pos - 8
+                if declared in (0, 0xFFFFFFFF) or present >= declared:
+                    return None
+                return (f"truncated: the WAV header declares {declared} bytes of audio "
+                        f"but only {present} are present")
+            pos += 8 + declared + (declared & 1)
+    return None
 
 
 def load_audio(
@@ -80,7 +126,7 @@ def load_audio(
 
     Raises:
         AudioError: missing, empty, truncated or non-audio file, no samples,
-            NaN/Inf samples, or longer than ``max_seconds``.
+            NaN/Inf or implausibly large samples, or longer than ``max_seconds``.
 
     Example:
         >>> wave = load_audio("clip.wav")  # doctest: +SKIP
@@ -98,6 +144,9 @@ def load_audio(
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:
         raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
+    if data.shape[0] < info.frames and info.format not in INEXACT_FORMATS:
+        raise AudioError(path, f"truncated: decoded {data.shape[0]} of the {info.frames} "
+                               "samples its header declares")
     return prepare_waveform(data, rate, sample_rate, source=path)
 
 
@@ -122,8 +171,8 @@ def prepare_waveform(
         rate)`` samples (halves round up).
 
     Raises:
-        AudioError: bad shape or dtype, no channels or samples, NaN/Inf, values beyond
-            float32, or too short to give a single sample at ``sample_rate``.
+        AudioError: bad shape or dtype, no channels or samples, NaN/Inf, samples beyond
+            ``MAX_ABS_SAMPLE``, or too short to give a single sample at ``sample_rate``.
     """
     data = np.asarray(data)
     if data.ndim == 1:
@@ -143,14 +192,20 @@ def prepare_waveform(
     if not np.isfinite(data).all():
         raise AudioError(source, "audio contains NaN or infinite samples")
     mono = data.mean(axis=1, dtype=np.float64)
-    peak = float(np.abs(mono).max())
-    if peak > float(np.finfo(np.float32).max):  # a float64 signal beyond float32's range
-        raise AudioError(source, f"audio samples are too large for float32 (max |x| = {peak:.3g})")
+    check_sample_range(mono, source)
     out = resample(mono.astype(np.float32), rate, sample_rate)
     if out.shape[0] == 0:
         raise AudioError(source, f"too short: {data.shape[0]} samples at {rate} Hz give no "
                                  f"sample at {sample_rate} Hz")
     return out
+
+
+def check_sample_range(mono: np.ndarray, source: str | Path | None = None) -> None:
+    """Raise :class:`AudioError` if a (samples,) float signal exceeds ``MAX_ABS_SAMPLE``."""
+    peak = float(np.abs(mono).max()) if mono.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioError(source, f"audio samples are implausibly large (max |x| = {peak:.3g}; "
+                                 f"float audio should lie in about [-1, 1])")
 
 
 def _pcm_to_float(data: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ What "usable audio" means (:func:`check_audio`):
 
 - the file exists, is not empty and libsndfile reads its header;
 - a WAV file holds as many data bytes as its header declares (libsndfile itself
-  quietly reads a truncated WAV as a shorter one);
+  quietly reads a truncated WAV as a shorter one; :func:`sertk.audio.audio_info` checks);
 - with ``decode=True`` (the default) it decodes to the end and every sample is
   finite (no NaN/Inf), through :func:`sertk.audio.load_audio`;
 - it lasts at least one analysis window, ``WIN_LENGTH`` samples at 16 kHz
@@ -25,12 +25,12 @@ What "usable audio" means (:func:`check_audio`):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from sertk.audio import SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, load_audio
+from sertk.audio import (  # noqa: F401 (wav_truncation: re-exported, it used to live here)
+    SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, load_audio, wav_truncation)
 from sertk.data.manifest import Utterance
 
 MIN_SECONDS = WIN_LENGTH / SAMPLE_RATE  # one 25 ms analysis window
@@ -87,12 +87,9 @@ def check_audio(path: str | Path, *, decode: bool = True) -> float:
     Raises:
         AudioError: naming the file and the reason.
     """
-    info = audio_info(path)
+    info = audio_info(path)  # refuses a truncated WAV (sertk.audio.wav_truncation)
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
-    truncated = wav_truncation(path)
-    if truncated:
-        raise AudioError(path, truncated)
     if decode:
         decoded = len(load_audio(path, info.sample_rate))
         if decoded != info.frames:
@@ -103,32 +100,6 @@ def check_audio(path: str | Path, *, decode: bool = True) -> float:
         raise AudioError(path, f"too short: {seconds * 1000:.1f} ms is less than one "
                                f"{MIN_SECONDS * 1000:.0f} ms analysis window")
     return seconds
-
-
-def wav_truncation(path: str | Path) -> str | None:
-    """Why a RIFF/WAVE file is truncated (data chunk shorter than declared), else None.
-
-    Files that are not RIFF/WAVE, and streaming headers that declare a data size of
-    0 or 0xFFFFFFFF (unknown), are not judged here.
-    """
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        pos = 12
-        while pos + 8 <= size:
-            fh.seek(pos)
-            chunk = fh.read(8)
-            declared = int.from_bytes(chunk[4:8], "little")
-            if chunk[:4] == b"data":
-                present = size - pos - 8
-                if declared in (0, 0xFFFFFFFF) or present >= declared:
-                    return None
-                return (f"truncated: the WAV header declares {declared} bytes of audio "
-                        f"but only {present} are present")
-            pos += 8 + declared + (declared & 1)
-    return None
 
 
 def is_hidden(path: Path) -> bool:

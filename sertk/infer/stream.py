@@ -19,7 +19,7 @@ import soundfile as sf
 import soxr
 
 from sertk.audio import (MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info,
-                         prepare_waveform)
+                         check_sample_range, prepare_waveform)
 
 # Decoded beyond the needed length so that resampling the head matches resampling
 # the whole file (soxr's HQ filter reaches far less than this past the cut).
@@ -81,7 +81,7 @@ def stream_audio(
 
     Raises:
         AudioError: as :func:`read_head`, or a block that cannot be decoded or holds
-            NaN/Inf samples (the message gives the time); a truncated file is reported
+            NaN/Inf (the message gives the time) or implausibly large samples; a truncated file is reported
             after its last block.
     """
     info = _checked_info(path)
@@ -110,6 +110,7 @@ def stream_audio(
                 bad = position + int(np.argmin(np.isfinite(mono)))
                 raise AudioError(path, f"audio contains NaN or infinite samples "
                                        f"(at {bad / info.sample_rate:.2f} s)")
+            check_sample_range(mono, path)
             position += data.shape[0]
             out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
             if out.size:

@@ -71,7 +71,7 @@ def one_sample(path: Path) -> None:
 
 
 def header_claims_hours_wav(path: Path) -> None:
-    """A WAV whose data chunk claims 2 hours but holds 1 s (libsndfile reads the 1 s)."""
+    """A WAV whose data chunk claims 2 hours but holds 1 s: refused as truncated."""
     path.write_bytes(_wav_bytes(1, 16, _pcm16(1.0), data_size=2 * 3600 * 16_000 * 2))
 
 
@@ -110,7 +110,7 @@ BAD_FILES = {
     "missing.wav": (lambda path: None, "file not found"),
     "folder.wav": (directory, "is a directory"),
     "hours_header.flac": (header_claims_hours_flac, "cannot decode audio"),
-    "hours_header.wav": (header_claims_hours_wav, None),
+    "hours_header.wav": (header_claims_hours_wav, "truncated"),
     "silent.wav": (silent, None),
     "one_sample.wav": (one_sample, None),
     "stereo_44k_float64.wav": (stereo_44k_float64, None),
