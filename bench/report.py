@@ -1,0 +1,81 @@
+"""Render bench/results/*.json as the Markdown tables of docs/performance.md.
+
+    python bench/report.py                     # every result file, in a fixed order
+    python bench/report.py bench/results/train_speed.json
+
+Each table is followed by the run's machine line (CPU, cores, torch threads, load
+average before -> after, commit), so a figure in the docs traces back to its JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchlib import RESULTS
+
+ORDER = ("train_speed", "infer_speed", "features_speed", "scaling", "threads")
+COLUMNS = {
+    "train_speed": [("corpus", "corpus"), ("path", "training path"),
+                    ("utt_per_s", "utt/s"), ("median_step_s", "s/step"),
+                    ("ratio_vs_reference", "x reference")],
+    "infer_speed": [("engine", "engine"), ("inputs", "inputs"), ("padding", "padding"),
+                    ("batch", "batch"), ("ms_per_clip", "ms/clip"),
+                    ("x_realtime", "x real time")],
+    "features_speed": [("stage", "stage"), ("sertk_ms_per_clip", "sertk ms/clip"),
+                       ("librosa_ms_per_clip", "librosa ms/clip"),
+                       ("speedup_vs_librosa", "x librosa"),
+                       ("sertk_x_realtime", "sertk x real time")],
+    "scaling": [("part", "part"), ("audio_s", "audio s"), ("utterances", "utterances"),
+                ("wall_s", "wall s"), ("ms_per_audio_s", "ms per audio s"),
+                ("x_realtime", "x real time"), ("rss_start_mb", "RSS at start MB"),
+                ("peak_rss_mb", "peak RSS MB")],
+    "threads": [("machine", "machine"), ("threads", "threads"),
+                ("omp_wait_policy", "OMP_WAIT_POLICY"), ("train_step_s", "train step s"),
+                ("infer_b32_4s_s", "infer 32 x 4 s, s"), ("infer_b1_4s_s", "infer 1 x 4 s, s")],
+}
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        if value >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def table(payload: dict) -> str:
+    columns = COLUMNS.get(payload["benchmark"]) or [(k, k) for k in payload["rows"][0]]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
+    for row in payload["rows"]:
+        lines.append("| " + " | ".join(cell(row.get(key)) for key, _ in columns) + " |")
+    m = payload["machine"]
+    lines.append("")
+    lines.append(f"*{m['cpu']}, {m['cores']} cores, torch {m['torch']} with "
+                 f"{m['torch_threads']} threads; load average {m['load_avg_start'][0]} -> "
+                 f"{m['load_avg_end'][0]}; commit {m['commit']}"
+                 f"{' (+ local changes)' if m.get('dirty') else ''}; {m['date']}; "
+                 f"`python bench/{payload['benchmark']}.py {' '.join(payload['argv'])}`*")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="*", type=Path)
+    args = p.parse_args(argv)
+    files = args.files or [RESULTS / f"{name}.json" for name in ORDER
+                           if (RESULTS / f"{name}.json").is_file()]
+    for path in files:
+        payload = json.loads(path.read_text())
+        print(f"### {payload['benchmark']} ({path.name})\n")
+        print(table(payload))
+        print()
+
+
+if __name__ == "__main__":
+    main()
