@@ -2,13 +2,17 @@
 
 Every subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``;
 its docstring's first line is the help text. Each ``run`` parses nothing itself
-and calls one library function that is also usable from Python.
+and calls one library function that is also usable from Python. An ``OSError`` that
+a command does not handle itself (a full disk, an unwritable output folder) becomes
+one line naming the path and the reason, and exit status 1.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+
+from sertk.fileio import os_error_message
 
 COMMANDS = {
     "prepare": "sertk.cli.prepare",
@@ -49,3 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # a full disk, a read-only or missing folder: one line, no traceback
+        print(f"sertk {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 1

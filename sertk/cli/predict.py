@@ -13,7 +13,8 @@ label from the mean of the window probabilities. The last, shorter window is kep
 if it is at least --min-last seconds long (or is the only one). Files are streamed,
 so hours-long recordings use little memory.
 
-Exit status: 0 if every file was predicted, 1 if any failed, 2 for usage errors.
+Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
+written), 2 for usage errors (an --out folder that cannot be created counts as one).
 
 Examples:
   sertk predict clips/                       # bundled EmoDB model, table
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sertk.fileio import check_writable_folder, os_error_message
 from sertk.infer import DEFAULT_MODEL, ModelNotFoundError, SegmentOptions, load_model, predict_long
 from sertk.infer.longform import check_segment
 from sertk.infer.paths import expand_input
@@ -60,11 +62,16 @@ def run(args: argparse.Namespace) -> int:
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
         paths = _collect(args.paths)
+        if args.out is not None:
+            check_writable_folder(args.out)  # fail now, not after predicting every file
         predictor = load_model(args.model, device=args.device)
         if segment_options is not None:
             check_segment(predictor, segment_options)
-    except (ValueError, ModelNotFoundError, OSError) as err:  # CheckpointError is a ValueError
+    except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"sertk predict: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"sertk predict: error: {os_error_message(err)}", file=sys.stderr)
         return 2
 
     progress = not args.no_progress
@@ -75,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
         results = [predict_long(predictor, p, segment_options, progress=progress) for p in paths]
 
     if args.out:
-        written = write_results(results, args.out, predictor.labels)
+        try:
+            written = write_results(results, args.out, predictor.labels)
+        except OSError as err:  # e.g. the disk filled up while predicting
+            print(f"sertk predict: error: cannot write results: {os_error_message(err)}",
+                  file=sys.stderr)
+            return 1
         print(f"wrote {len(results)} results to {written}", file=sys.stderr)
     else:
         print(format_table(results, predictor.labels))

@@ -20,6 +20,7 @@ from sertk.audio import AudioError
 from sertk.data.manifest import ManifestError
 from sertk.data.prepare import PREPARERS, count_table, prepare_corpus, skipped_path
 from sertk.data.validate import CorpusError
+from sertk.fileio import os_error_message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         options["include_song"] = True
     try:
         prepared = prepare_corpus(args.corpus, args.root, output, **options)
-    except (CorpusError, AudioError, ManifestError, OSError) as err:
+    except (CorpusError, AudioError, ManifestError) as err:
         return _fail(str(err))
+    except OSError as err:
+        return _fail(os_error_message(err))
     print(count_table(prepared))
     if prepared.excluded:
         print("excluded: " + ", ".join(f"{k}: {n}" for k, n in sorted(prepared.excluded.items())))

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 from sertk.audio import AudioError, load_audio
 from sertk.data.manifest import Utterance
 from sertk.features import FeatureConfig, LogMel
+from sertk.fileio import atomic_write, naming
 
 CACHE_ENV = "SERTK_CACHE"
 FORMAT_VERSION = 1  # bump when the stored values change meaning
@@ -276,12 +277,13 @@ class FeatureCache:
     def _write(self, entry: Path, feats: np.ndarray) -> np.ndarray:
         """Store float16 atomically; returns what a later read will give (float32)."""
         stored = feats.astype(np.float16)
-        entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with open(tmp, "wb") as fh:
-                np.save(fh, stored, allow_pickle=False)
-            os.replace(tmp, entry)
+            with naming(entry, instead_of=tmp):  # a full disk: name the entry, keep no part
+                entry.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as fh:
+                    np.save(fh, stored, allow_pickle=False)
+                os.replace(tmp, entry)
         finally:
             tmp.unlink(missing_ok=True)
         return stored.astype(np.float32)
@@ -290,11 +292,8 @@ class FeatureCache:
         path = self.directory / "config.json"
         if path.is_file():
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".config.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps({"format": FORMAT_VERSION, "config": self.config.to_dict()},
-                                  indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps({"format": FORMAT_VERSION, "config": self.config.to_dict()},
+                                      indent=2, sort_keys=True))
 
 
 def _path_of(source: Source) -> Path:

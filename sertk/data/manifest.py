@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
+from sertk.fileio import atomic_open
+
 FIELDS = ("id", "path", "label", "speaker", "session", "gender", "duration", "corpus")
 
 
@@ -65,12 +67,14 @@ def check_unique_ids(utterances: Iterable[Utterance]) -> None:
 
 
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
-    """Write utterances as CSV (default) or JSON lines (``.jsonl``). Returns the path."""
+    """Write utterances as CSV (default) or JSON lines (``.jsonl``). Returns the path.
+
+    Raises:
+        OSError: naming ``path``; no partial manifest is left under that name.
+    """
     path = Path(path)
     rows = [u.to_dict() for u in utterances]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, newline="") as fh:  # whole or not at all, even on a full disk
         if path.suffix == ".jsonl":
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -78,7 +82,6 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
             writer = csv.DictWriter(fh, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-    tmp.replace(path)
     return path
 
 

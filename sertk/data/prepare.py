@@ -22,6 +22,7 @@ from sertk.data.iemocap import prepare_iemocap
 from sertk.data.manifest import Utterance, label_names, write_manifest
 from sertk.data.ravdess import prepare_ravdess
 from sertk.data.validate import CorpusError, PreparedCorpus, Skipped
+from sertk.fileio import atomic_open, check_writable_folder
 
 PREPARERS: dict[str, Callable[..., PreparedCorpus]] = {
     "iemocap": prepare_iemocap,
@@ -39,9 +40,12 @@ def prepare_corpus(corpus: str, root: str | Path, output: str | Path, **options)
     Raises:
         CorpusError: unknown corpus, a bad file (without ``skip_bad``), or no usable
             utterance at all (then no manifest is written).
+        OSError: ``output`` cannot be written (naming it); a manifest is never left
+            half-written.
     """
     if corpus not in PREPARERS:
         raise CorpusError(None, f"unknown corpus {corpus!r}; choose from {', '.join(PREPARERS)}")
+    check_writable_folder(output)  # before checking every file, not after
     prepared = PREPARERS[corpus](root, **options)
     listing = skipped_path(output)
     if prepared.skipped:
@@ -65,8 +69,7 @@ def skipped_path(output: str | Path) -> Path:
 def write_skipped(skipped: Iterable[Skipped], path: str | Path) -> Path:
     """Write ``path,reason`` rows. Returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(Skipped._fields)
         writer.writerows(skipped)

@@ -41,6 +41,7 @@ import numpy as np
 
 from sertk.data.splits import Fold
 from sertk.eval.metrics import fold_metrics
+from sertk.fileio import atomic_open, atomic_write
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -231,16 +232,9 @@ def atomic_path(path: Path) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary sibling, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Write ``text`` to a temporary sibling, then rename it over ``path`` (an OSError, on a
+    full disk say, names ``path`` and leaves no partial file; :mod:`sertk.fileio`)."""
+    return atomic_write(path, text)
 
 
 def write_json(path: str | Path, obj) -> Path:
@@ -260,16 +254,10 @@ def read_json(path: str | Path) -> dict:
 
 def _atomic_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    try:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_open(path, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
     return path
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from sertk.fileio import atomic_open, atomic_write
 from sertk.infer.longform import LongformResult
 from sertk.infer.predictor import FileResult, Prediction
 
@@ -22,18 +23,23 @@ OUTPUT_FORMATS = (".csv", ".json")
 
 
 def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[str]) -> Path:
-    """Write ``results`` to ``path``; the suffix (.csv or .json) picks the format."""
+    """Write ``results`` to ``path``; the suffix (.csv or .json) picks the format.
+
+    The file appears whole or not at all (a full disk leaves no truncated table).
+
+    Raises:
+        OSError: naming ``path``, when it cannot be written.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise ValueError(f"{path}: output must end in .csv or .json")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".json":
         records = [to_record(r) for r in results]
-        path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+        atomic_write(path, json.dumps(records, indent=2) + "\n")
         return path
     rows = [row for r in results for row in to_rows(r, labels)]
-    with path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_open(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=csv_columns(results, labels))
         writer.writeheader()
         writer.writerows(rows)

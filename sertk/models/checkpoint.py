@@ -33,6 +33,7 @@ import safetensors.torch
 import torch
 
 from sertk.features import FeatureConfig
+from sertk.fileio import naming, os_error_message
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
 
@@ -40,6 +41,7 @@ FORMAT = "sertk-checkpoint"
 VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_PATTERN = re.compile(r"weights-([0-9a-f]{12})\.safetensors")
+STALE_TMP_PATTERN = re.compile(r"\.(weights-[0-9a-f]{12}\.safetensors|config\.json)\.tmp-\d+")
 REQUIRED_KEYS = ("format", "version", "model_name", "model_config", "labels", "feature_config",
                  "norm_mean", "norm_std", "weights", "weights_sha256", "metadata")
 
@@ -118,7 +120,11 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
 
     if path.exists() and not path.is_dir():
         raise CheckpointError(path, "exists and is not a directory")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CheckpointError(path, f"cannot create the checkpoint directory "
+                                    f"({os_error_message(err)})") from err
     _atomic_write(path / config["weights"], weights)
     _atomic_write(path / CONFIG_NAME, text.encode("utf-8"))
     _remove_unreferenced_weights(path, keep=config["weights"])
@@ -139,7 +145,7 @@ def _atomic_write(target: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file, fsync it, then rename it onto ``target``."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
+        with naming(target, instead_of=tmp), open(tmp, "wb") as f:  # ENOSPC names no file
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -165,8 +171,11 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _remove_unreferenced_weights(directory: Path, keep: str) -> None:
+    """Delete weights ``config.json`` no longer names, and temporary files of saves that
+    were killed (one writer per directory: any other ``.tmp-<pid>`` file is stale)."""
     for item in directory.iterdir():
-        if WEIGHTS_PATTERN.fullmatch(item.name) and item.name != keep:
+        if ((WEIGHTS_PATTERN.fullmatch(item.name) and item.name != keep)
+                or STALE_TMP_PATTERN.fullmatch(item.name)):
             item.unlink(missing_ok=True)
 
 

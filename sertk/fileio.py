@@ -1,0 +1,131 @@
+"""Output files that are whole or absent, and write errors that say where and why.
+
+A full disk, a read-only folder or a file where a folder should be can stop a write half
+way. Every output sertk produces for users (manifests, prediction tables, run files,
+checkpoints, cache entries) is therefore written to a temporary file in the same folder
+and renamed into place with ``os.replace``, so a reader never finds a truncated file under
+the final name; on failure the temporary file is removed.
+
+The operating system reports a full disk on ``write()`` with no file name
+(``[Errno 28] No space left on device``), so :func:`naming` adds the path, and
+:func:`os_error_message` turns any ``OSError`` into the one line the command line prints.
+
+Example:
+    >>> with atomic_open("preds.csv", newline="") as fh:   # doctest: +SKIP
+    ...     fh.write("path,label\\n")
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike, *, instead_of: str | os.PathLike | None = None
+           ) -> Iterator[None]:
+    """Re-raise an ``OSError`` that names no file (or names ``instead_of``, a temporary
+    file the user never asked for) as the same error naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        hidden = instead_of is not None and err.filename is not None and (
+            str(err.filename) == str(instead_of))
+        if (err.filename is None or hidden) and err.errno is not None:
+            raise type(err)(err.errno, err.strerror or os.strerror(err.errno),
+                            str(path)) from err
+        raise
+
+
+def temporary_path(path: str | os.PathLike) -> Path:
+    """A hidden name beside ``path``, private to this process and thread."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8",
+                newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary file for writing; on success fsync it and rename it onto ``path``.
+
+    The parent folder is created. On any error (in the ``with`` body too) the temporary
+    file is removed, ``path`` is left as it was, and an ``OSError`` names ``path``.
+    """
+    path = Path(path)
+    if "b" in mode:
+        encoding = None
+    tmp = temporary_path(path)
+    _make_parent(path)
+    with naming(path, instead_of=tmp):
+        try:
+            with open(tmp, mode, encoding=encoding, newline=newline) as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically (see :func:`atomic_open`)."""
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with atomic_open(path, mode) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def check_writable_folder(path: str | os.PathLike) -> None:
+    """Make sure the output file ``path`` can be created, before hours of work: create its
+    folder and a temporary file there (removed again), or raise the ``OSError`` that says
+    why not, naming ``path``."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    _make_parent(path)
+    with naming(path, instead_of=tmp):
+        try:
+            with open(tmp, "wb"):
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _make_parent(path: Path) -> None:
+    """Create the folder of ``path``; an error names ``path``, the file that was wanted."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        if err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror or os.strerror(err.errno), str(path)) from err
+
+
+def os_error_message(err: OSError) -> str:
+    """One line, ``<path>: <reason>``, for an ``OSError`` (both paths of a failed rename).
+
+    A file standing where a folder must be is named as the cause.
+    """
+    reason = err.strerror or str(err) or type(err).__name__
+    if err.filename is None:
+        return reason
+    where = str(err.filename)
+    if err.filename2 is not None:
+        where += f" -> {err.filename2}"
+    if isinstance(err, (FileExistsError, NotADirectoryError)):
+        blocker = _file_in_the_way(Path(str(err.filename)))
+        if blocker is not None:
+            reason = (f"{blocker} is a file, not a folder" if str(blocker) != where
+                      else "is a file, not a folder")
+    return f"{where}: {reason}"
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest of ``path`` and its parents that exists and is not a folder, if any
+    (``path`` itself only counts when it has no suffix, i.e. was meant as a folder)."""
+    candidates = ([path] if not path.suffix else []) + list(path.parents)
+    for candidate in candidates:
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
