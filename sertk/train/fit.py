@@ -48,6 +48,7 @@ from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_co
 from sertk.train.errors import TrainingInterrupted
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.module import SERModule
+from sertk.train.resume import check_resume_state
 
 CHECKPOINT_DIR = "checkpoint"
 RESUME_DIR = "resume"
@@ -191,6 +192,8 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                                batch_size=config.batch_size,
                                eval_batch_size=config.eval_batch_size, seed=config.seed)
     last = directory / RESUME_DIR / "last.ckpt"
+    if last.is_file():
+        check_resume_state(last)  # restricted load first: a crafted or torn file is refused
     try:
         with _quiet_lightning():
             trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.is_file() else None,
