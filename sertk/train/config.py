@@ -38,8 +38,9 @@ SCHEDULE_CHOICES = ("none", "cosine")
 
 # Keys that change how a run executes, not what it computes: a run directory may be resumed
 # or extended with different values (e.g. one cluster job per ``--fold``).
-RUNTIME_KEYS = frozenset({"fold", "max_folds", "progress_bar", "cache_dir", "out",
-                          "keep_resume"})
+# ``manifest`` is here because the split itself (run.json) guards the data's identity.
+RUNTIME_KEYS = frozenset({"fold", "max_folds", "progress_bar", "cache_dir", "keep_resume",
+                          "manifest", "num_threads"})
 ALIASES = {"epochs": "max_epochs", "folds": "max_folds"}
 
 
@@ -60,6 +61,8 @@ class TrainConfig:
     run directory's ``fold-00``), ``max_folds`` the first n.
     Features: ``padding`` ``fixed`` (every clip padded to ``max_seconds``, the paper) or
     ``batch`` (padded to the longest in the batch, lengths passed to the model).
+    Selection: the epoch with the best validation UA is kept; early stopping after
+    ``patience`` epochs without a better validation UA (0: never stop early).
     Augmentation (training batches only, feature level): ``spec_augment`` masks,
     ``speed_perturb`` (time-stretch factor in [1 - s, 1 + s]), ``gain_perturb_db`` (a gain
     in [-g, g] dB, i.e. a constant added to the log-mel), ``mixup_alpha``.
@@ -312,32 +315,26 @@ def _type_options(hint: Any) -> tuple:
 
 
 def _as(kind: type, value: Any) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
+    """``value`` as ``kind``, or ValueError. Strings are parsed; 1.0 never becomes an int,
+    since for Lightning's ``limit_*_batches`` 1 (one batch) and 1.0 (all) differ."""
+    if isinstance(value, bool):
+        if kind is bool:
             return value
+        raise ValueError
+    if kind is bool:
         if isinstance(value, str) and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
-        raise ValueError
-    if kind is int:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, float) and value.is_integer() and not isinstance(value, bool):
-            raise ValueError  # 1.0 stays a float where a float is allowed
-        return int(value) if isinstance(value, (int, str)) else _fail()
-    if kind is float:
-        if isinstance(value, bool):
-            raise ValueError
-        return float(value) if isinstance(value, (int, float, str)) else _fail()
-    if kind is dict:
+    elif kind is int:
+        if isinstance(value, (int, str)):
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float, str)):
+            return float(value)
+    elif kind is dict:
         if isinstance(value, dict):
             return dict(value)
-        raise ValueError
-    if isinstance(value, (dict, list, bool)):
-        raise ValueError
-    return str(value)
-
-
-def _fail():
+    elif isinstance(value, (str, int, float)):
+        return str(value)
     raise ValueError
 
 

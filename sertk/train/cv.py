@@ -21,7 +21,8 @@ from sertk.data.splits import check_folds
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
-from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features, protocol_folds
+from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features
+from sertk.train.folds import protocol_folds
 
 log = logging.getLogger(__name__)
 

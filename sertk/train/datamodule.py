@@ -9,6 +9,7 @@ then only indexes tensors; ``num_workers=0`` is enough.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -26,7 +27,7 @@ from sertk.features import FeatureConfig, FeatureNormalizer, feature_stats
 
 def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig, *,
                   cache_dir: str | None = None, progress: bool = True,
-                  num_workers: int = 1) -> dict[str, np.ndarray]:
+                  num_workers: int | None = None) -> dict[str, np.ndarray]:
     """Unpadded log-mels of every utterance: ``{id: float32 (n_mels, frames)}``.
 
     Features come from (and go into) the :class:`~sertk.data.cache.FeatureCache` under
@@ -37,7 +38,8 @@ def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig
             with bad files would silently change the data, so nothing is dropped).
     """
     cache = FeatureCache(cache_dir or None, feature_config)
-    cache.build(utterances, num_workers=num_workers, progress=progress).raise_for_failures()
+    workers = num_workers or min(4, os.cpu_count() or 1)
+    cache.build(utterances, num_workers=workers, progress=progress).raise_for_failures()
     return {u.id: cache.get(u) for u in utterances}
 
 

@@ -7,7 +7,8 @@ the fold's directory::
 
     FOLD_DIR/
       checkpoint/       best-validation model (safetensors + config.json, sertk.models)
-      history.csv       one row per epoch; curves.png is drawn from it by the report
+      history.csv       one row per epoch: losses, validation UA/WA, LR, seconds
+      curves.png        training curves drawn from history.csv
       result.json       training summary (best epoch, validation UA, time, parameters)
       predictions.csv   test predictions   } written by sertk.eval.rundir.write_fold;
       metrics.json      test metrics       } metrics.json last: the fold is complete
@@ -34,26 +35,26 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from sklearn.model_selection import train_test_split
 
 from sertk.data.dataset import FeatureDataset
 from sertk.data.manifest import Utterance, label_names
-from sertk.data.splits import PROTOCOLS, Fold, LeakageError, make_folds
-from sertk.eval.rundir import METRICS_FILE, fold_dir as run_fold_dir, read_json, write_fold, \
-    write_json
+from sertk.data.splits import Fold, check_fold_labels
+from sertk.eval.plots import plot_history
+from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir as run_fold_dir,
+                               read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
 from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
-from sertk.train.errors import TrainingInterrupted
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
+from sertk.train.errors import TrainingInterrupted
+from sertk.train.folds import FINAL_FOLD_NAME, check_fold, protocol_folds
 from sertk.train.module import SERModule
 from sertk.train.resume import check_resume_state
 
 CHECKPOINT_DIR = "checkpoint"
 RESUME_DIR = "resume"
 RESULT_FILE = "result.json"
-FINAL_FOLD_NAME = "final"
 
 
 @dataclass
@@ -90,28 +91,6 @@ def feature_config_of(config: TrainConfig) -> FeatureConfig:
     return FeatureConfig(max_seconds=config.max_seconds, padding=config.padding)
 
 
-def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
-    """All data as one split without a test part: a stratified ``val_fraction`` held out for
-    validation (none when 0), for training the model you ship."""
-    ids = [u.id for u in utterances]
-    if config.val_fraction == 0:
-        return Fold(0, FINAL_FOLD_NAME, tuple(ids), (), ())
-    labels = [u.label for u in utterances]
-    train, val = train_test_split(ids, test_size=config.val_fraction, stratify=labels,
-                                  random_state=config.seed)
-    order = {i: n for n, i in enumerate(ids)}
-    return Fold(0, FINAL_FOLD_NAME, tuple(sorted(train, key=order.get)),
-                tuple(sorted(val, key=order.get)), ())
-
-
-def protocol_folds(utterances: Sequence[Utterance], config: TrainConfig) -> list[Fold]:
-    """The folds of ``config.protocol`` (checked for leakage by ``make_folds``)."""
-    if config.protocol == "final":
-        return [final_split(utterances, config)]
-    return make_folds(utterances, config.protocol, k=config.k, seed=config.seed,
-                      val_fraction=config.val_fraction, val_speakers=config.val_speakers)
-
-
 def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int | None = None, *,
         out_dir: str | Path | None = None, features: Mapping[str, np.ndarray] | None = None,
         labels: Sequence[str] | None = None) -> FoldResult:
@@ -138,13 +117,13 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
         save_config(config, run_dir)
     directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
     check_fold(utterances, fold, config.protocol)  # whoever made the split
+    check_fold_labels(utterances, fold, labels)  # known labels, each one trained on
     done = _completed(directory, fold)
     if done is not None:
         return done
     feature_config = feature_config_of(config)
     if features is None:
-        features = load_features(utterances, feature_config, cache_dir=config.cache_dir,
-                                 progress=config.progress_bar)
+        features = load_fold_features(config, utterances)
     data = fold_datasets(features, utterances, fold, labels, feature_config)
     if not (directory / RESULT_FILE).is_file():
         _train(config, fold, data, labels, feature_config, directory)
@@ -209,6 +188,7 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
             "stopped_early": len(history.rows) < config.max_epochs,
             "train_seconds": history.train_seconds, "params": count_parameters(model),
             "checkpoint": CHECKPOINT_DIR})
+        plot_history(directory / HISTORY_FILE, directory / CURVES_PNG, title=fold.name)
     trainer.strategy.barrier()
 
 
@@ -271,42 +251,6 @@ def load_fold_features(config: TrainConfig, utterances: Sequence[Utterance]):
     """``{id: (n_mels, frames)}`` for the recipe's front-end, via the cache."""
     return load_features(utterances, feature_config_of(config), cache_dir=config.cache_dir,
                          progress=config.progress_bar)
-
-
-def check_fold(utterances: Sequence[Utterance], fold: Fold, protocol: str) -> None:
-    """Raise :class:`~sertk.data.splits.LeakageError` if anything crosses the fold's parts.
-
-    Test ids never occur in train or validation, train and validation are disjoint, every
-    id is in the manifest, and the protocol's fields (``lospk``: speakers, ``loso``:
-    sessions) are disjoint between test and train+validation (and speakers between
-    validation and train), as :func:`sertk.data.splits.check_folds` demands of a whole plan.
-    """
-    by_id = {u.id: u for u in utterances}
-    parts = {"train": set(fold.train_ids), "validation": set(fold.val_ids),
-             "test": set(fold.test_ids)}
-    unknown = set().union(*parts.values()) - set(by_id)
-    if unknown:
-        raise LeakageError(f"{fold.name}: {len(unknown)} id(s) not in the manifest: "
-                           f"{sorted(unknown)[:5]}")
-    if not parts["train"]:
-        raise LeakageError(f"{fold.name}: empty training part")
-    names = list(parts)
-    for a, b in [(0, 1), (0, 2), (1, 2)]:
-        shared = parts[names[a]] & parts[names[b]]
-        if shared:
-            raise LeakageError(f"{fold.name}: {len(shared)} utterance(s) in both {names[a]} "
-                               f"and {names[b]}: {sorted(shared)[:5]}")
-    spec = PROTOCOLS.get(protocol)
-    checks = [] if spec is None else (
-        [(f, "test", "train", "validation") for f in spec.test_disjoint]
-        + [(f, "validation", "train", None) for f in spec.val_disjoint])
-    for name, part, other, other2 in checks:
-        values = {getattr(by_id[i], name) for i in parts[part]}
-        rest = parts[other] | (parts[other2] if other2 else set())
-        shared = values & {getattr(by_id[i], name) for i in rest}
-        if shared:
-            raise LeakageError(f"{fold.name}: {name}(s) {sorted(shared)[:5]} in both {part} "
-                               f"and {other}{'/' + other2 if other2 else ''}")
 
 
 # --- helpers --------------------------------------------------------------------------------

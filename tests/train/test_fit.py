@@ -6,13 +6,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sertk.data.splits import Fold, LeakageError, make_folds
 from sertk.features import feature_stats
 from sertk.models import load_checkpoint
 from sertk.train import callbacks as callbacks_module
 from sertk.train.config import ConfigError
-from sertk.train.fit import CHECKPOINT_DIR, RESULT_FILE, check_fold, final_split, fit
+from sertk.train.fit import CHECKPOINT_DIR, RESULT_FILE, fit
+from sertk.train.folds import check_fold, final_split
 
 
 def _history(directory):
@@ -29,7 +31,7 @@ def test_fit_writes_every_output_and_selects_on_validation(tiny, corpus, tmp_pat
     result = fit(tiny.replace(max_epochs=4), utts, 1, out_dir=tmp_path / "run", features=feats)
     d = tmp_path / "run" / "fold-01"
     assert result.directory == d and result.fold.name == "speaker=s2"
-    for name in ("history.csv", "predictions.csv", "metrics.json", RESULT_FILE,
+    for name in ("history.csv", "curves.png", "predictions.csv", "metrics.json", RESULT_FILE,
                  "checkpoint/config.json"):
         assert (d / name).is_file(), name
     assert not (d / "resume").exists()  # removed once the fold is done
@@ -95,6 +97,8 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny, corpus, tmp_pat
         fit(config, utts, 0, out_dir=tmp_path / "crashed", features=feats)
     d = tmp_path / "crashed" / "fold-00"
     assert (d / "resume" / "last.ckpt").is_file() and len(_history(d)) == 2
+    state = torch.load(d / "resume" / "last.ckpt", weights_only=True)  # no pickled objects
+    assert state["epoch"] == 1 and "optimizer_states" in state
     monkeypatch.setattr(callbacks_module.History, "on_train_epoch_end", original)
     resumed = fit(config, utts, 0, out_dir=tmp_path / "crashed", features=feats)
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in _history(whole.directory)]
@@ -127,7 +131,7 @@ def test_leaky_folds_are_refused(tiny, corpus, tmp_path):
     utts, feats = corpus
     fold = make_folds(utts, "lospk")[0]
     leaky = Fold(0, "leaky", fold.train_ids + fold.test_ids[:1], fold.val_ids, fold.test_ids)
-    with pytest.raises(LeakageError, match="train and test"):
+    with pytest.raises(LeakageError, match="both train and test"):
         fit(tiny, utts, leaky, out_dir=tmp_path, features=feats)
     # a speaker of the test part moved into training: ids disjoint, speakers not
     moved = Fold(0, "moved", fold.train_ids + fold.test_ids[:1], fold.val_ids,
