@@ -86,20 +86,45 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
 
 
 def read_manifest(path: str | Path) -> list[Utterance]:
-    """Read a manifest written by :func:`write_manifest`; ids must be unique."""
+    """Read a manifest written by :func:`write_manifest`; ids must be unique.
+
+    Raises:
+        ManifestError: naming the file (and line) for a missing or unreadable file, a row
+            without id, path or label, no rows, or duplicate ids.
+    """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    with open(path, newline="", encoding="utf-8") as fh:
-        if path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in fh if line.strip()]
-        else:
-            rows = list(csv.DictReader(fh))
-    utterances = [Utterance.from_dict(r, where=f"{path}:{i + 2}") for i, r in enumerate(rows)]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            if path.suffix == ".jsonl":  # (line number, row)
+                rows = [(n, _json_row(path, n, line)) for n, line in enumerate(fh, 1)
+                        if line.strip()]
+            else:
+                rows = list(enumerate(csv.DictReader(fh), 2))
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"{path}: not a UTF-8 text manifest ({err.reason} at byte "
+                            f"{err.start})") from None
+    except csv.Error as err:
+        raise ManifestError(f"{path}: not a readable CSV manifest ({err})") from None
+    utterances = [Utterance.from_dict(r, where=f"{path}:{n}") for n, r in rows]
     if not utterances:
         raise ManifestError(f"{path}: manifest has no utterances")
-    check_unique_ids(utterances)
+    try:
+        check_unique_ids(utterances)
+    except ManifestError as err:
+        raise ManifestError(f"{path}: {err}") from None
     return utterances
+
+
+def _json_row(path: Path, number: int, line: str) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise ManifestError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def label_names(utterances: Iterable[Utterance]) -> list[str]:

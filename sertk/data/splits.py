@@ -232,6 +232,30 @@ def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol
         raise SplitError(f"{protocol}: {len(never)} utterance(s) never tested: {_show(never)}")
 
 
+def check_fold_labels(utterances: Sequence[Utterance], fold: Fold,
+                      labels: Sequence[str]) -> None:
+    """Raise :class:`SplitError` unless ``labels`` (the classifier's classes, in output order)
+    fit ``fold``: at least two distinct classes, every utterance of the fold labelled with one
+    of them (nothing silently dropped or mis-indexed), and each of them present in the
+    training part (a model cannot learn a class it never sees). The fold's ids must be in
+    ``utterances``."""
+    labels = list(labels)
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise SplitError(f"a classifier needs at least 2 distinct classes, got {labels}")
+    by_id = {u.id: u for u in utterances}
+    known = set(labels)
+    unknown = Counter(by_id[i].label for i in (*fold.train_ids, *fold.val_ids, *fold.test_ids)
+                      if by_id[i].label not in known)
+    if unknown:
+        shown = ", ".join(f"{label!r} ({n})" for label, n in sorted(unknown.items()))
+        raise SplitError(f"{fold.name}: label(s) {shown} are not among the classes {labels}")
+    seen = {by_id[i].label for i in fold.train_ids}
+    absent = [label for label in labels if label not in seen]
+    if absent:
+        raise SplitError(f"{fold.name}: class(es) {', '.join(absent)} absent from the training "
+                         "part, so the model would never see them")
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 def _checked_manifest(utterances: Iterable[Utterance]) -> tuple[Utterance, ...]:
@@ -242,6 +266,10 @@ def _checked_manifest(utterances: Iterable[Utterance]) -> tuple[Utterance, ...]:
         check_unique_ids(utts)
     except ManifestError as err:
         raise SplitError(str(err)) from None
+    classes = label_names(utts)
+    if len(classes) < 2:
+        raise SplitError(f"a classifier needs at least 2 classes; the manifest has "
+                         f"{len(classes)}: {classes}")
     return utts
 
 
