@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+
+from sertk.fileio import atomic_write
 
 PROTOCOL_CHOICES = ("kfold", "loso", "lospk", "final")
 PADDING_CHOICES = ("fixed", "batch")
@@ -285,9 +286,7 @@ def check_same_run(config: TrainConfig, run_dir: str | Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, text)  # whole or absent; an OSError names the path (sertk.fileio)
 
 
 def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:

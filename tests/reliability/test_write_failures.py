@@ -172,10 +172,11 @@ def test_cv_on_a_full_disk_fails_cleanly_then_resumes_to_the_same_result(
     counting = FullDisk(tmp_path / "whole", budget=None).install(monkeypatch)
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     reference = json.loads((tmp_path / "whole" / "fold-00" / "metrics.json").read_text())
-    # half-way through: the split, an epoch's history, the best model, the test outputs.
-    # (Lightning's resume/last.ckpt goes through a temporary file in the system temp folder
-    # and a move, out of FullDisk's reach.)
-    cuts = _cut_points(counting, ("run.json", "history.csv", "weights-", "predictions.csv"))
+    # half-way through: the recipe, the split, an epoch's history, the best model, the test
+    # outputs. (Lightning's resume/last.ckpt goes through a temporary file in the system temp
+    # folder and a move, out of FullDisk's reach.)
+    cuts = _cut_points(counting, ("config.json", "run.json", "history.csv", "weights-",
+                                  "predictions.csv"))
     capsys.readouterr()
 
     for name, budget in cuts.items():
