@@ -5,9 +5,9 @@ The recipe comes from a flat YAML/TOML file (--config, e.g. configs/paper.yaml),
 is saved as OUT/config.yaml and OUT/config.json.
 
 Without --fold the model trains on a stratified split of the whole manifest (val_fraction
-held out for model selection, no test part) and lands in OUT/checkpoint/, ready for
-`sertk predict`. With --fold K (from 0) it trains fold K of --protocol exactly as
-`sertk cv --fold K` does, test predictions and metrics included.
+held out for model selection, no test part; a recipe's protocol is ignored) and lands in
+OUT/checkpoint/, ready for `sertk predict`. With --fold K (from 0) it trains fold K of
+--protocol exactly as `sertk cv --fold K` does, test predictions and metrics included.
 
 Re-running the same command resumes an interrupted run from its last epoch.
 
@@ -87,28 +87,17 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
     return config
 
 
-def explicit_protocol(args: argparse.Namespace) -> bool:
-    """Whether the protocol or a fold was chosen on the command line or in the config file."""
-    if args.protocol is not None or args.fold is not None:
-        return True
-    if any(o.split("=", 1)[0].strip() in ("protocol", "fold") for o in args.overrides):
-        return True
-    return args.config is not None and any(
-        k in ("protocol", "fold") for k in _config_keys(args.config))
-
-
-def _config_keys(path: str) -> list[str]:
-    from sertk.train.config import read_config_file
-    return list(read_config_file(path))
-
-
 def run(args: argparse.Namespace) -> int:
     from sertk.train import cross_validate, fit
     from sertk.train.fit import is_global_zero
 
     try:
-        defaults = {} if explicit_protocol(args) else {"protocol": "final"}
-        config = config_from_args(args, **defaults)
+        config = config_from_args(args)
+        if config.fold is None:  # a final model; a recipe file's protocol does not apply
+            if args.protocol not in (None, "final"):
+                raise ConfigError(f"`sertk train` runs one split: add --fold K to train one "
+                                  f"fold of {args.protocol}, or use `sertk cv` for all folds")
+            config = config.replace(protocol="final")
         utterances = read_manifest(config.manifest)
         if config.protocol == "final":
             result = fit(config, utterances, out_dir=args.out)
@@ -116,9 +105,6 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps(result.to_dict(), indent=2))
                 print(f"model: {result.checkpoint}")
             return 0
-        if config.fold is None:
-            raise ConfigError(f"`sertk train` runs one split: add --fold K to train one fold "
-                              f"of {config.protocol}, or use `sertk cv` for all folds")
         cross_validate(config, utterances, args.out)
         if is_global_zero():
             print(f"fold {config.fold} done: {args.out}/fold-{config.fold:02d}")

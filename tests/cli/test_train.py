@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from sertk.data.manifest import write_manifest
 from sertk.models import load_checkpoint
 from tests.train.synthetic import write_wav_corpus
 
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model", "base7", "--set", "model_args.hidden=8", "--batch-size", "8", "--lr", "0.01",
         "--padding", "batch", "--threads", "1", "--no-progress"]
 
@@ -26,8 +28,9 @@ def _common(manifest, tmp_path):
 
 
 def test_train_final_model(wav_manifest, tmp_path, capsys):
-    out = tmp_path / "model"
-    code = main(["train", *_common(wav_manifest, tmp_path), "--epochs", "2",
+    out = tmp_path / "model"  # the paper recipe names protocol kfold: no --fold, so a final model
+    code = main(["train", "--config", str(REPO / "configs" / "paper.yaml"),
+                 *_common(wav_manifest, tmp_path), "--epochs", "2",
                  "--set", "val_fraction=0.25", "-o", str(out)])
     assert code == 0
     assert json.loads(capsys.readouterr().out.split("\nmodel:")[0])["epochs"] == 2

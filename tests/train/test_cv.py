@@ -52,12 +52,12 @@ def test_max_folds_gives_a_partial_report(tiny, corpus, tmp_path):
 
 def test_kfold_protocol_and_errors(tiny, corpus, tmp_path):
     utts, feats = corpus
-    metrics = cross_validate(tiny.replace(protocol="kfold", k=3, max_epochs=1), utts,
+    metrics = cross_validate(tiny.replace(protocol="kfold", k=2, max_epochs=1), utts,
                              tmp_path / "k", features=feats)
-    assert metrics["n_folds"] == 3 and metrics["pooled"]["n"] == len(utts)
+    assert metrics["n_folds"] == 2 and metrics["pooled"]["n"] == len(utts)
     with pytest.raises(ConfigError, match="fold 7 does not exist"):
         cross_validate(tiny.replace(fold=7), utts, tmp_path / "x", features=feats)
     with pytest.raises(ConfigError, match="no test part"):
         cross_validate(tiny.replace(protocol="final"), utts, tmp_path / "y", features=feats)
     saved = json.loads((tmp_path / "k" / "config.json").read_text())
-    assert saved["protocol"] == "kfold" and saved["k"] == 3
+    assert saved["protocol"] == "kfold" and saved["k"] == 2
