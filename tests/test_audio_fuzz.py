@@ -21,7 +21,7 @@ from sertk.audio import MAX_ABS_SAMPLE, SAMPLE_RATE, AudioError, load_audio, pre
 from sertk.features import FeatureConfig, LogMel
 
 RATES = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 88_200, 96_000]
-DTYPES = [np.int16, np.int32, np.float32, np.float64]
+DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float16, np.float32, np.float64]
 SHORT_LENGTHS = [0, 1, 2, 5, 399, 400, 401, 1_600]
 KINDS = ["noise", "silence", "clipped", "tone", "nan", "inf", "huge", "enormous"]
 
@@ -48,7 +48,7 @@ def _signal(kind: str, length: int, channels: int, dtype, seed: int) -> np.ndarr
     if kind == "huge":  # float "PCM" far beyond full scale: legal, must stay finite
         x *= dtype(1e4)
     if kind == "enormous":  # beyond MAX_ABS_SAMPLE: STFT power would overflow float32
-        x *= dtype(1e20) if dtype == np.float32 else dtype(1e200)
+        x *= {np.float16: 6e4, np.float32: 1e20}.get(dtype, 1e200)  # float16 cannot go beyond
     if length and kind in ("nan", "inf"):
         x[rng.integers(length), rng.integers(channels)] = np.nan if kind == "nan" else -np.inf
     return x
