@@ -102,15 +102,22 @@ def _git(*args: str) -> str:
         return ""
 
 
-def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after ``warmup`` runs."""
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1,
+                budget: float | None = None) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` runs, after ``warmup`` runs.
+
+    With ``budget`` (seconds), stops early once the timed runs have taken that long
+    (at least one run is timed).
+    """
     for _ in range(warmup):
         fn()
-    times = []
+    times: list[float] = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+        if budget is not None and sum(times) >= budget:
+            break
     return statistics.median(times)
 
 

@@ -13,7 +13,8 @@ OpenMP library loads):
 for torch threads in {1, all cores} and policy in {default, PASSIVE}, first on an idle
 machine and then with ``--busy`` CPU-bound competitor processes running (started and
 stopped by this script), which is what a shared machine or a busy laptop looks like.
-Each figure is the median of ``--repeats`` timed runs after one warm-up.
+Each figure is the median of ``--repeats`` timed runs after one warm-up (fewer when
+they exceed ``--budget`` seconds: a pathological setting can be 10x slower).
 
     python bench/threads.py              # ~3 min on 2 cores
     python bench/threads.py --quick      # smoke test
@@ -55,21 +56,24 @@ def worker(args) -> dict:
         with torch.inference_mode():
             model(x)
 
+    budget = args.budget  # per workload: a pathological setting must not take forever
     model.train()
-    out = {"train_step_s": benchlib.median_time(train_step, args.repeats)}
+    out = {"train_step_s": benchlib.median_time(train_step, args.repeats, budget=budget)}
     model.eval()
-    out["infer_b32_4s_s"] = benchlib.median_time(lambda: infer(x_batch), args.repeats)
-    out["infer_b1_4s_s"] = benchlib.median_time(lambda: infer(x_one), 5 * args.repeats)
+    out["infer_b32_4s_s"] = benchlib.median_time(lambda: infer(x_batch), args.repeats,
+                                                 budget=budget)
+    out["infer_b1_4s_s"] = benchlib.median_time(lambda: infer(x_one), 3 * args.repeats,
+                                                budget=budget)
     return out
 
 
-def run_worker(threads: int, policy: str, repeats: int, quick: bool) -> dict:
+def run_worker(threads: int, policy: str, repeats: int, quick: bool, budget: float) -> dict:
     env = dict(os.environ)
     env.pop("OMP_WAIT_POLICY", None)
     if policy != "default":
         env["OMP_WAIT_POLICY"] = policy
     cmd = [sys.executable, __file__, "--worker", "--threads", str(threads), "--repeats",
-           str(repeats)] + (["--quick"] if quick else [])
+           str(repeats), "--budget", str(budget)] + (["--quick"] if quick else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"worker failed:\n{proc.stdout}\n{proc.stderr}")
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     p.add_argument("--busy", type=int, default=2,
                    help="competitor processes for the busy-machine rows (0: idle rows only)")
+    p.add_argument("--budget", type=float, default=10.0,
+                   help="seconds of timed runs per workload and setting, at most (default 10)")
     p.add_argument("--worker", action="store_true", help=benchlib.argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
             time.sleep(0.5 if busy else 0)
             for threads in thread_counts:
                 for policy in policies:
-                    r = run_worker(threads, policy, args.repeats, args.quick)
+                    r = run_worker(threads, policy, args.repeats, args.quick, args.budget)
                     rows.append({"machine": f"{busy} busy process(es)" if busy else "idle",
                                  "threads": threads, "omp_wait_policy": policy, **r})
         finally:
