@@ -22,6 +22,10 @@ from torch import nn
 from sertk.audio import HOP_LENGTH, MAX_SECONDS, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
 
 PADDING_MODES = ("fixed", "batch")
+# Samples per STFT call on CPU (8 s of 16 kHz audio): the spectra of a few clips stay in
+# cache, a whole batch's do not. A batch of 32 clips of 4 s takes ~2x less CPU time (~4x
+# less wall time on 2 threads) in parts of 2 clips than at once; results are identical.
+CPU_CHUNK_SAMPLES = 128_000
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,12 @@ class FeatureConfig:
         if unknown:
             raise ValueError(f"unknown feature config keys: {sorted(unknown)}")
         return cls(**data)
+
+
+def _capturing() -> bool:
+    """Whether the module is being traced, exported or compiled (then: one graph, no loop)."""
+    return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
 
 
 def _number(name: str, value: Any, kind: type) -> int | float:
@@ -180,6 +190,12 @@ class LogMel(nn.Module):
         basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window
         return torch.from_numpy(basis.astype(np.float32)).unsqueeze(1)
 
+    def log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, samples) float -> (B, n_mels, frames) log-mels, all rows at once."""
+        power = self.power_spectrum(waveforms)  # (B, F, frames)
+        mel = torch.matmul(self.mel_basis, power)  # (B, n_mels, frames)
+        return torch.log(mel + self.config.log_offset)
+
     def power_spectrum(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, n_fft // 2 + 1, frames) power."""
         c = self.config
@@ -196,9 +212,12 @@ class LogMel(nn.Module):
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
         if waveforms.dim() != 2:
             raise ValueError(f"expected (B, samples) waveforms, got shape {tuple(waveforms.shape)}")
-        power = self.power_spectrum(waveforms.float())  # (B, F, frames)
-        mel = torch.matmul(self.mel_basis, power)  # (B, n_mels, frames)
-        feats = torch.log(mel + self.config.log_offset)
+        waveforms = waveforms.float()
+        rows = max(1, CPU_CHUNK_SAMPLES // max(1, waveforms.shape[1]))
+        if waveforms.device.type == "cpu" and waveforms.shape[0] > rows and not _capturing():
+            feats = torch.cat([self.log_mel(part) for part in waveforms.split(rows)])
+        else:
+            feats = self.log_mel(waveforms)
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long,
                                  device=waveforms.device)

@@ -137,6 +137,23 @@ def test_padding_invariance(stft):
         torch.testing.assert_close(feats[i, :, : n.item()], alone[0], rtol=0, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore")  # torch.jit.trace's deprecation and tracer warnings
+@pytest.mark.parametrize("rows,samples", [(7, 64000), (5, 16000), (3, 200_000)])
+def test_cpu_chunking_gives_the_whole_batch_result(rows, samples, monkeypatch):
+    """On CPU a batch is computed a few clips at a time (cache-friendly); the result is the
+    batch computed at once, row for row."""
+    import sertk.features as features
+
+    waves = torch.randn(rows, samples) * 0.1
+    chunked, n_chunked = LogMel()(waves)
+    monkeypatch.setattr(features, "CPU_CHUNK_SAMPLES", 10**12)  # one call for the batch
+    whole, n_whole = LogMel()(waves)
+    assert torch.equal(n_chunked, n_whole) and chunked.shape == whole.shape
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-5)
+    traced = torch.jit.trace(LogMel(), waves[:2])  # a traced graph has no loop
+    torch.testing.assert_close(traced(waves)[0], whole, rtol=0, atol=1e-5)
+
+
 def test_logmel_rejects_bad_shapes():
     with pytest.raises(ValueError, match="B, samples"):
         LogMel()(torch.zeros(16000))
