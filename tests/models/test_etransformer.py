@@ -1,7 +1,9 @@
+import pytest
 import torch
+from torch import nn
 
-from sertk.models.etransformer import (ConvLayer, ETransformer, SinusoidalPositionalEncoding,
-                                       TransformerBlock)
+from sertk.models.etransformer import (ConvLayer, EncoderLayer, ETransformer,
+                                       SinusoidalPositionalEncoding, TransformerBlock)
 
 
 def _padded(clip: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -52,3 +54,24 @@ def test_sinusoidal_positions():
     assert torch.allclose(out[0, 0], torch.tensor([0.0, 1.0] * 4))
     assert torch.allclose(out[0, 2, :2], torch.tensor([torch.sin(torch.tensor(2.0)),
                                                        torch.cos(torch.tensor(2.0))]))
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_encoder_layer_is_torch_encoder_layer(training, padded):
+    """Same parameters, same values as nn.TransformerEncoderLayer: in eval mode against its
+    inference fast path, in training mode (same dropout draws) against its training path."""
+    torch.manual_seed(0)
+    ours = EncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, batch_first=True)
+    ref = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, batch_first=True)
+    assert ours.state_dict().keys() == ref.state_dict().keys()
+    ref.load_state_dict(ours.state_dict())
+    ours.train(training), ref.train(training)
+    x = torch.randn(3, 9, 16)
+    mask = torch.arange(9)[None, :] >= torch.tensor([9, 5, 2])[:, None] if padded else None
+    with torch.inference_mode(not training):
+        torch.manual_seed(1)
+        expected = ref(x, src_key_padding_mask=mask)
+        torch.manual_seed(1)
+        got = ours(x, src_key_padding_mask=mask)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
