@@ -10,11 +10,9 @@ OpenMP library loads):
 - a training step of ``proposed`` (batch 32, 2 s clips, forward + backward + Adam),
 - inference on a batch of 32 clips of 4 s, and on one 4 s clip,
 
-for torch threads in {1, all cores} and policy in {default, PASSIVE}, and with the
-threads the ``sertk`` command line chooses (``sertk/threads.py``: the cores that other
-processes leave free), first on an idle machine and then with ``--busy`` CPU-bound
-competitor processes running (started and stopped by this script), which is what a
-shared machine or a busy laptop looks like.
+for torch threads in {1, all cores} and policy in {default, PASSIVE}, first on an idle
+machine and then with ``--busy`` CPU-bound competitor processes running (started and
+stopped by this script), which is what a shared machine or a busy laptop looks like.
 Each figure is the median of ``--repeats`` timed runs after one warm-up (fewer when
 they exceed ``--budget`` seconds: a pathological setting can be 10x slower).
 
@@ -33,7 +31,6 @@ import benchlib
 
 NAME = "threads"
 POLICIES = ("default", "PASSIVE")
-AUTO = -1  # --threads value of a worker that chooses like the sertk command line
 
 
 def worker(args) -> dict:
@@ -105,16 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--worker", action="store_true", help=benchlib.argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        from sertk.threads import CpuProbe, configure_torch_threads
-
-        probe = CpuProbe()  # as the sertk command line does: watch the machine while loading
         import torch
 
-        if args.threads == AUTO:
-            configure_torch_threads(probe)
-        else:
-            torch.set_num_threads(args.threads or os.cpu_count() or 1)
-        result = {**worker(args), "threads_used": torch.get_num_threads()}
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+        result = worker(args)
         print(json.dumps(result))
         return result
     policies = POLICIES
@@ -128,17 +119,16 @@ def main(argv: list[str] | None = None) -> dict:
         competitors = start_busy(busy)
         try:
             time.sleep(0.5 if busy else 0)
-            settings = [(t, p) for t in thread_counts for p in policies] + [(AUTO, "default")]
-            for threads, policy in settings:
-                r = run_worker(threads, policy, args.repeats, args.quick, args.budget)
-                rows.append({"machine": f"{busy} busy process(es)" if busy else "idle",
-                             "threads": "auto (sertk CLI)" if threads == AUTO else threads,
-                             "omp_wait_policy": policy, **r})
+            for threads in thread_counts:
+                for policy in policies:
+                    r = run_worker(threads, policy, args.repeats, args.quick, args.budget)
+                    rows.append({"machine": f"{busy} busy process(es)" if busy else "idle",
+                                 "threads": threads, "omp_wait_policy": policy, **r})
         finally:
             stop_busy(competitors)
     return benchlib.finish(args, NAME, machine, rows,
-                           ["machine", "threads", "threads_used", "omp_wait_policy",
-                            "train_step_s", "infer_b32_4s_s", "infer_b1_4s_s"],
+                           ["machine", "threads", "omp_wait_policy", "train_step_s",
+                            "infer_b32_4s_s", "infer_b1_4s_s"],
                            repeats=args.repeats)
 
 

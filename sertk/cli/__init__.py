@@ -12,12 +12,6 @@ import argparse
 import importlib
 import sys
 
-from sertk.threads import CpuProbe, configure_torch_threads
-
-# Watches how busy the other processes keep the CPUs while the commands load, so that
-# PyTorch gets only the free cores (sertk/threads.py; a command's --threads still wins).
-_PROBE = CpuProbe()
-
 from sertk.fileio import os_error_message
 
 COMMANDS = {
@@ -54,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_torch_threads(_PROBE)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

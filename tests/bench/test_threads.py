@@ -5,8 +5,6 @@ from tests.bench.checks import assert_positive
 def test_threads_quick(run_bench):
     result = run_bench("threads")
     rows = result["rows"]
-    assert {(r["threads"], r["omp_wait_policy"]) for r in rows} == {
-        (1, "default"), (1, "PASSIVE"), ("auto (sertk CLI)", "default")}
-    assert all(r["threads_used"] >= 1 for r in rows)
+    assert {(r["threads"], r["omp_wait_policy"]) for r in rows} == {(1, "default"), (1, "PASSIVE")}
     assert all(r["machine"] == "idle" for r in rows)
     assert_positive(rows, "train_step_s", "infer_b32_4s_s", "infer_b1_4s_s")
