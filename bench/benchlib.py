@@ -75,7 +75,8 @@ def machine_info() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
+        "environment": {k: v for k, v in os.environ.items()
+                        if k.startswith(("OMP_", "MKL_", "MALLOC_")) or k == "LD_PRELOAD"},
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),

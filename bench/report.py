@@ -30,8 +30,8 @@ COLUMNS = {
                 ("wall_s", "wall s"), ("ms_per_audio_s", "ms per audio s"),
                 ("x_realtime", "x real time"), ("rss_start_mb", "RSS at start MB"),
                 ("peak_rss_mb", "peak RSS MB")],
-    "threads": [("machine", "machine"), ("threads", "threads"),
-                ("omp_wait_policy", "OMP_WAIT_POLICY"), ("train_step_s", "train step s"),
+    "threads": [("machine", "machine"), ("threads", "threads"), ("environment", "environment"),
+                ("train_step_2s_s", "train step 2 s, s"), ("train_step_4s_s", "train step 4 s, s"),
                 ("infer_b32_4s_s", "infer 32 x 4 s, s"), ("infer_b1_4s_s", "infer 1 x 4 s, s")],
 }
 
