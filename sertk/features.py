@@ -74,6 +74,13 @@ class FeatureConfig:
         return int(round(self.max_seconds * self.sample_rate))
 
     @property
+    def min_samples(self) -> int:
+        """The shortest input the model accepts: one analysis window (``win_length``
+        samples, 25 ms at 16 kHz). Shorter audio gives a frame that is mostly the
+        zero padding of centred framing, so its prediction would say nothing."""
+        return self.win_length
+
+    @property
     def max_frames(self) -> int:
         return self.num_frames(self.max_samples)
 
