@@ -24,6 +24,7 @@ import sys
 from sertk.data.cache import FeatureCacheError
 from sertk.data.manifest import ManifestError, read_manifest
 from sertk.data.splits import SplitError
+from sertk.devices import DeviceError, check_training_devices
 from sertk.eval.rundir import ReportError
 from sertk.models import CheckpointError
 from sertk.train.config import ConfigError, TrainConfig, resolve_config
@@ -31,7 +32,7 @@ from sertk.train.errors import TrainingInterrupted
 
 #: Errors caused by the user's input: printed as one line, exit status 2.
 USER_ERRORS = (ConfigError, ManifestError, SplitError, FeatureCacheError, ReportError,
-               CheckpointError)
+               CheckpointError, DeviceError)
 
 # flag -> TrainConfig field, for the commonest keys (everything else via --set)
 FLAGS = {
@@ -84,6 +85,7 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
     if not config.manifest:
         raise ConfigError("no manifest: pass --manifest FILE (a CSV from `sertk prepare`) "
                           "or set `manifest:` in the config file")
+    check_training_devices(config.accelerator, config.devices)  # before any run dir is written
     return config
 
 

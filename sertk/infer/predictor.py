@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sertk.audio import MAX_FILE_SECONDS, AudioError, prepare_waveform
+from sertk.devices import resolve_device
 from sertk.features import FeatureConfig
 from sertk.infer.bundled import resolve_model
 from sertk.infer.frontend import WaveformFrontend
@@ -94,13 +95,12 @@ class Predictor:
 
     Args:
         checkpoint: a :class:`sertk.models.Checkpoint` (see :func:`load_model`).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available
+            (:func:`sertk.devices.resolve_device`; DeviceError if this machine lacks it).
     """
 
     def __init__(self, checkpoint, device: str | torch.device | None = None):
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # DeviceError (a ValueError) if unusable here
         self.labels: tuple[str, ...] = tuple(checkpoint.labels)
         self.feature_config: FeatureConfig = checkpoint.feature_config
         self.model_name: str = checkpoint.model_name
