@@ -10,6 +10,10 @@ The operating system reports a full disk on ``write()`` with no file name
 (``[Errno 28] No space left on device``), so :func:`naming` adds the path, and
 :func:`os_error_message` turns any ``OSError`` into the one line the command line prints.
 
+Text that users hand to sertk (manifests, list files, recipes) is read with
+:func:`open_text` / :func:`read_text`: UTF-8, with a byte-order mark (which Windows editors
+and Excel put at the start of a file) dropped instead of glued to the first column name.
+
 Example:
     >>> with atomic_open("preds.csv", newline="") as fh:   # doctest: +SKIP
     ...     fh.write("path,label\\n")
@@ -21,6 +25,24 @@ import os
 import threading
 from pathlib import Path
 from typing import IO, Iterator
+
+#: How user text is decoded: UTF-8, a leading byte-order mark (U+FEFF) dropped.
+TEXT_ENCODING = "utf-8-sig"
+
+
+def open_text(path: str | os.PathLike, *, newline: str | None = None, errors: str = "strict",
+              encoding: str = TEXT_ENCODING) -> IO[str]:
+    """Open a user's text file (manifest, list file, recipe) for reading as UTF-8, without
+    its byte-order mark if it has one. ``newline=""`` for the ``csv`` module; ``encoding``
+    only for formats that fix another one (IEMOCAP's latin-1 label files)."""
+    return open(path, encoding=encoding, newline=newline, errors=errors)
+
+
+def read_text(path: str | os.PathLike, *, errors: str = "strict",
+              encoding: str = TEXT_ENCODING) -> str:
+    """The whole text of a user's file (see :func:`open_text`)."""
+    with open_text(path, errors=errors, encoding=encoding) as fh:
+        return fh.read()
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import sys
 from sertk.cli.train import USER_ERRORS, add_config_arguments, config_from_args
 from sertk.train.errors import TrainingInterrupted
 from sertk.data.manifest import read_manifest
+from sertk.fileio import read_text
 
 EXTRA = {"max_folds": ("--max-folds", int, "run only the first N folds of each model")}
 
@@ -47,5 +48,5 @@ def run(args: argparse.Namespace) -> int:
     if path is None:
         print("folds done; others still missing. Re-run without --fold to write the table.")
     else:
-        print(path.read_text(encoding="utf-8"))
+        print(read_text(path))
     return 0

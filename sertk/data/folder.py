@@ -29,6 +29,7 @@ import soundfile as sf
 
 from sertk.data.manifest import Utterance
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish
+from sertk.fileio import open_text
 
 AUDIO_EXTENSIONS = frozenset(
     {f".{fmt.lower()}" for fmt in sf.available_formats() if fmt != "RAW"}
@@ -95,7 +96,7 @@ def prepare_csv(
     allowed = _allowed(labels)
     base = csv_path.parent
     candidates, bad = [], []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    with open_text(csv_path, newline="") as fh:
         reader = csv.DictReader(fh)
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in CSV_COLUMNS if c not in columns]

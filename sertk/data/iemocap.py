@@ -41,6 +41,7 @@ from typing import Iterable, Mapping
 
 from sertk.data.manifest import Utterance
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish, is_hidden
+from sertk.fileio import read_text
 
 CORPUS = "iemocap"
 SESSIONS = (1, 2, 3, 4, 5)
@@ -108,7 +109,7 @@ def read_label_file(path: Path) -> list[tuple[str, str, str]]:
     :func:`prepare_iemocap` reports as a bad line.
     """
     rows = []
-    text = path.read_text(encoding=ENCODING)
+    text = read_text(path, encoding=ENCODING)
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.startswith("["):
             continue

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
 
-from sertk.fileio import atomic_open
+from sertk.fileio import atomic_open, open_text
 
 FIELDS = ("id", "path", "label", "speaker", "session", "gender", "duration", "corpus")
 
@@ -96,7 +96,7 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open_text(path, newline="") as fh:
             if path.suffix == ".jsonl":  # (line number, row)
                 rows = [(n, _json_row(path, n, line)) for n, line in enumerate(fh, 1)
                         if line.strip()]

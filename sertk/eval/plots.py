@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from sertk.eval.rundir import HISTORY_COLUMNS, ReportError, atomic_path
+from sertk.fileio import open_text
 
 DPI = 120
 CMAP = "Blues"
@@ -69,7 +70,7 @@ def read_history(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: not found")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or "epoch" not in rows[0]:
         raise ReportError(f"{path}: needs a header with 'epoch' and at least one row "

@@ -41,7 +41,7 @@ import numpy as np
 
 from sertk.data.splits import Fold
 from sertk.eval.metrics import fold_metrics
-from sertk.fileio import atomic_open, atomic_write
+from sertk.fileio import atomic_open, atomic_write, open_text, read_text
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -146,7 +146,7 @@ def read_predictions(path: str | Path) -> Predictions:
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: not found")
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_text(path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         rows = list(reader)
@@ -247,7 +247,7 @@ def read_json(path: str | Path) -> dict:
     if not path.is_file():
         raise ReportError(f"{path}: not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise ReportError(f"{path}: not valid JSON ({err})") from None
 

@@ -33,7 +33,7 @@ import safetensors.torch
 import torch
 
 from sertk.features import FeatureConfig
-from sertk.fileio import naming, os_error_message
+from sertk.fileio import naming, os_error_message, read_text
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
 
@@ -231,7 +231,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise CheckpointError(path, f"no {CONFIG_NAME}: not a sertk checkpoint directory")
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = json.loads(read_text(config_path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(config_path, f"not a sertk checkpoint config (unreadable JSON: "
                                            f"{err})") from err

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from sertk.fileio import atomic_write
+from sertk.fileio import atomic_write, read_text
 
 PROTOCOL_CHOICES = ("kfold", "loso", "lospk", "final")
 PADDING_CHOICES = ("fixed", "batch")
@@ -200,7 +200,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     try:
         if path.suffix == ".toml":
             import tomllib  # Python >= 3.11
@@ -269,7 +269,7 @@ def load_run_config(run_dir: str | Path) -> TrainConfig | None:
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         return None
-    return from_dict(json.loads(path.read_text(encoding="utf-8")), where=str(path))
+    return from_dict(json.loads(read_text(path)), where=str(path))
 
 
 def check_same_run(config: TrainConfig, run_dir: str | Path) -> None:
