@@ -8,15 +8,16 @@
 
 Each block takes optional ``lengths`` (B,) and keeps padded frames out of its
 results: convolutions see zeros past the end of every clip, batch-norm statistics
-use real frames only, and the BLSTM runs on packed sequences.
+use real frames only, and the BLSTM runs each direction densely with the padding
+after the real frames (:mod:`sertk.models.varlen_lstm`, exact and without packing).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sertk.models.masking import valid_mask, zero_padding
+from sertk.models.varlen_lstm import bidirectional_lstm
 
 
 class MaskedBatchNorm1d(nn.BatchNorm1d):
@@ -107,7 +108,7 @@ class ThreeConv(nn.Module):
 
 
 class BLSTM(nn.Module):
-    """Bidirectional LSTM over packed sequences, then dropout.
+    """Bidirectional LSTM, exact on variable lengths (no packing), then dropout.
 
     Args:
         input_size: input features per frame.
@@ -127,10 +128,7 @@ class BLSTM(nn.Module):
         if lengths is None:
             out, _ = self.lstm(x)
         else:
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True,
-                                          enforce_sorted=False)
-            out, _ = self.lstm(packed)
-            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+            out = bidirectional_lstm(self.lstm, x, lengths)
         return self.dropout(out)
 
 

@@ -52,8 +52,7 @@ def drop_unpadded(lengths: torch.Tensor | None, n_frames: int) -> torch.Tensor |
     """``None`` when no row of the batch is padded (every length is ``n_frames``).
 
     On an unpadded batch the masked path and the plain path compute the same values,
-    and the plain path skips the masks and the packed BLSTM sequences (about 7 % of a
-    CPU training step on a batch of 2 s clips). ``lengths`` is kept while tracing,
+    and the plain path skips the masks and the within-length reversals of the BLSTM. ``lengths`` is kept while tracing,
     exporting or compiling, where the branch would be frozen into the graph.
 
     Example:

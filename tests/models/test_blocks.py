@@ -59,7 +59,7 @@ def test_three_conv_residual_spans_the_last_block():
     assert [block.conv.kernel_size[0] for block in blocks] == [5, 3, 3]
 
 
-def test_blstm_packs_padding_away():
+def test_blstm_keeps_padding_away():
     torch.manual_seed(0)
     blstm = BLSTM(6, 4, dropout=0.2).eval()
     clip = torch.randn(3, 6)
