@@ -12,7 +12,8 @@ pads them into a :class:`Batch` according to the padding mode (SPEC section 1):
   frames are real, so the model can mask the rest.
 
 :class:`EpochSampler` shuffles with a permutation that is a function of ``(seed, epoch)``
-only and shards it across DDP ranks, so an epoch can be replayed exactly after a resume.
+only and shards it across DDP ranks, so an epoch can be replayed exactly after a resume
+(:class:`~sertk.data.buckets.BucketSampler` does the same with batches of similar lengths).
 """
 from __future__ import annotations
 
@@ -125,11 +126,22 @@ class EpochSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            order = torch.randperm(self.size, generator=gen).tolist()
+            order = torch.randperm(self.size, generator=epoch_generator(self.seed, self.epoch))
+            order = order.tolist()
         else:
             order = list(range(self.size))
         total = self.per_rank * self.num_replicas
-        if self.size and total > self.size:
-            order = (order * (total // self.size + 1))[:total]
-        return iter(order[self.rank:total:self.num_replicas])
+        return iter(wrap_to(order, total)[self.rank:total:self.num_replicas])
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The private generator of one epoch's order: a function of ``(seed, epoch)`` only."""
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def wrap_to(order: list[int], total: int) -> list[int]:
+    """``order`` repeated from its start until it is ``total`` long (``total >= len(order)``):
+    how every DDP rank gets an equal share of a dataset whose size it does not divide."""
+    if not order or total <= len(order):
+        return order
+    return (order * (total // len(order) + 1))[:total]

@@ -34,6 +34,7 @@ from sertk.fileio import atomic_write, read_text
 
 PROTOCOL_CHOICES = ("kfold", "loso", "lospk", "final")
 PADDING_CHOICES = ("fixed", "batch")
+BATCHING_CHOICES = ("random", "bucketed")
 OPTIMIZER_CHOICES = ("adam", "adamw")
 SCHEDULE_CHOICES = ("none", "cosine")
 
@@ -62,6 +63,8 @@ class TrainConfig:
     run directory's ``fold-00``), ``max_folds`` the first n.
     Features: ``padding`` ``fixed`` (every clip padded to ``max_seconds``, the paper) or
     ``batch`` (padded to the longest in the batch, lengths passed to the model).
+    ``batching``: ``random`` (a shuffle per epoch, the paper) or ``bucketed`` (batches of clips
+    of similar length, in a shuffled order; less padding, needs ``padding: batch``).
     Selection: the epoch with the best validation UA is kept; early stopping after
     ``patience`` epochs without a better validation UA (0: never stop early).
     Augmentation (training batches only, feature level): ``spec_augment`` masks,
@@ -86,6 +89,7 @@ class TrainConfig:
     model: str = "proposed"
     model_args: dict = field(default_factory=dict)
     padding: str = "fixed"
+    batching: str = "random"
     max_seconds: float = 4.0
     # the paper's optimisation
     batch_size: int = 32
@@ -126,6 +130,10 @@ class TrainConfig:
     def __post_init__(self):
         _check_choice("protocol", self.protocol, PROTOCOL_CHOICES)
         _check_choice("padding", self.padding, PADDING_CHOICES)
+        _check_choice("batching", self.batching, BATCHING_CHOICES)
+        if self.batching == "bucketed" and self.padding != "batch":
+            raise ConfigError("batching 'bucketed' needs padding 'batch' (with padding "
+                              f"{self.padding!r} every clip is padded to max_seconds anyway)")
         _check_choice("optimizer", self.optimizer, OPTIMIZER_CHOICES)
         _check_choice("lr_schedule", self.lr_schedule, SCHEDULE_CHOICES)
         positive = ("k", "batch_size", "max_epochs", "num_nodes", "eval_batch_size")

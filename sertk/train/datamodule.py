@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sertk.data.cache import FeatureCache
+from sertk.data.buckets import BucketSampler
 from sertk.data.dataset import EpochSampler, FeatureDataset
 from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold
@@ -96,21 +97,30 @@ class SERDataModule(L.LightningDataModule):
     """Training and validation loaders over in-memory datasets.
 
     Training batches come from an :class:`~sertk.data.dataset.EpochSampler` (a shuffle that
-    depends on ``(seed, epoch)`` only, sharded over DDP ranks). Validation is not sharded:
+    depends on ``(seed, epoch)`` only, sharded over DDP ranks), or with ``batching="bucketed"``
+    from a :class:`~sertk.data.buckets.BucketSampler` (batches of similar lengths, in an order
+    that depends on ``(seed, epoch)`` only, sharded alike). Validation is not sharded:
     every rank scores the whole validation part, so all ranks agree on validation UA.
     """
 
     def __init__(self, train: FeatureDataset, val: FeatureDataset | None, *, batch_size: int,
-                 eval_batch_size: int, seed: int):
+                 eval_batch_size: int, seed: int, batching: str = "random"):
         super().__init__()
+        if batching not in ("random", "bucketed"):
+            raise ValueError(f"batching must be 'random' or 'bucketed', got {batching!r}")
         self.train_set, self.val_set = train, val
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.batching = batching
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer
-        sampler = EpochSampler(len(self.train_set), shuffle=True, seed=self.seed,
-                               num_replicas=trainer.world_size if trainer else 1,
-                               rank=trainer.global_rank if trainer else 0)
+        shards = {"num_replicas": trainer.world_size if trainer else 1,
+                  "rank": trainer.global_rank if trainer else 0}
+        if self.batching == "bucketed":
+            sampler = BucketSampler(self.train_set.lengths, self.batch_size, seed=self.seed,
+                                    **shards)
+        else:
+            sampler = EpochSampler(len(self.train_set), shuffle=True, seed=self.seed, **shards)
         return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler,
                           collate_fn=self.train_set.collate, num_workers=0,
                           generator=_private_generator())

@@ -169,7 +169,8 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                             has_val=has_val)
     datamodule = SERDataModule(data.train, data.val if has_val else None,
                                batch_size=config.batch_size,
-                               eval_batch_size=config.eval_batch_size, seed=config.seed)
+                               eval_batch_size=config.eval_batch_size, seed=config.seed,
+                               batching=config.batching)
     last = directory / RESUME_DIR / "last.ckpt"
     if last.is_file():
         check_resume_state(last)  # restricted load first: a crafted or torn file is refused

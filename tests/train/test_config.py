@@ -78,6 +78,8 @@ def test_unknown_key_names_key_file_and_suggestion(tmp_path):
     ("padding=zero", "padding must be one of"), ("protocol=random", "protocol must be one of"),
     ("val_fraction=1.5", "val_fraction"), ("epochs", "key=value"),
     ("class_weights=maybe", "class_weights must be bool"),
+    ("batching=sorted", "batching must be one of"),
+    ("batching=bucketed", "batching 'bucketed' needs padding 'batch'"),
 ])
 def test_bad_values_are_clear_errors(override, match):
     with pytest.raises(ConfigError, match=match):

@@ -80,9 +80,11 @@ def test_same_seed_same_numbers_other_seed_other_numbers(tiny, corpus, tmp_path)
     assert _weights(runs[0].directory) != _weights(runs[2].directory)
 
 
-def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny, corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("batching", ["random", "bucketed"])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny, corpus, tmp_path, monkeypatch,
+                                                           batching):
     utts, feats = corpus
-    config = tiny.replace(max_epochs=4)
+    config = tiny.replace(max_epochs=4, batching=batching)
     whole = fit(config, utts, 0, out_dir=tmp_path / "whole", features=feats)
 
     original = callbacks_module.History.on_train_epoch_end
