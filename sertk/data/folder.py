@@ -13,6 +13,11 @@ Two layouts, for corpora without a recipe of their own:
   resolved against the CSV's folder. Without an ``id`` column the id is the path as
   written, without its extension. A manifest written by ``sertk prepare`` is such a CSV.
 
+Labels (folder names, the ``label`` column, the allowed set) are normalised by
+:mod:`sertk.data.labels`: labels that differ only by case or whitespace (``Angry/`` and
+``angry/``) are refused, naming where each spelling occurs; spellings merged by the
+normalisation (``"anger "`` -> ``"anger"``) are logged as a notice.
+
 ``labels`` (optional) is the allowed label set: any other label is a bad file. Dot-files,
 and files with other extensions in a folder, are counted in ``.excluded``; an audio file
 directly under ``root`` (no label folder) is a bad file.
@@ -20,6 +25,7 @@ directly under ``root`` (no label folder) is a bad file.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections import Counter
 from pathlib import Path
@@ -27,6 +33,7 @@ from typing import Iterable
 
 import soundfile as sf
 
+from sertk.data.labels import LabelConflict, check_label_spellings, normalise_label
 from sertk.data.manifest import Utterance
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish
 from sertk.fileio import open_text
@@ -37,6 +44,8 @@ AUDIO_EXTENSIONS = frozenset(
 )
 CSV_COLUMNS = ("path", "label")
 CSV_OPTIONAL = ("id", "speaker", "session", "gender")
+
+log = logging.getLogger(__name__)
 
 
 def prepare_folder(
@@ -57,7 +66,7 @@ def prepare_folder(
     if not root.is_dir():
         raise CorpusError(root, "folder not found")
     allowed = _allowed(labels)
-    candidates, bad, excluded = [], [], Counter()
+    candidates, bad, excluded, spellings = [], [], Counter(), []
     for path in sorted(p for p in root.rglob("*") if not p.is_dir()):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
@@ -70,9 +79,11 @@ def prepare_folder(
         else:
             utt = Utterance(id=rel.with_suffix("").as_posix(), path=os.path.abspath(path),
                             label=rel.parts[0], corpus=corpus)
+            spellings.append((f"{root / rel.parts[0]}/", rel.parts[0]))
             _add(utt, utt.path, allowed, candidates, bad)
     if not candidates and not bad:
         raise CorpusError(root, "no audio files found in <label>/ folders")
+    _check_spellings(root, dict.fromkeys(spellings))  # each folder once
     return finish(corpus, candidates, bad, excluded, skip_bad=skip_bad, decode=decode)
 
 
@@ -95,7 +106,7 @@ def prepare_csv(
         raise CorpusError(csv_path, "CSV file not found")
     allowed = _allowed(labels)
     base = csv_path.parent
-    candidates, bad = [], []
+    candidates, bad, spellings = [], [], []
     with open_text(csv_path, newline="") as fh:
         reader = csv.DictReader(fh)
         columns = [c.strip() for c in reader.fieldnames or []]
@@ -107,6 +118,9 @@ def prepare_csv(
             row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()
                    if isinstance(v, str) or v is None}
             where = f"{csv_path}:{line}"
+            label_column = next((v for k, v in raw.items() if (k or "").strip() == "label"), "")
+            if row.get("label"):
+                spellings.append((where, label_column))
             try:
                 utt = _row_utterance(row, base, corpus)
             except ValueError as err:
@@ -115,6 +129,7 @@ def prepare_csv(
             _add(utt, where, allowed, candidates, bad)
     if not candidates and not bad:
         raise CorpusError(csv_path, "CSV has no rows")
+    _check_spellings(csv_path, spellings)
     return finish(corpus, candidates, bad, skip_bad=skip_bad, decode=decode)
 
 
@@ -133,10 +148,26 @@ def _row_utterance(row: dict[str, str], base: Path, corpus: str) -> Utterance:
                      gender=gender, corpus=corpus)
 
 
+def _check_spellings(source: Path, spellings: Iterable[tuple[str, str]]) -> None:
+    """Refuse labels that differ only by case or whitespace; log labels merged by
+    normalisation (:func:`sertk.data.labels.check_label_spellings`)."""
+    try:
+        notice = check_label_spellings(spellings)
+    except LabelConflict as err:
+        raise CorpusError(source, str(err)) from None
+    if notice:
+        log.warning("%s: %s", source, notice)
+
+
 def _allowed(labels: Iterable[str] | None) -> frozenset[str] | None:
     if labels is None:
         return None
-    allowed = frozenset(labels)
+    labels = [str(label) for label in labels]
+    try:
+        check_label_spellings(("the allowed labels", label) for label in labels)
+    except LabelConflict as err:
+        raise CorpusError(None, str(err)) from None
+    allowed = frozenset(normalise_label(label) for label in labels) - {""}
     if not allowed:
         raise CorpusError(None, "the allowed label set is empty")
     return allowed

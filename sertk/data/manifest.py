@@ -4,17 +4,28 @@ Every corpus recipe (``iemocap``, ``emodb``, ``ravdess``, ``folder``) returns a
 list of utterances; training, splits and caches read nothing else. A manifest is
 saved as CSV (one row per utterance, header = field names) or JSON lines, by the
 file's extension.
+
+Reading a manifest (:func:`read_manifest`) checks what training would otherwise get wrong
+quietly: labels are normalised (:mod:`sertk.data.labels`; labels that differ only by case
+or whitespace are refused), relative audio paths are resolved against the manifest's folder,
+and two rows naming the same audio file (``a.wav`` and ``sub/../a.wav``, a symbolic or hard
+link) are refused, naming both rows, as are duplicate ids.
 """
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import os
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Iterable
 
+from sertk.data.labels import LabelConflict, check_label_spellings, normalise_label
 from sertk.fileio import atomic_open, open_text
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("id", "path", "label", "speaker", "session", "gender", "duration", "corpus")
 
@@ -41,6 +52,9 @@ class Utterance:
     duration: float = 0.0
     corpus: str = ""
 
+    def __post_init__(self):
+        object.__setattr__(self, "label", normalise_label(self.label))  # sertk.data.labels
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -55,6 +69,54 @@ class Utterance:
         except ValueError:
             raise ManifestError(f"{where}: duration {row.get('duration')!r} is not a number") from None
         return cls(**{k: (v if k == "duration" else str(v)) for k, v in values.items()})
+
+
+def same_file_groups(located: Iterable[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """Entries that name one audio file, however written.
+
+    Args:
+        located: ``(where, path)`` pairs (absolute paths, or relative to the working folder).
+
+    Returns:
+        the groups of two or more entries whose paths resolve to the same file: the same
+        ``os.path.realpath`` (``a.wav``, ``./sub/../a.wav``, a symbolic link), or, for files
+        that exist, the same device and inode (a hard link). Groups in input order.
+    """
+    located = list(located)
+    parent = list(range(len(located)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple, int] = {}
+    for i, (_, path) in enumerate(located):
+        keys = [("path", os.path.realpath(path))]
+        try:
+            stat = os.stat(path)
+            keys.append(("inode", stat.st_dev, stat.st_ino))
+        except OSError:
+            pass  # missing files are reported later, by the audio checks
+        for key in keys:
+            j = first.setdefault(key, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[tuple[str, str]]] = {}
+    for i, entry in enumerate(located):
+        groups.setdefault(root(i), []).append(entry)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def check_unique_files(located: Iterable[tuple[str, str]]) -> None:
+    """Raise :class:`ManifestError` naming the entries of every audio file listed twice
+    (``(where, path)`` pairs; see :func:`same_file_groups`)."""
+    groups = same_file_groups(located)
+    if groups:
+        shown = "; ".join(" and ".join(f"{where} ({path})" for where, path in group)
+                          for group in groups[:5]) + (" ..." if len(groups) > 5 else "")
+        raise ManifestError(f"the same audio file is listed more than once ({len(groups)} "
+                            f"file(s)): {shown}; keep one row per file")
 
 
 def check_unique_ids(utterances: Iterable[Utterance]) -> None:
@@ -86,11 +148,15 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
 
 
 def read_manifest(path: str | Path) -> list[Utterance]:
-    """Read a manifest written by :func:`write_manifest`; ids must be unique.
+    """Read a manifest written by :func:`write_manifest` (or by hand; a byte-order mark is
+    fine). Labels are normalised (a notice is logged when that merged spellings), relative
+    audio paths are taken relative to the manifest's folder and made absolute.
 
     Raises:
         ManifestError: naming the file (and line) for a missing or unreadable file, a row
-            without id, path or label, no rows, or duplicate ids.
+            without id, path or label, no rows, labels that differ only by case or
+            whitespace (rows named), two rows naming the same audio file (both named), or
+            duplicate ids.
     """
     path = Path(path)
     if not path.is_file():
@@ -110,11 +176,26 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     utterances = [Utterance.from_dict(r, where=f"{path}:{n}") for n, r in rows]
     if not utterances:
         raise ManifestError(f"{path}: manifest has no utterances")
+    rows_named = [f"{path}:{n}" for n, _ in rows]
     try:
+        notice = check_label_spellings(zip(rows_named, (str(r["label"]) for _, r in rows)))
+    except LabelConflict as err:
+        raise ManifestError(f"{path}: {err}") from None
+    if notice:
+        log.warning("%s: %s", path, notice)
+    base = path.parent
+    utterances = [replace(u, path=_absolute(u.path, base)) for u in utterances]
+    try:
+        check_unique_files(zip(rows_named, (u.path for u in utterances)))
         check_unique_ids(utterances)
     except ManifestError as err:
         raise ManifestError(f"{path}: {err}") from None
     return utterances
+
+
+def _absolute(audio: str, base: Path) -> str:
+    """``audio`` as an absolute, normalised path; a relative one is relative to ``base``."""
+    return os.path.abspath(os.path.join(base, audio))
 
 
 def _json_row(path: Path, number: int, line: str) -> dict:
@@ -128,5 +209,15 @@ def _json_row(path: Path, number: int, line: str) -> dict:
 
 
 def label_names(utterances: Iterable[Utterance]) -> list[str]:
-    """Sorted distinct labels: the class order used by models trained on them."""
+    """Sorted distinct labels: the class order used by models trained on them.
+
+    Raises:
+        ManifestError: two labels differ only by case or whitespace (naming utterance ids),
+            so they would silently become two classes.
+    """
+    utterances = list(utterances)
+    try:
+        check_label_spellings((f"id {u.id!r}", u.label) for u in utterances)
+    except LabelConflict as err:
+        raise ManifestError(str(err)) from None
     return sorted({u.label for u in utterances})

@@ -18,10 +18,16 @@ What "usable audio" means (:func:`check_audio`):
 - the file exists, is not empty and libsndfile reads its header;
 - a WAV file holds as many data bytes as its header declares (libsndfile itself
   quietly reads a truncated WAV as a shorter one; :func:`sertk.audio.audio_info` checks);
-- with ``decode=True`` (the default) it decodes to the end and every sample is
-  finite (no NaN/Inf), through :func:`sertk.audio.load_audio`;
+- with ``decode=True`` (the default) it decodes to the end, block by block
+  (:func:`sertk.audio.scan_audio`: memory flat in the file's length), every sample is
+  finite (no NaN/Inf) and within range, and where the container states an exact length
+  (not MP3) as many samples decode as it states; it lasts at most
+  :data:`sertk.audio.MAX_FILE_SECONDS`, the limit training's loader applies;
 - it lasts at least one analysis window, ``WIN_LENGTH`` samples at 16 kHz
   (25 ms; :data:`MIN_SECONDS`), so the front-end yields at least one frame.
+
+The duration returned is the header's, or with ``decode=True`` the decoded length (the
+two differ only where the header gives an estimate, as in an MP3 without a Xing tag).
 """
 from __future__ import annotations
 
@@ -30,8 +36,9 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from sertk.audio import (  # noqa: F401 (wav_truncation: re-exported, it used to live here)
-    SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, load_audio, wav_truncation)
-from sertk.data.manifest import Utterance
+    MAX_FILE_SECONDS, SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, scan_audio,
+    wav_truncation)
+from sertk.data.manifest import Utterance, same_file_groups
 
 MIN_SECONDS = WIN_LENGTH / SAMPLE_RATE  # one 25 ms analysis window
 
@@ -90,12 +97,13 @@ def check_audio(path: str | Path, *, decode: bool = True) -> float:
     info = audio_info(path)  # refuses a truncated WAV (sertk.audio.wav_truncation)
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    frames = info.frames
     if decode:
-        decoded = len(load_audio(path, info.sample_rate))
-        if decoded != info.frames:
-            raise AudioError(path, f"truncated: decoded {decoded} samples, the header "
-                                   f"says {info.frames}")
-    seconds = info.frames / info.sample_rate
+        if info.duration > MAX_FILE_SECONDS:
+            raise AudioError(path, f"{info.duration:.0f} s of audio is over the limit of "
+                                   f"{MAX_FILE_SECONDS:.0f} s")
+        frames = scan_audio(path, info)  # refuses a truncated file (sertk.audio.check_length)
+    seconds = frames / info.sample_rate
     if seconds < MIN_SECONDS:
         raise AudioError(path, f"too short: {seconds * 1000:.1f} ms is less than one "
                                f"{MIN_SECONDS * 1000:.0f} ms analysis window")
@@ -120,12 +128,15 @@ def finish(
 
     ``bad`` are entries the recipe already found unusable (unparseable name, unknown
     label). Without ``skip_bad`` the first bad entry raises :class:`CorpusError`;
-    with it, all bad entries (every copy of a duplicated id included) are returned in
-    ``.skipped`` and left out.
+    with it, all bad entries (every copy of a duplicated id, and every entry of an audio
+    file listed twice however its path is written) are returned in ``.skipped`` and left out.
     """
     skipped = list(bad)
     _stop_unless(skip_bad, skipped)
     candidates, dupes = _split_duplicates(list(candidates))
+    skipped += dupes
+    _stop_unless(skip_bad, skipped)
+    candidates, dupes = _split_same_files(candidates)
     skipped += dupes
     _stop_unless(skip_bad, skipped)
     kept = []
@@ -157,6 +168,24 @@ def _split_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], lis
         here = f" at {cand.origin}" if cand.origin and cand.origin != cand.utterance.path else ""
         dupes.append(Skipped(cand.utterance.path,
                              f"duplicate id {cand.utterance.id!r}{here}, also used by {others}"))
+    return unique, dupes
+
+
+def _split_same_files(candidates: list[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates whose audio file no other candidate names, and a :class:`Skipped` for
+    every entry of a file named twice (``a.wav``, ``sub/../a.wav``, links; see
+    :func:`sertk.data.manifest.same_file_groups`)."""
+    groups = same_file_groups((str(i), c.utterance.path) for i, c in enumerate(candidates))
+    shared = {int(i): [int(j) for j, _ in group] for group in groups for i, _ in group}
+    unique, dupes = [], []
+    for i, cand in enumerate(candidates):
+        if i not in shared:
+            unique.append(cand)
+            continue
+        others = "; ".join(_where(candidates[j]) for j in shared[i] if j != i)
+        here = f" at {cand.origin}" if cand.origin and cand.origin != cand.utterance.path else ""
+        dupes.append(Skipped(cand.utterance.path, f"the same audio file{here} is also listed "
+                                                  f"as {others}"))
     return unique, dupes
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import replace
 
 import pytest
 
 from sertk.cli import main
-from sertk.data.manifest import ManifestError, Utterance, read_manifest, write_manifest
+from sertk.data.manifest import (ManifestError, Utterance, label_names, read_manifest,
+                                  write_manifest)
 from sertk.data.splits import Fold, SplitError, make_folds
 from sertk.train.config import TrainConfig
 from sertk.train.fit import fit
@@ -156,3 +158,176 @@ def test_cv_on_a_single_class_manifest_is_a_clear_error(wav_corpus, tmp_path, ca
                  "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2 and "at least 2 classes" in err and "Traceback" not in err
+
+
+# --- labels: one normal form, never two classes that only look different ---------------------
+
+def _manifest(path, rows: list[dict]):
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_labels_with_surrounding_space_are_one_class_with_a_notice(tmp_path, suffix, caplog):
+    """The issue's case: "anger" and "anger " trained a 5-class model."""
+    rows = [{"id": f"u{i}", "path": f"/x/{i}.wav", "label": label}
+            for i, label in enumerate(["anger", "anger ", "sad", " sad", "happy"])]
+    utterances = read_manifest(_manifest(tmp_path / f"m{suffix}", rows))
+    assert label_names(utterances) == ["anger", "happy", "sad"]
+    assert "'anger ' -> 'anger'" in caplog.text and "' sad' -> 'sad'" in caplog.text
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("variant", ["Anger", "ANGER", "an ger", "ａnger"])
+def test_labels_differing_by_case_or_whitespace_are_refused_naming_rows(tmp_path, suffix, variant):
+    rows = [{"id": f"u{i}", "path": f"/x/{i}.wav", "label": label}
+            for i, label in enumerate(["anger", "sad", variant, "anger"])]
+    path = _manifest(tmp_path / f"m{suffix}", rows)
+    first = 2 if suffix == ".csv" else 1  # CSV lines count the header
+    with pytest.raises(ManifestError) as err:
+        read_manifest(path)
+    message = str(err.value)
+    assert f"{path}:{first} " in message or f"{path}:{first})" in message or (
+        f"{path}:{first}," in message)
+    assert f"{path}:{first + 2}" in message and repr(variant) in message
+
+
+def test_prepare_refuses_label_folders_differing_by_case(tmp_path, capsys):
+    write_wav(tmp_path / "data" / "Angry" / "a.wav")
+    write_wav(tmp_path / "data" / "angry" / "b.wav")
+    write_wav(tmp_path / "data" / "sad" / "c.wav")
+    out = tmp_path / "m.csv"
+    assert main(["prepare", "folder", str(tmp_path / "data"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and not out.exists()
+    assert f"'Angry' ({tmp_path / 'data' / 'Angry'}/)" in err
+    assert f"'angry' ({tmp_path / 'data' / 'angry'}/)" in err
+
+
+def test_prepare_folder_merges_a_trailing_space_with_a_notice(tmp_path, caplog):
+    from sertk.data.folder import prepare_folder
+    write_wav(tmp_path / "data" / "angry " / "a.wav")
+    write_wav(tmp_path / "data" / "angry" / "b.wav")
+    write_wav(tmp_path / "data" / "sad" / "c.wav")
+    assert label_names(prepare_folder(tmp_path / "data")) == ["angry", "sad"]
+    assert "'angry ' -> 'angry'" in caplog.text
+
+
+def test_prepare_csv_refuses_case_variants_and_normalises_allowed_labels(tmp_path, capsys):
+    wavs = [write_wav(tmp_path / f"{k}.wav") for k in range(3)]
+    listing = _manifest(tmp_path / "list.csv", [
+        {"path": wavs[0].name, "label": "Happy"}, {"path": wavs[1].name, "label": "happy"},
+        {"path": wavs[2].name, "label": "sad"}])
+    assert main(["prepare", "csv", str(listing), "-o", str(tmp_path / "m.csv")]) == 1
+    err = capsys.readouterr().err
+    assert f"'Happy' ({listing}:2) vs 'happy' ({listing}:3)" in err
+
+    listing = _manifest(tmp_path / "list2.csv", [
+        {"path": wavs[0].name, "label": "happy"}, {"path": wavs[2].name, "label": "sad"}])
+    assert main(["prepare", "csv", str(listing), "-o", str(tmp_path / "m2.csv"),
+                 "--labels", " happy ,sad"]) == 0
+    assert label_names(read_manifest(tmp_path / "m2.csv")) == ["happy", "sad"]
+    assert main(["prepare", "csv", str(listing), "-o", str(tmp_path / "m3.csv"),
+                 "--labels", "happy,Happy,sad"]) == 1
+    assert "'Happy' (the allowed labels) vs 'happy'" in capsys.readouterr().err
+
+
+# --- the same audio file twice ---------------------------------------------------------------
+
+def _same_file_twice(tmp_path, how: str) -> tuple[str, str]:
+    """Two spellings of one audio file, as a manifest in ``tmp_path`` would hold them."""
+    audio = write_wav(tmp_path / "audio" / "a.wav")
+    (tmp_path / "audio" / "sub").mkdir()
+    if how == "dotdot":
+        return "audio/a.wav", "audio/sub/../a.wav"
+    if how == "relative-and-absolute":
+        return "audio/a.wav", str(audio)
+    if how == "dot":
+        return "./audio/a.wav", "audio//a.wav"
+    if how == "symlink":
+        (tmp_path / "audio" / "link.wav").symlink_to(audio)
+        return "audio/a.wav", "audio/link.wav"
+    if how == "hardlink":
+        (tmp_path / "audio" / "hard.wav").hardlink_to(audio)
+        return "audio/hard.wav", "audio/a.wav"
+    if how == "missing":  # no file at all: still one path
+        return "audio/gone.wav", "audio/sub/../gone.wav"
+    raise ValueError(how)
+
+
+HOW = ["dotdot", "relative-and-absolute", "dot", "symlink", "hardlink", "missing"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("how", HOW)
+def test_a_manifest_naming_one_file_twice_is_refused_naming_both_rows(tmp_path, how, suffix):
+    first, second = _same_file_twice(tmp_path, how)
+    write_wav(tmp_path / "audio" / "b.wav")
+    path = _manifest(tmp_path / f"m{suffix}", [
+        {"id": "x", "path": first, "label": "happy"},
+        {"id": "b", "path": "audio/b.wav", "label": "sad"},
+        {"id": "y", "path": second, "label": "sad"}])
+    n = 2 if suffix == ".csv" else 1
+    with pytest.raises(ManifestError) as err:
+        read_manifest(path)
+    message = str(err.value)
+    assert "same audio file" in message
+    assert f"{path}:{n} (" in message and f"{path}:{n + 2} (" in message
+    assert f"{path}:{n + 1} (" not in message
+
+
+def test_relative_manifest_paths_are_relative_to_the_manifest(tmp_path, monkeypatch):
+    write_wav(tmp_path / "data" / "audio" / "a.wav")
+    path = _manifest(tmp_path / "data" / "m.csv", [
+        {"id": "a", "path": "audio/a.wav", "label": "x"}])
+    monkeypatch.chdir(tmp_path)  # not the manifest's folder
+    assert read_manifest(path)[0].path == str(tmp_path / "data" / "audio" / "a.wav")
+
+
+@pytest.mark.parametrize("how", ["dotdot", "symlink", "hardlink"])
+def test_prepare_csv_lists_both_entries_of_one_file(tmp_path, how, capsys):
+    first, second = _same_file_twice(tmp_path, how)
+    write_wav(tmp_path / "audio" / "b.wav")
+    write_wav(tmp_path / "audio" / "c.wav")
+    listing = _manifest(tmp_path / "list.csv", [
+        {"id": "x", "path": first, "label": "happy"},
+        {"id": "b", "path": "audio/b.wav", "label": "sad"},
+        {"id": "c", "path": "audio/c.wav", "label": "happy"},
+        {"id": "y", "path": second, "label": "sad"}])
+    out = tmp_path / "m.csv"
+    assert main(["prepare", "csv", str(listing), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "same audio file" in err and f"{listing}:2" in err and f"{listing}:5" in err
+    assert main(["prepare", "csv", str(listing), "-o", str(out), "--skip-bad"]) == 0
+    assert [u.id for u in read_manifest(out)] == ["b", "c"]
+    with open(tmp_path / "m.skipped.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 2  # both entries, each with its reason
+
+
+def test_prepare_folder_refuses_a_hard_link_under_two_labels(tmp_path, capsys):
+    audio = write_wav(tmp_path / "data" / "happy" / "a.wav")
+    write_wav(tmp_path / "data" / "happy" / "b.wav")
+    (tmp_path / "data" / "sad").mkdir()
+    (tmp_path / "data" / "sad" / "a.wav").hardlink_to(audio)
+    write_wav(tmp_path / "data" / "sad" / "c.wav")
+    assert main(["prepare", "folder", str(tmp_path / "data"), "-o", str(tmp_path / "m.csv")]) == 1
+    assert "same audio file" in capsys.readouterr().err
+
+
+def test_cv_refuses_a_manifest_naming_one_file_twice(wav_corpus, tmp_path, capsys):
+    utterances, _ = wav_corpus
+    folder, name = os.path.split(utterances[0].path)
+    twin = replace(utterances[0], id="twin",  # folder/../<folder name>/name: the same file
+                   path=os.path.join(folder, "..", os.path.basename(folder), name))
+    manifest = write_manifest([*utterances, twin], tmp_path / "m.csv")
+    code = main(["cv", "--manifest", str(manifest), *TINY_CV, "--epochs", "1",
+                 "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "same audio file" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
