@@ -9,6 +9,11 @@ decoding resamples) and the EmoDB-2s files themselves (2 s each; ``padding=fixed
 pads them to 4 s as in training, ``padding=batch`` does not). The model is the
 untrained ``proposed`` network (speed does not depend on the weights).
 
+Length mix: as many files again whose durations follow the IEMOCAP-like mix of
+``bench/benchdata.py`` (log-normal, 5 % under 1 s, 25 % over 4 s, cut at 4 s), each row
+beside its equal-length twin (as many files, each of the mean duration: the same total
+audio); ``wall_vs_equal`` is the row's wall time over its twin's.
+
 Each figure is the median of ``--repeats`` passes.
 
     python bench/infer_speed.py           # ~2 min on 2 cores
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         clips = benchdata.clip_files(tmp / "clips4s", sources, 4.0, args.clips)
+        mixes = length_mix_files(tmp, sources, args.clips)
         for padding in ("fixed", "batch"):
             ckpt = benchdata.make_checkpoint(tmp / f"ckpt-{padding}", sources, padding=padding,
                                              tiny=args.quick)
@@ -84,12 +90,36 @@ def main(argv: list[str] | None = None) -> dict:
                 add("pytorch", "one 4 s file (latency)", padding, 1, one, 4.0, 1)
             wall = timed(lambda: predictor.predict_files(emodb, batch_size=32))
             add("pytorch", "EmoDB-2s files", padding, 32, wall, 2.0 * len(emodb), len(emodb))
+            walls = {}
+            for inputs, (files, seconds) in mixes.items():
+                walls[inputs] = timed(lambda: predictor.predict_files(files, batch_size=32))
+                add("pytorch", inputs, padding, 32, walls[inputs], float(seconds.sum()),
+                    len(files))
+            for row in rows[-len(mixes):]:
+                row["wall_vs_equal"] = row["wall_s"] / walls[EQUAL_TWIN]
             if padding == "fixed" and not args.no_onnx:
                 rows.extend(onnx_rows(ckpt, clips, tmp, timed, predictor))
     return benchlib.finish(
         args, NAME, machine, rows,
-        ["engine", "inputs", "padding", "batch", "clips", "ms_per_clip", "x_realtime"],
+        ["engine", "inputs", "padding", "batch", "clips", "ms_per_clip", "x_realtime",
+         "wall_vs_equal"],
         repeats=args.repeats, model="proposed (untrained weights)", source_rate_hz=22050)
+
+
+LENGTH_MIX, EQUAL_TWIN = "IEMOCAP-like files", "equal-length twin files"
+
+
+def length_mix_files(tmp: Path, sources, count: int) -> dict[str, tuple[list[Path], np.ndarray]]:
+    """``count`` files of IEMOCAP-like durations and their equal-length twins:
+    {inputs name: (paths, durations in seconds)}, the variable-length set first."""
+    seconds = benchdata.iemocap_like_seconds(count)
+    out = {}
+    for name, durations, folder in ((LENGTH_MIX, seconds, "mix"),
+                                    (EQUAL_TWIN, benchdata.equal_twin(seconds), "twin")):
+        paths = [benchdata.write_speech(tmp / folder / f"clip{i:03d}.wav", sources, float(d),
+                                        offset=2 * i) for i, d in enumerate(durations)]
+        out[name] = (paths, durations)
+    return out
 
 
 def onnx_rows(ckpt: Path, clips: list[Path], tmp: Path, timed, predictor) -> list[dict]:

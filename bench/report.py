@@ -14,14 +14,18 @@ from pathlib import Path
 
 from benchlib import RESULTS
 
-ORDER = ("train_speed", "infer_speed", "features_speed", "scaling", "threads")
+ORDER = ("train_speed", "varlen_blstm", "infer_speed", "features_speed", "scaling", "threads")
 COLUMNS = {
     "train_speed": [("corpus", "corpus"), ("path", "training path"),
                     ("utt_per_s", "utt/s"), ("median_step_s", "s/step"),
-                    ("ratio_vs_reference", "x reference")],
+                    ("ratio_vs_reference", "x reference"),
+                    ("step_vs_equal", "step / equal-length twin")],
+    "varlen_blstm": [("scope", "scope"), ("batch", "batch"), ("total_frames", "real frames"),
+                     ("padded_frames", "padded frames"), ("median_step_s", "s/step"),
+                     ("ratio_vs_equal", "x equal length")],
     "infer_speed": [("engine", "engine"), ("inputs", "inputs"), ("padding", "padding"),
                     ("batch", "batch"), ("ms_per_clip", "ms/clip"),
-                    ("x_realtime", "x real time")],
+                    ("x_realtime", "x real time"), ("wall_vs_equal", "time / equal-length twin")],
     "features_speed": [("stage", "stage"), ("sertk_ms_per_clip", "sertk ms/clip"),
                        ("librosa_ms_per_clip", "librosa ms/clip"),
                        ("speedup_vs_librosa", "x librosa"),
@@ -29,7 +33,7 @@ COLUMNS = {
     "scaling": [("part", "part"), ("audio_s", "audio s"), ("utterances", "utterances"),
                 ("wall_s", "wall s"), ("ms_per_audio_s", "ms per audio s"),
                 ("x_realtime", "x real time"), ("rss_start_mb", "RSS at start MB"),
-                ("peak_rss_mb", "peak RSS MB")],
+                ("peak_rss_mb", "peak RSS MB"), ("wall_vs_equal", "time / equal-length twin")],
     "threads": [("machine", "machine"), ("threads", "threads"), ("environment", "environment"),
                 ("train_step_2s_s", "train step 2 s, s"), ("train_step_4s_s", "train step 4 s, s"),
                 ("infer_b32_4s_s", "infer 32 x 4 s, s"), ("infer_b1_4s_s", "infer 1 x 4 s, s")],

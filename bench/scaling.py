@@ -10,6 +10,11 @@
    log-mels, float32 as the feature cache hands them out), each in a fresh process:
    the features alone; plus the fold's in-memory datasets (``fold_datasets``); plus a
    few training steps of ``sertk.train.fit`` (batch 32, the paper's recipe).
+3. The same few training steps (wall time and memory) on an IEMOCAP-sized corpus whose
+   durations follow the IEMOCAP-like mix of ``bench/benchdata.py`` (log-normal, 5 % under
+   1 s, 25 % over 4 s, cut at 4 s) with ``padding=batch``, beside its equal-length twin (as
+   many clips, each of the mean duration: the same total frames); ``wall_vs_equal`` is the
+   row's wall time over its twin's.
 
     python bench/scaling.py            # ~3 min on 2 cores
     python bench/scaling.py --quick    # smoke test (seconds)
@@ -31,6 +36,7 @@ import benchlib
 NAME = "scaling"
 LENGTHS = (1.0, 10.0, 60.0, 300.0, 1800.0)
 IEMOCAP_SIZE = 5531
+MIXES = ("4s", "iemocap-like", "iemocap-like-equal")  # the training corpus' clip durations
 
 
 # ------------------------------------------------------------------ workers (fresh processes)
@@ -73,13 +79,21 @@ def worker_train(args) -> dict:
     torch.set_num_threads(args.threads or 1)
     out = {"rss_start_mb": benchlib.rss_mb()}
     rng = np.random.default_rng(0)
-    features = {f"u{i:05d}": rng.standard_normal((40, frames), dtype=np.float32) - 5.0
-                for i in range(args.utterances)}
+    if args.mix == "4s":
+        clip_frames = np.full(args.utterances, frames)
+    else:
+        seconds = benchdata.iemocap_like_seconds(args.utterances)
+        if args.mix == "iemocap-like-equal":
+            seconds = benchdata.equal_twin(seconds)
+        clip_frames = benchdata.seconds_to_frames(seconds)
+    features = {f"u{i:05d}": rng.standard_normal((40, int(n)), dtype=np.float32) - 5.0
+                for i, n in enumerate(clip_frames)}
     utterances = [Utterance(id=k, path=f"{k}.wav", label=labels[i % 4], speaker=f"s{i % 10}")
                   for i, k in enumerate(features)]
     out["features_mb"] = sum(f.nbytes for f in features.values()) / 2**20
     out["rss_features_mb"] = benchlib.rss_mb()
     config = TrainConfig(protocol="final", val_fraction=0.1, max_epochs=1,
+                         padding="fixed" if args.mix == "4s" else "batch",
                          limit_train_batches=args.steps, limit_val_batches=0,
                          progress_bar=False, accelerator="cpu",
                          model_args=benchdata.TINY_MODEL if args.tiny else {})
@@ -123,12 +137,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=3, help="training steps measured")
     p.add_argument("--stages", default="features,datasets,fit",
                    help="training-memory stages to run, comma-separated")
+    p.add_argument("--no-mix", action="store_true",
+                   help="skip the IEMOCAP-like length mix and its equal-length twin")
     # worker mode (internal)
     p.add_argument("--worker", choices=["predict", "train"], help=argparse_hidden())
     p.add_argument("--file", help=argparse_hidden())
     p.add_argument("--ckpt", help=argparse_hidden())
     p.add_argument("--stage", choices=["features", "datasets", "fit"], help=argparse_hidden())
     p.add_argument("--tiny", action="store_true", help=argparse_hidden())
+    p.add_argument("--mix", choices=MIXES, default="4s", help=argparse_hidden())
     args = p.parse_args(argv)
     if args.worker:
         if args.threads:
@@ -164,10 +181,27 @@ def main(argv: list[str] | None = None) -> dict:
         r = run_worker("train", "--stage", stage, "--utterances", str(args.utterances),
                        "--steps", str(args.steps), "--threads", threads, *extra)
         rows.append({"part": f"train memory: {stage}", "utterances": args.utterances, **r})
+    if not args.no_mix:
+        rows.extend(length_mix_rows(args, threads))
     columns = ["part", "audio_s", "utterances", "wall_s", "ms_per_audio_s", "x_realtime",
-               "rss_model_loaded_mb", "rss_start_mb", "peak_rss_mb"]
+               "rss_model_loaded_mb", "rss_start_mb", "peak_rss_mb", "wall_vs_equal"]
     return benchlib.finish(args, NAME, machine, rows, columns, segment_s=args.segment,
                            linear_fit_wall_s_vs_audio_s=slope)
+
+
+def length_mix_rows(args, threads: str) -> list[dict]:
+    """A few training steps on the IEMOCAP-like mix, then on its equal-length twin."""
+    rows = []
+    for mix in MIXES[1:]:
+        extra = ["--tiny"] if args.quick else []
+        r = run_worker("train", "--stage", "fit", "--mix", mix, "--utterances",
+                       str(args.utterances), "--steps", str(args.steps), "--threads", threads,
+                       *extra)
+        rows.append({"part": f"train: fit, {mix}, padding=batch", "utterances": args.utterances,
+                     **r})
+    for row in rows:
+        row["wall_vs_equal"] = row["wall_s"] / rows[-1]["wall_s"]
+    return rows
 
 
 def argparse_hidden() -> str:

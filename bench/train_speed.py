@@ -17,9 +17,15 @@ backward + optimiser + hooks); the first ``--warmup`` steps are dropped and the
 figure is the median step (robust to other users' load), as utterances/second. The
 reference runs before and after sertk on each corpus and its steps are pooled.
 
-Corpora: synthetic 4 s clips, synthetic 2 s clips (random log-mels), and the real
-EmoDB-2s clips (all 2.000 s long). ``padding=fixed`` is the paper's recipe (same
-math as the reference); ``padding=batch`` pads to the longest clip of each batch.
+Corpora: synthetic 4 s clips, synthetic 2 s clips (random log-mels), the real
+EmoDB-2s clips (all 2.000 s long), and ``iemocap-like``: random log-mels whose durations
+follow an IEMOCAP-like mix (log-normal, 5 % under 1 s, 25 % over 4 s, cut at 4 s; see
+``bench/benchdata.py``) beside its equal-length twin ``iemocap-like-equal`` (as many clips,
+each of the mean duration: the same total frames). ``padding=fixed`` is the paper's recipe
+(same math as the reference); ``padding=batch`` pads to the longest clip of each batch,
+``+ bucketed`` also groups clips of similar length (``batching: bucketed``). Each row of
+the variable-length corpus is followed by its twin's row, and ``step_vs_equal`` is its
+median step over the twin's (1.0: lengths cost nothing beyond their frames).
 
     python bench/train_speed.py            # ~4 min on 2 cores
     python bench/train_speed.py --quick    # smoke test (tiny model, seconds)
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import benchdata
 import benchlib
 
 NAME = "train_speed"
@@ -55,17 +62,30 @@ class Corpus:
         return float(np.mean([f.shape[1] - 1 for f in self.features.values()])) / 100
 
 
-def synthetic_corpus(name: str, size: int, seconds: float, seed: int = 0) -> Corpus:
-    """``size`` random log-mel clips of ``seconds`` each (1 + 100 * seconds frames)."""
+def synthetic_corpus(name: str, size: int, seconds: float | np.ndarray, seed: int = 0) -> Corpus:
+    """``size`` random log-mel clips of ``seconds`` each (one duration, or one per clip;
+    1 + 100 * seconds frames)."""
     rng = np.random.default_rng(seed)
-    frames = 1 + int(round(seconds * 100))
+    frames = benchdata.seconds_to_frames(np.broadcast_to(np.asarray(seconds, float), (size,)))
     labels = [f"c{i}" for i in range(N_CLASSES)]
     features, names = {}, {}
     for i in range(size):
         uid = f"{name}-{i:05d}"
-        features[uid] = rng.standard_normal((40, frames), dtype=np.float32) - 5.0
+        features[uid] = rng.standard_normal((40, int(frames[i])), dtype=np.float32) - 5.0
         names[uid] = labels[i % N_CLASSES]
     return Corpus(name, features, names)
+
+
+def length_mix_corpora(size: int) -> list[Corpus]:
+    """The IEMOCAP-like corpus and its equal-length twin (same clips count and total frames)."""
+    seconds = benchdata.iemocap_like_seconds(size)
+    return [synthetic_corpus("iemocap-like", size, seconds),
+            synthetic_corpus("iemocap-like-equal", size, benchdata.equal_twin(seconds), seed=1)]
+
+
+TWINS = {"iemocap-like": "iemocap-like-equal"}
+PATHS = {"fixed": ("fixed", "random"), "batch": ("batch", "random"),
+         "batch + bucketed": ("batch", "bucketed")}
 
 
 def emodb_corpus(data: str | None, limit: int | None) -> Corpus:
@@ -108,8 +128,8 @@ def reference_loop(corpus: Corpus, steps: int, model_args: dict, seed: int = 0) 
 
     frames = 401  # 4 s
     labels = sorted(set(corpus.labels.values()))
-    feats = np.stack([f[:, :frames] for f in corpus.features.values()])
-    mean, std = feats.mean(axis=(0, 2)), feats.std(axis=(0, 2))  # (toy) normalisation
+    feats = np.concatenate([f[:, :frames] for f in corpus.features.values()], axis=1)
+    mean, std = feats.mean(axis=1), feats.std(axis=1)  # (toy) normalisation
     data = []
     for uid, f in corpus.features.items():
         x = torch.zeros(40, frames)
@@ -137,7 +157,7 @@ def reference_loop(corpus: Corpus, steps: int, model_args: dict, seed: int = 0) 
 
 
 def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
-              threads: int) -> tuple[StepClock, float]:
+              threads: int, batching: str = "random") -> tuple[StepClock, float]:
     """``sertk.train.fit`` on the corpus for ``steps`` steps; (step clock, fit wall seconds)."""
     import importlib
 
@@ -165,7 +185,8 @@ def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
 
     per_epoch = -(-len(corpus.features) // BATCH)
     config = TrainConfig(model="proposed", model_args=dict(model_args), protocol="final",
-                         val_fraction=0.0, padding=padding, max_epochs=-(-steps // per_epoch),
+                         val_fraction=0.0, padding=padding, batching=batching,
+                         max_epochs=-(-steps // per_epoch),
                          limit_train_batches=min(steps, per_epoch), batch_size=BATCH,
                          progress_bar=False, num_threads=threads, accelerator="cpu")
     labels = sorted(set(corpus.labels.values()))
@@ -216,8 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", help="EmoDB-2s folder (default: $SERTK_TEST_DATA/emodb-2s)")
     p.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps")
-    p.add_argument("--corpora", default="synthetic-4s,synthetic-2s,emodb-2s",
-                   help="comma-separated subset of synthetic-4s, synthetic-2s, emodb-2s")
+    p.add_argument("--corpora", default="synthetic-4s,synthetic-2s,emodb-2s,iemocap-like",
+                   help="comma-separated subset of synthetic-4s, synthetic-2s, emodb-2s, "
+                        "iemocap-like (with its equal-length twin)")
     args = p.parse_args(argv)
     model_args: dict = {}
     if args.quick:  # a tiny network: exercises every path in seconds
@@ -237,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.corpora.split(","):
         if name == "emodb-2s":
             corpora.append(emodb_corpus(args.data, size if args.quick else None))
+        elif name == "iemocap-like":
+            corpora.extend(length_mix_corpora(size))
         elif name.startswith("synthetic-") and name.endswith("s"):
             corpora.append(synthetic_corpus(name, size, float(name[10:-1])))
         else:
@@ -249,11 +273,14 @@ def main(argv: list[str] | None = None) -> dict:
         # running second (warm allocator and kernel caches) or from a drift in load
         first = reference_loop(corpus, total, model_args)
         ours_rows = []
-        paddings = ["fixed"] + (["batch"] if corpus.seconds < 3.99 or args.quick else [])
-        for padding in paddings:
-            clock, wall = sertk_fit(corpus, total, padding, model_args, threads)
+        paths = ["fixed"] + (["batch"] if corpus.seconds < 3.99 or args.quick else [])
+        if corpus.name in TWINS or corpus.name in TWINS.values():
+            paths.append("batch + bucketed")
+        for path in paths:
+            padding, batching = PATHS[path]
+            clock, wall = sertk_fit(corpus, total, padding, model_args, threads, batching)
             ours_rows.append({"corpus": corpus.name, "clip_s": corpus.seconds,
-                              "path": f"sertk fit, padding={padding}",
+                              "path": f"sertk fit, padding={path}",
                               **summarise(clock, args.warmup), "fit_wall_s": wall})
         second = reference_loop(corpus, total, model_args) if not args.quick else None
         ref = summarise_pooled([c for c in (first, second) if c], args.warmup)
@@ -261,12 +288,31 @@ def main(argv: list[str] | None = None) -> dict:
                      "path": "reference (pad to 4 s)", **ref, "ratio_vs_reference": 1.0})
         for row in ours_rows:
             rows.append({**row, "ratio_vs_reference": row["utt_per_s"] / ref["utt_per_s"]})
+    rows = beside_twins(rows)
     return benchlib.finish(
         args, NAME, machine, rows,
         ["corpus", "clip_s", "path", "utt_per_s", "median_step_s", "mean_step_s",
-         "ratio_vs_reference"],
+         "ratio_vs_reference", "step_vs_equal"],
         batch=BATCH, model="proposed", n_classes=N_CLASSES, model_args=model_args,
         warmup_steps=args.warmup, timed_steps=args.steps)
+
+
+def beside_twins(rows: list[dict]) -> list[dict]:
+    """Put every row of a variable-length corpus right before its equal-length twin's row
+    (same path) and give both ``step_vs_equal``: median step over the twin's."""
+    twin_of = {v: k for k, v in TWINS.items()}
+    by_key = {(r["corpus"], r["path"]): r for r in rows}
+    out = []
+    for row in rows:
+        if row["corpus"] in twin_of:
+            continue  # placed with its variable-length row
+        twin = by_key.get((TWINS.get(row["corpus"]), row["path"]))
+        if twin is None:
+            out.append(row)
+            continue
+        out.append({**row, "step_vs_equal": row["median_step_s"] / twin["median_step_s"]})
+        out.append({**twin, "step_vs_equal": 1.0})
+    return out
 
 
 if __name__ == "__main__":

@@ -13,3 +13,8 @@ def test_scaling_quick(run_bench, emodb_dir):
     train = [r for r in result["rows"] if r["part"].startswith("train memory")]
     assert train and all(r["peak_rss_mb"] >= r["rss_start_mb"] > 0 for r in train)
     assert all(r["utterances"] == 64 for r in train)
+    mix = [r for r in result["rows"] if r["part"].startswith("train: fit")]
+    assert [r["part"] for r in mix] == ["train: fit, iemocap-like, padding=batch",
+                                        "train: fit, iemocap-like-equal, padding=batch"]
+    assert_positive(mix, "wall_s", "peak_rss_mb", "wall_vs_equal")
+    assert mix[1]["wall_vs_equal"] == 1.0

@@ -10,6 +10,15 @@ def test_train_speed_quick(run_bench, emodb_dir):
         assert (corpus, "reference (pad to 4 s)") in paths
         assert (corpus, "sertk fit, padding=fixed") in paths
     assert ("emodb-2s", "sertk fit, padding=batch") in paths
+    # the IEMOCAP-like mix: every path of it is followed by its equal-length twin's row
+    mix = [r for r in rows if r["corpus"].startswith("iemocap-like")]
+    assert {r["path"] for r in mix} >= {"reference (pad to 4 s)", "sertk fit, padding=batch",
+                                        "sertk fit, padding=batch + bucketed"}
+    for var, twin in zip(mix[::2], mix[1::2]):
+        assert (var["corpus"], twin["corpus"]) == ("iemocap-like", "iemocap-like-equal")
+        assert var["path"] == twin["path"] and twin["step_vs_equal"] == 1.0
+        assert abs(var["step_vs_equal"] - var["median_step_s"] / twin["median_step_s"]) < 1e-9
+        assert abs(var["clip_s"] - twin["clip_s"]) < 0.01  # same total frames
     assert_positive(rows, "utt_per_s", "median_step_s", "ratio_vs_reference")
     assert all(r["steps"] >= 1 for r in rows)
     # the ratio is this row's speed over the reference row's of the same corpus
