@@ -1,0 +1,82 @@
+"""Cross-validation of a classical model in the neural models' run layout.
+
+For each fold: eGeMAPS vectors of its parts (extracted once for the manifest), ``C``
+chosen on the validation part, predictions of the test part written with
+:func:`sertk.eval.rundir.write_fold` and the fitted model saved to
+``fold-XX/checkpoint/``. The run directory then reads like a neural run's, so
+``sertk report`` and comparisons treat both alike.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sertk.classical.egemaps import EgemapsExtractor
+from sertk.classical.linear import LinearConfig, fit_linear, normalise_by_group
+from sertk.data.cache import FeatureCacheError
+from sertk.data.manifest import Utterance
+from sertk.data.splits import Fold
+from sertk.eval.rundir import METRICS_FILE, fold_dir, write_fold
+
+log = logging.getLogger(__name__)
+
+
+def corpus_vectors(utterances: Sequence[Utterance], config: LinearConfig,
+                   extractor: EgemapsExtractor | None = None) -> dict[str, np.ndarray]:
+    """id -> (88,) vector of every utterance, speaker-normalised if the config says so.
+
+    Raises:
+        FeatureCacheError: listing every file that could not be used (and why).
+        ValueError: ``speaker`` normalisation on a manifest without speakers.
+    """
+    if config.normalisation == "speaker" and any(not u.speaker for u in utterances):
+        missing = [u.id for u in utterances if not u.speaker][:5]
+        raise ValueError(f"normalisation 'speaker' needs a speaker for every utterance; "
+                         f"none for {', '.join(missing)}")
+    extractor = extractor or EgemapsExtractor()
+    x, failures = extractor.of_files([u.path for u in utterances])
+    if failures:
+        raise FeatureCacheError(failures)
+    if config.normalisation == "speaker":
+        x = normalise_by_group(x, [u.speaker for u in utterances])
+    return {u.id: row for u, row in zip(utterances, x)}
+
+
+def run_linear_fold(fold: Fold, utterances: Sequence[Utterance], vectors: dict[str, np.ndarray],
+                    labels: Sequence[str], run_dir: str | Path, config: LinearConfig) -> dict:
+    """Fit, choose C on validation, predict the test part; write the fold. Returns its metrics."""
+    by_id = {u.id: u for u in utterances}
+
+    def part(ids):
+        return (np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, 88)),
+                [by_id[i].label for i in ids])
+
+    x_train, y_train = part(fold.train_ids)
+    x_val, y_val = part(fold.val_ids)
+    x_test, y_test = part(fold.test_ids)
+    model = fit_linear(x_train, y_train, labels, config, x_val=x_val, y_val=y_val)
+    out = fold_dir(run_dir, fold.index)
+    model.metadata.update(fold=fold.name, normalisation=config.normalisation)
+    model.save(out / "checkpoint")
+    info = {"c": model.c, "val_ua": model.metadata.get("val_ua"),
+            "normalisation": config.normalisation, "params": int(model.weight.size + model.bias.size)}
+    return write_fold(run_dir, fold, list(fold.test_ids), y_test, model.probabilities(x_test),
+                      labels, info=info)
+
+
+def run_linear_folds(utterances: Sequence[Utterance], folds: Sequence[Fold],
+                     labels: Sequence[str], run_dir: str | Path, config: LinearConfig, *,
+                     extractor: EgemapsExtractor | None = None) -> list[dict]:
+    """Every fold of ``folds`` not finished yet (a fold with ``metrics.json`` is skipped)."""
+    todo = [f for f in folds if not (fold_dir(run_dir, f.index) / METRICS_FILE).is_file()]
+    if not todo:
+        return []
+    vectors = corpus_vectors(utterances, config, extractor)
+    results = []
+    for fold in todo:
+        log.info("fold %d (%s)", fold.index + 1, fold.name)
+        results.append(run_linear_fold(fold, utterances, vectors, labels, run_dir, config))
+    return results

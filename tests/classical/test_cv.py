@@ -1,0 +1,77 @@
+"""Classical cross-validation writes a run that reads like a neural one."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sertk.classical.cv import corpus_vectors, run_linear_folds
+from sertk.classical.egemaps import EgemapsExtractor
+from sertk.classical.linear import LinearConfig, load_linear
+from sertk.data.emodb import prepare_emodb
+from sertk.data.manifest import label_names
+from sertk.data.splits import make_folds
+from sertk.eval.report import aggregate_run
+from sertk.eval.rundir import init_run
+
+
+@pytest.fixture(scope="module")
+def small_emodb(emodb_dir):
+    """Two clips per emotion of four EmoDB-2s speakers (about 50 utterances)."""
+    corpus = prepare_emodb(emodb_dir, decode=False)
+    utts = [u for u in corpus if u.speaker in ("03", "08", "09", "10")]
+    seen: dict = {}
+    keep = []
+    for u in utts:
+        key = (u.speaker, u.label)
+        if seen.get(key, 0) < 2:
+            keep.append(u)
+            seen[key] = seen.get(key, 0) + 1
+    return keep
+
+
+@pytest.fixture(scope="module")
+def extractor(tmp_path_factory):
+    """One cache for the module, so each clip is analysed once."""
+    return EgemapsExtractor(cache_root=tmp_path_factory.mktemp("egemaps"))
+
+
+@pytest.mark.parametrize("normalisation", ["fold", "speaker"])
+def test_lospk_run_has_folds_checkpoints_and_a_report(small_emodb, tmp_path, normalisation,
+                                                      extractor):
+    folds = make_folds(small_emodb, "lospk")
+    labels = label_names(small_emodb)
+    run = tmp_path / "run"
+    init_run(run, folds, labels, protocol="lospk", info={"model": "egemaps-svm"})
+    config = LinearConfig(normalisation=normalisation)
+    assert len(run_linear_folds(small_emodb, folds, labels, run, config,
+                                extractor=extractor)) == 4
+    metrics = aggregate_run(run, plots=False)
+    assert metrics["complete"] and len(metrics["folds"]) == 4
+    assert 0.0 <= metrics["pooled"]["ua"] <= 1.0
+    for fold in folds:
+        fold_metrics = json.loads((run / f"fold-{fold.index:02d}" / "metrics.json").read_text())
+        assert fold_metrics["info"]["c"] in config.c_grid
+        assert fold_metrics["info"]["normalisation"] == normalisation
+        model = load_linear(run / f"fold-{fold.index:02d}" / "checkpoint")
+        assert model.labels == labels
+    # finished folds are skipped on a re-run
+    assert run_linear_folds(small_emodb, folds, labels, run, config, extractor=extractor) == []
+
+
+def test_speaker_normalisation_needs_speakers(small_emodb, extractor):
+    from dataclasses import replace
+
+    utts = [replace(u, speaker="") if i == 0 else u for i, u in enumerate(small_emodb)]
+    with pytest.raises(ValueError, match="speaker"):
+        corpus_vectors(utts, LinearConfig(normalisation="speaker"),
+                       extractor)
+
+
+def test_speaker_normalised_vectors_have_zero_mean_per_speaker(small_emodb, extractor):
+    vectors = corpus_vectors(small_emodb, LinearConfig(normalisation="speaker"),
+                             extractor)
+    for speaker in ("03", "08"):
+        rows = np.stack([vectors[u.id] for u in small_emodb if u.speaker == speaker])
+        np.testing.assert_allclose(rows.mean(axis=0), 0.0, atol=1e-6)
