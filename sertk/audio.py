@@ -8,13 +8,30 @@ can report it and go on with the rest. A WAV file holding fewer data bytes than
 its header declares is refused as truncated (libsndfile alone would quietly read
 it as a shorter clip), and samples far beyond full scale are refused because
 their log-mel power would overflow float32.
+
+Before a file is opened its path is classified (:func:`check_regular_file`): a
+missing file, a broken link, a folder, a named pipe, a socket or a device, an
+empty file and one the operating system will not let us read (permission
+denied, name too long, ...) are each reported in those words; nothing blocks on
+a pipe.
+
+Lengths: a file is refused as truncated only where its container states an exact
+length (:func:`header_length_is_exact`). An MP3 stream states one only in an
+optional Xing/Info tag that libsndfile does not report, so for MP3 the header's
+frame count is an estimate and the decoded length is the truth.
+
+:func:`mono_blocks` decodes a file block by block (memory flat in the file's
+length) with the same checks as :func:`load_audio`; :func:`scan_audio` uses it
+to validate a whole file without holding it.
 """
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import os
 
 import numpy as np
 import soundfile as sf
@@ -33,8 +50,14 @@ MAX_FILE_SECONDS = 6 * 3600.0
 # Float audio is about [-1, 1]; 1e6 (120 dB over full scale) is no recording, and much
 # larger samples overflow the float32 STFT power (NaN log-mels).
 MAX_ABS_SAMPLE = 1e6
-# Formats whose header frame count is an estimate (elsewhere fewer frames = truncated).
-INEXACT_FORMATS = frozenset({"MPEG"})
+# Containers and codecs whose header frame count is an estimate; elsewhere fewer decoded
+# frames than the header states means the file is truncated. libsndfile names the MP3
+# container "MP3" (soundfile >= 0.11; "MPEG" in libsndfile's own headers), and MPEG audio
+# may also sit in a WAV box as subtype MPEG_LAYER_*.
+INEXACT_FORMATS = frozenset({"MP3", "MPEG"})
+INEXACT_SUBTYPES = frozenset({"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III"})
+# Decoded at a time by mono_blocks: 4 MiB of float32 whatever the channel count.
+BLOCK_BYTES = 4 << 20
 
 
 class AudioError(ValueError):
@@ -54,37 +77,100 @@ class AudioInfo:
     sample_rate: int
     channels: int
     frames: int
-    format: str = ""  # libsndfile's major format: "WAV", "FLAC", "OGG", "MPEG", ...
+    format: str = ""  # libsndfile's major format: "WAV", "FLAC", "OGG", "MP3", ...
+    subtype: str = ""  # its codec: "PCM_16", "VORBIS", "MPEG_LAYER_III", ...
 
     @property
     def duration(self) -> float:
-        """Length in seconds."""
+        """Length in seconds (an estimate where :attr:`exact_length` is false)."""
         return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def exact_length(self) -> bool:
+        """Whether ``frames`` is a length the container states (see :func:`header_length_is_exact`)."""
+        return header_length_is_exact(self.format, self.subtype)
+
+
+def header_length_is_exact(format: str, subtype: str = "") -> bool:
+    """Whether a file of libsndfile major ``format`` and ``subtype`` states its exact length.
+
+    False for MPEG audio (an MP3 file, or MPEG frames in a WAV box): its frame count is
+    estimated from the file size unless a Xing/Info tag gives it, and libsndfile does not
+    say which. Only where this is true is "fewer frames decoded than the header states"
+    a truncated file.
+    """
+    return format.upper() not in INEXACT_FORMATS and subtype.upper() not in INEXACT_SUBTYPES
+
+
+_NOT_REGULAR = [(stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")]
+
+
+def check_regular_file(path: str | Path) -> int:
+    """Classify ``path`` before anything opens it; return its size in bytes.
+
+    Raises:
+        AudioError: file not found, a broken symbolic link, a folder, not a regular file
+            (named pipe, socket, device: never opened, so nothing blocks), an empty file,
+            or one the operating system refuses to open (the reason in its words:
+            "permission denied", "file name too long", ...).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        raise AudioError(path, _missing_reason(path, err)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AudioError(path, "is a directory, not an audio file")
+    for is_kind, kind in _NOT_REGULAR:
+        if is_kind(info.st_mode):
+            raise AudioError(path, f"not a regular file (it is {kind})")
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError(path, "not a regular file")
+    if info.st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise AudioError(path, f"cannot open ({os_reason(err)})") from None
+    return info.st_size
+
+
+def os_reason(err: OSError) -> str:
+    """The operating system's reason for ``err`` in words, lower case: "permission denied"."""
+    reason = err.strerror or (os.strerror(err.errno) if err.errno else "") or type(err).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _missing_reason(path: str | Path, err: OSError) -> str:
+    if err.errno == errno.ENOENT:
+        if os.path.islink(path):
+            return f"file not found (a broken symbolic link to {os.readlink(path)})"
+        return "file not found"
+    return f"cannot open ({os_reason(err)})"
 
 
 def audio_info(path: str | Path) -> AudioInfo:
     """Read a file's header.
 
     Raises:
-        AudioError: missing, empty, not audio, or a WAV file truncated before the end
-            of the data its header declares.
+        AudioError: anything :func:`check_regular_file` refuses, not audio, or a WAV file
+            truncated before the end of the data its header declares.
     """
     path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
-    if path.is_dir():
-        raise AudioError(path, "is a directory, not an audio file")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
+    check_regular_file(path)
     try:
         info = sf.info(str(path))
     except Exception as err:  # libsndfile raises several types
-        raise AudioError(path, f"not a readable audio file ({_short(err)})") from None
-    truncated = wav_truncation(path)
+        raise _decode_error(path, "not a readable audio file", err) from None
+    try:
+        truncated = wav_truncation(path)
+    except OSError as err:
+        raise AudioError(path, f"cannot read ({os_reason(err)})") from None
     if truncated:
         raise AudioError(path, truncated)
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames),
-                     str(info.format))
+                     str(info.format), str(info.subtype))
 
 
 def wav_truncation(path: str | Path) -> str | None:
@@ -143,11 +229,80 @@ def load_audio(
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
-    if data.shape[0] < info.frames and info.format not in INEXACT_FORMATS:
-        raise AudioError(path, f"truncated: decoded {data.shape[0]} of the {info.frames} "
-                               "samples its header declares")
+        raise _decode_error(path, "cannot decode audio", err) from None
+    check_length(info, data.shape[0])
     return prepare_waveform(data, rate, sample_rate, source=path)
+
+
+def check_length(info: AudioInfo, decoded: int) -> None:
+    """Refuse a file that decoded to fewer than the ``info.frames`` its container states.
+
+    Raises:
+        AudioError: "truncated", where the header states an exact length
+            (:attr:`AudioInfo.exact_length`) and ``decoded`` falls short of it.
+    """
+    if info.exact_length and decoded < info.frames:
+        raise AudioError(info.path, f"truncated file: the header says {info.frames} samples "
+                                    f"({info.duration:.1f} s) but the audio ends after "
+                                    f"{decoded} ({decoded / info.sample_rate:.1f} s)")
+
+
+def mono_blocks(path: str | Path, info: AudioInfo | None = None, *,
+                block_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Decode ``path`` block by block, each mixed to mono at the file's own rate.
+
+    At most one block is held: ``block_frames`` source frames (default: as many as fit
+    :data:`BLOCK_BYTES` as float32 across all channels, so memory is bounded whatever the
+    header claims).
+
+    Yields:
+        (frames,) float32 arrays at ``info.sample_rate``; concatenated, the whole file.
+        Every block is checked as :func:`load_audio` checks the whole file.
+
+    Raises:
+        AudioError: as :func:`audio_info`; a block that cannot be decoded or holds NaN/Inf
+            (the message gives the time) or implausibly large samples; after the last block,
+            no samples at all or a truncated file (:func:`check_length`).
+    """
+    info = info or audio_info(path)
+    if info.sample_rate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    if block_frames is None:
+        block_frames = BLOCK_BYTES // (4 * max(1, info.channels))
+    block_frames = max(1, int(block_frames))
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as err:
+        raise _decode_error(path, "cannot decode audio", err) from None
+    position = 0  # source frames decoded so far
+    with f:
+        while True:
+            try:
+                data = f.read(block_frames, dtype="float32", always_2d=True)
+            except Exception as err:
+                raise _decode_error(path, f"cannot decode audio after "
+                                          f"{position / info.sample_rate:.1f} s", err) from None
+            if data.shape[0]:
+                finite = np.isfinite(data).all(axis=1)
+                if not finite.all():
+                    bad = position + int(np.argmin(finite))
+                    raise AudioError(path, f"audio contains NaN or infinite samples "
+                                           f"(at {bad / info.sample_rate:.2f} s)")
+                mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
+                check_sample_range(mono, path)
+                position += data.shape[0]
+                yield mono
+            if data.shape[0] < block_frames:
+                break
+    if position == 0:
+        raise AudioError(path, "no audio samples (0-length signal)")
+    check_length(info, position)
+
+
+def scan_audio(path: str | Path, info: AudioInfo | None = None) -> int:
+    """Decode all of ``path`` through :func:`mono_blocks` without keeping it; return the
+    number of frames decoded (the file's true length at its own rate)."""
+    return sum(block.shape[0] for block in mono_blocks(path, info))
 
 
 def prepare_waveform(
@@ -230,6 +385,17 @@ def pad_or_trim(wave: np.ndarray, length: int = MAX_SAMPLES) -> np.ndarray:
         return wave[..., :length]
     pad = [(0, 0)] * (wave.ndim - 1) + [(0, length - wave.shape[-1])]
     return np.pad(wave, pad)
+
+
+def _decode_error(path: str | Path, what: str, err: Exception) -> AudioError:
+    """``what (libsndfile's reason)``; libsndfile's "System error." is a failed open or read,
+    so the file is classified again to give the real cause where there is one."""
+    if "System error" in str(err) or isinstance(err, OSError):
+        try:
+            check_regular_file(path)
+        except AudioError as real:
+            return real
+    return AudioError(path, f"{what} ({_short(err)})")
 
 
 def _short(err: Exception) -> str:

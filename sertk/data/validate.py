@@ -18,10 +18,16 @@ What "usable audio" means (:func:`check_audio`):
 - the file exists, is not empty and libsndfile reads its header;
 - a WAV file holds as many data bytes as its header declares (libsndfile itself
   quietly reads a truncated WAV as a shorter one; :func:`sertk.audio.audio_info` checks);
-- with ``decode=True`` (the default) it decodes to the end and every sample is
-  finite (no NaN/Inf), through :func:`sertk.audio.load_audio`;
+- with ``decode=True`` (the default) it decodes to the end, block by block
+  (:func:`sertk.audio.scan_audio`: memory flat in the file's length), every sample is
+  finite (no NaN/Inf) and within range, and where the container states an exact length
+  (not MP3) as many samples decode as it states; it lasts at most
+  :data:`sertk.audio.MAX_FILE_SECONDS`, the limit training's loader applies;
 - it lasts at least one analysis window, ``WIN_LENGTH`` samples at 16 kHz
   (25 ms; :data:`MIN_SECONDS`), so the front-end yields at least one frame.
+
+The duration returned is the header's, or with ``decode=True`` the decoded length (the
+two differ only where the header gives an estimate, as in an MP3 without a Xing tag).
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from sertk.audio import (  # noqa: F401 (wav_truncation: re-exported, it used to live here)
-    SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, load_audio, wav_truncation)
+    MAX_FILE_SECONDS, SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, scan_audio,
+    wav_truncation)
 from sertk.data.manifest import Utterance, same_file_groups
 
 MIN_SECONDS = WIN_LENGTH / SAMPLE_RATE  # one 25 ms analysis window
@@ -90,12 +97,13 @@ def check_audio(path: str | Path, *, decode: bool = True) -> float:
     info = audio_info(path)  # refuses a truncated WAV (sertk.audio.wav_truncation)
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    frames = info.frames
     if decode:
-        decoded = len(load_audio(path, info.sample_rate))
-        if decoded != info.frames:
-            raise AudioError(path, f"truncated: decoded {decoded} samples, the header "
-                                   f"says {info.frames}")
-    seconds = info.frames / info.sample_rate
+        if info.duration > MAX_FILE_SECONDS:
+            raise AudioError(path, f"{info.duration:.0f} s of audio is over the limit of "
+                                   f"{MAX_FILE_SECONDS:.0f} s")
+        frames = scan_audio(path, info)  # refuses a truncated file (sertk.audio.check_length)
+    seconds = frames / info.sample_rate
     if seconds < MIN_SECONDS:
         raise AudioError(path, f"too short: {seconds * 1000:.1f} ms is less than one "
                                f"{MIN_SECONDS * 1000:.0f} ms analysis window")

@@ -19,15 +19,12 @@ import soundfile as sf
 import soxr
 
 from sertk.audio import (MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info,
-                         check_sample_range, prepare_waveform)
+                         check_length, mono_blocks, prepare_waveform)
 
 # Decoded beyond the needed length so that resampling the head matches resampling
 # the whole file (soxr's HQ filter reaches far less than this past the cut).
 HEAD_MARGIN_SECONDS = 0.25
 BLOCK_SECONDS = 10.0  # source audio decoded per read when streaming
-# Formats whose header frame count is an estimate; elsewhere fewer frames than the
-# header claims means the file is truncated.
-INEXACT_FORMATS = frozenset({"MPEG"})
 
 
 def read_head(
@@ -56,11 +53,10 @@ def read_head(
     try:
         with sf.SoundFile(str(path)) as f:
             data = f.read(frames, dtype="float32", always_2d=True)
-            exact = f.format not in INEXACT_FORMATS
     except Exception as err:  # libsndfile raises several types
         raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
-    if exact and data.shape[0] < min(frames, info.frames):
-        raise AudioError(path, _truncated(info, data.shape[0]))
+    if data.shape[0] < frames:  # the whole file was read: it must be as long as it says
+        check_length(info, data.shape[0])
     return prepare_waveform(data, info.sample_rate, sample_rate, source=path), info
 
 
@@ -74,7 +70,7 @@ def stream_audio(
 
     Each source block (``block_seconds`` long) is mixed to mono and pushed through
     a streaming soxr resampler; blocks may differ in length and the last flushes the
-    resampler. At most one block is held in memory.
+    resampler. At most two source blocks are held in memory.
 
     Yields:
         (samples,) float32 arrays; concatenated they are the whole recording.
@@ -85,47 +81,23 @@ def stream_audio(
             after its last block.
     """
     info = _checked_info(path)
-    block = max(1, int(block_seconds * info.sample_rate))
     resampler = None
     if info.sample_rate != sample_rate:
         resampler = soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",
                                         quality="HQ")
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as err:
-        raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
-    exact = f.format not in INEXACT_FORMATS
-    with f:
-        position = 0  # source frames read so far
-        while True:
-            try:
-                data = f.read(block, dtype="float32", always_2d=True)
-            except Exception as err:
-                where = position / info.sample_rate
-                raise AudioError(path, f"cannot decode audio after {where:.1f} s "
-                                       f"({_short(err)})") from None
-            last = data.shape[0] < block
-            mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
-            if not np.isfinite(mono).all():
-                bad = position + int(np.argmin(np.isfinite(mono)))
-                raise AudioError(path, f"audio contains NaN or infinite samples "
-                                       f"(at {bad / info.sample_rate:.2f} s)")
-            check_sample_range(mono, path)
-            position += data.shape[0]
-            out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
-            if out.size:
-                yield np.ascontiguousarray(out, dtype=np.float32)
-            if last:
-                break
-    if position == 0:
-        raise AudioError(path, "no audio samples (0-length signal)")
-    if exact and position < info.frames:
-        raise AudioError(path, _truncated(info, position))
+    block_frames = max(1, int(block_seconds * info.sample_rate))
+    pending = None  # one block is held back so that the last one can flush the resampler
+    for mono in mono_blocks(path, info, block_frames=block_frames):
+        if pending is not None:
+            yield from _resampled(pending, resampler, last=False)
+        pending = mono
+    yield from _resampled(pending, resampler, last=True)
 
 
-def _truncated(info: AudioInfo, frames: int) -> str:
-    return (f"truncated file: the header says {info.frames} samples ({info.duration:.1f} s) "
-            f"but the audio ends after {frames} ({frames / info.sample_rate:.1f} s)")
+def _resampled(mono: np.ndarray, resampler, *, last: bool) -> Iterator[np.ndarray]:
+    out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
+    if out.size:
+        yield np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _checked_info(path: str | Path) -> AudioInfo:

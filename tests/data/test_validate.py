@@ -1,6 +1,8 @@
 """Tests for sertk.data.validate: audio checks, duplicate ids, stop or skip."""
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -106,3 +108,51 @@ def test_skip_bad_lists_every_bad_file_and_keeps_the_rest(tmp_path):
     for kind, (_, reason) in BAD_AUDIO.items():
         assert reason in reasons[str(tmp_path / f"{kind}.wav")]
     assert out.excluded == {"label z": 2}
+
+
+def _sparse_wav(path, seconds: float, rate: int = 16_000) -> None:
+    """A 16-bit mono WAV of ``seconds`` of silence whose data is a hole (costs no disk)."""
+    frames = int(seconds * rate)
+    header = wav_bytes(1, rate)[:-2]  # a one-sample file, minus its sample
+    header = header[:4] + (len(header) - 8 + 2 * frames).to_bytes(4, "little") + header[8:]
+    header = header[:-4] + (2 * frames).to_bytes(4, "little")
+    with open(path, "wb") as fh:
+        fh.write(header)
+        fh.truncate(len(header) + 2 * frames)
+
+
+def _peak_traced_bytes(run) -> int:
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_check_audio_decodes_in_blocks_memory_flat_in_file_length(tmp_path):
+    """prepare validates a 25-minute file without holding it: peak memory is one block's,
+    the same for 2 and 25 minutes (all of it as float32 would be 96 MB)."""
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    _sparse_wav(short, 120.0)
+    _sparse_wav(long, 1500.0)
+    assert check_audio(long) == pytest.approx(1500.0)
+    peak_short = _peak_traced_bytes(lambda: check_audio(short))
+    peak_long = _peak_traced_bytes(lambda: check_audio(long))
+    whole = 1500 * 16_000 * 4
+    assert peak_long < whole / 4
+    assert peak_long < peak_short * 1.25 + (1 << 20)
+
+
+def test_check_audio_finds_nan_and_truncation_past_the_first_block(tmp_path):
+    wave = np.zeros(3 * 16_000 * 60, dtype=np.float32)  # 3 minutes: several blocks
+    wave[-5] = np.nan
+    sf.write(tmp_path / "nan.wav", wave, 16_000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite samples"):
+        check_audio(tmp_path / "nan.wav")
+    noise = np.random.default_rng(0).normal(0, 0.1, wave.shape).astype(np.float32)
+    sf.write(tmp_path / "cut.flac", noise, 16_000)
+    data = (tmp_path / "cut.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(AudioError, match=r"cannot decode audio after 1[23]\d\.\d s"):
+        check_audio(tmp_path / "cut.flac")
