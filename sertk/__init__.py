@@ -23,6 +23,7 @@ _LAZY = {
     "predict": "sertk.infer.api",
     "Predictor": "sertk.infer",
     "Prediction": "sertk.infer",
+    "ModelOutputError": "sertk.infer",
     "PredictOptions": "sertk.infer",
     "FileResult": "sertk.infer",
     "SegmentOptions": "sertk.infer",
@@ -37,8 +38,8 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from sertk.export import export_onnx, export_torchscript
-    from sertk.infer import (FileResult, LongformResult, Prediction, PredictOptions, Predictor,
-                             SegmentOptions, load_model)
+    from sertk.infer import (FileResult, LongformResult, ModelOutputError, Prediction,
+                             PredictOptions, Predictor, SegmentOptions, load_model)
     from sertk.infer.api import predict
     from sertk.models import create_model, list_models
 

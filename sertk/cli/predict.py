@@ -1,20 +1,32 @@
 """Predict the emotion of audio files, folders, list files or long recordings.
 
-Each PATH is an audio file, a folder (searched recursively for audio files) or a
-list file (.txt/.lst, one path per line, relative to the list's folder). Without
---out, a table goes to the terminal; --out writes CSV or JSON (path, label,
-probabilities, error). A file that cannot be read gets a row with the reason and
-the others are still predicted.
+Each PATH is an audio file, a folder or a list file (.txt/.lst, one path per line,
+relative to the list's folder). Without --out, a table goes to the terminal; --out
+writes CSV or JSON (path, label, probabilities, error). A file that cannot be read
+(missing, not audio, a format the installed libsndfile does not decode, too short,
+permission denied, a name the system refuses, ...) or for which the model gives
+non-finite output gets a row with the reason, and the others are still predicted.
+
+Folders are searched recursively. Every file with an audio or video extension
+(wav flac ogg opus mp3 aiff au caf w64 rf64 sph voc ...; also m4a aac wma mp4 webm
+amr mkv ..., which libsndfile cannot decode: those get an error row) is predicted;
+other files, hidden files and folders (.name) and links to folders are left out,
+and a one-line notice counts them.
+
+Audio shorter than one analysis window (25 ms) is refused ("too short").
 
 Utterance mode (default): the model sees the first 4 s of each file, as in training.
 Segment mode (--segment S [--hop H]): windows of S seconds every H seconds give
 emotion over time (start, end, label, probabilities per window) and a whole-file
 label from the mean of the window probabilities. The last, shorter window is kept
-if it is at least --min-last seconds long (or is the only one). Files are streamed,
-so hours-long recordings use little memory.
+if it is at least --min-last seconds (and one analysis window) long, or is the only
+one. Files are streamed, so hours-long recordings use little memory. S must lie
+between one analysis window (0.025 s) and the model's 4 s, H must be at least one
+sample, and 0 <= --min-last <= S (all finite); otherwise exit 2 before any work.
 
 Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
-written), 2 for usage errors (an --out folder that cannot be created counts as one).
+written at the end), 2 for usage errors. --out is checked before any work: a folder,
+a path that cannot be created or written, or a wrong suffix is a usage error.
 
 Examples:
   sertk predict clips/                       # bundled EmoDB model, table
@@ -26,11 +38,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sertk.fileio import check_writable_folder, os_error_message
-from sertk.infer import DEFAULT_MODEL, ModelNotFoundError, SegmentOptions, load_model, predict_long
-from sertk.infer.longform import check_segment
-from sertk.infer.paths import expand_input
-from sertk.infer.output import OUTPUT_FORMATS, format_table, write_results
+from pathlib import Path
+
+from sertk.fileio import os_error_message
+from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoundError,
+                         SegmentOptions, load_model, predict_long)
+from sertk.infer.longform import WindowOptionError
+from sertk.infer.output import OUTPUT_FORMATS, check_output_path, format_table, write_results
+from sertk.infer.paths import Listing, list_input
+
+NOTICE_NAMES = 5  # left-out files named in the notice
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="predict windows of S seconds (at most the model's 4 s)")
     parser.add_argument("--hop", type=float, default=None, metavar="H",
                         help="seconds between window starts (default: --segment)")
-    parser.add_argument("--min-last", type=float, default=0.5, metavar="S",
-                        help="drop a final partial window shorter than S seconds (default 0.5)")
+    parser.add_argument("--min-last", type=float, default=None, metavar="S",
+                        help="drop a final partial window shorter than S seconds, 0 <= S <= "
+                             "--segment (default 0.5, or --segment if shorter)")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1... (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -56,17 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        segment_options = _segment_options(args)
-        if args.out is not None and not args.out.lower().endswith(OUTPUT_FORMATS):
-            raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-        paths = _collect(args.paths)
+        segment_options = _segment_options(args)
         if args.out is not None:
-            check_writable_folder(args.out)  # fail now, not after predicting every file
+            if not args.out.lower().endswith(OUTPUT_FORMATS):
+                raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
+            check_output_path(args.out)  # fail now, not after predicting every file
+        listing = _collect(args.paths)
         predictor = load_model(args.model, device=args.device)
         if segment_options is not None:
-            check_segment(predictor, segment_options)
+            segment_options.samples(predictor.feature_config)
+    except WindowOptionError as err:
+        print(f"sertk predict: error: --{err.option.replace('_', '-')} {err.reason}",
+              file=sys.stderr)
+        return 2
     except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"sertk predict: error: {err}", file=sys.stderr)
         return 2
@@ -75,11 +97,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     progress = not args.no_progress
+    readable = [e.path for e in listing.entries if e.error is None]
     if segment_options is None:
-        results = predictor.predict_files(paths, batch_size=args.batch_size, progress=progress)
+        predicted = iter(predictor.predict_files(readable, batch_size=args.batch_size,
+                                                 progress=progress))
+        results = [next(predicted) if e.error is None else FileResult(str(e.path), error=e.error)
+                   for e in listing.entries]
         _note_truncated(results, predictor.feature_config.max_seconds)
     else:
-        results = [predict_long(predictor, p, segment_options, progress=progress) for p in paths]
+        results = [LongformResult(str(e.path), error=e.error) if e.error is not None
+                   else predict_long(predictor, e.path, segment_options, progress=progress)
+                   for e in listing.entries]
 
     if args.out:
         try:
@@ -99,23 +127,41 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _collect(inputs: list[str]) -> list:
-    """Expand every input; warn about folders and lists that hold no audio."""
-    paths = []
+def _collect(inputs: list[str]) -> Listing:
+    """Expand every input; warn about folders and lists that hold no audio, and name the
+    folder files left out (one line per input)."""
+    listing = Listing()
     for item in inputs:
-        found = expand_input(item)
-        if not found:
+        found = list_input(item)
+        if not found.entries:
             print(f"warning: no audio files in {item}", file=sys.stderr)
-        paths.extend(found)
-    if not paths:
+        if found.left_out:
+            print(f"note: {item}: left out {_named(found.left_out, Path(item))} "
+                  f"(not audio/video extensions, hidden, or links to folders)", file=sys.stderr)
+        listing.extend(found)
+    if not listing.entries:
         raise ValueError(f"no audio files found in {' '.join(inputs)}")
-    return paths
+    return listing
+
+
+def _named(paths: list[Path], folder: Path) -> str:
+    """``3 items: a.txt, b.csv, .git`` (at most NOTICE_NAMES names)."""
+    names = []
+    for path in paths[:NOTICE_NAMES]:
+        try:
+            names.append(path.relative_to(folder).as_posix())
+        except ValueError:
+            names.append(str(path))
+    more = f", ... ({len(paths) - NOTICE_NAMES} more)" if len(paths) > NOTICE_NAMES else ""
+    noun = "item" if len(paths) == 1 else "items"
+    return f"{len(paths)} {noun}: {', '.join(names)}{more}"
 
 
 def _segment_options(args: argparse.Namespace) -> SegmentOptions | None:
     if args.segment is None:
-        if args.hop is not None:
-            raise ValueError("--hop needs --segment")
+        for name in ("hop", "min_last"):
+            if getattr(args, name) is not None:
+                raise ValueError(f"--{name.replace('_', '-')} needs --segment")
         return None
     return SegmentOptions(args.segment, args.hop, min_last=args.min_last,
                           batch_size=args.batch_size)

@@ -17,7 +17,11 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
     """Predict the emotion of a file or a waveform.
 
     Args:
-        audio: a path, or a (samples,) / (samples, channels) array.
+        audio: a path, or an array in one of these layouts (:mod:`sertk.infer.layout`):
+            ``(samples,)`` mono; ``(samples, channels)`` or ``(channels, samples)`` with
+            at most 8 channels, which are averaged (both layouts of the same audio give
+            the same prediction). A 2-D array with more than 8 rows and columns is
+            ambiguous and refused. Float or integer PCM.
         sample_rate: the array's rate in Hz (required for arrays, ignored for paths).
         model: a checkpoint directory or bundled name; None = the bundled default.
         device: as :func:`load_model`.
@@ -25,7 +29,10 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
     The predictor is loaded once per (model, device) and reused.
 
     Raises:
-        AudioError: the audio cannot be used.
+        AudioError: the audio cannot be used: unreadable, no samples, NaN/Inf, an
+            ambiguous layout, or shorter than one analysis window (25 ms):
+            ``too short: N samples < M``.
+        ModelOutputError: the model's probabilities are not finite (no label).
     """
     predictor = _cached(model, device)
     if isinstance(audio, (str, Path)):

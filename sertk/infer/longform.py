@@ -12,9 +12,19 @@ Window policy:
 - After the last full window, at most one *partial* window follows, starting at the
   next hop position and ending at the end of the file (its reported ``end`` is the
   true end). It is predicted on its real samples, padded the model's usual way.
-  It is dropped if shorter than ``min_last`` seconds (0.5 s by default), unless it
-  is the only window (a file shorter than ``min_last`` still gets one prediction).
+  It is dropped if shorter than ``min_last`` seconds (by default 0.5 s, or
+  ``segment`` if that is shorter) or than one
+  analysis window (25 ms, ``FeatureConfig.min_samples``), unless it is the only
+  window: a file shorter than ``min_last`` still gets one prediction, and a file
+  shorter than one analysis window is refused (``too short: N samples < M``).
 - Silent windows are predicted like any other (the model's answer to silence).
+- A window whose probabilities are not finite ends the file with the error
+  ``model produced non-finite output`` (no label for the file).
+
+Window options are checked before any audio is read (:meth:`SegmentOptions.samples`):
+finite numbers of seconds; ``segment`` at least one analysis window and at most the
+model's ``max_seconds``; ``hop`` at least one sample; ``0 <= min_last <= segment``.
+A bad one raises :class:`WindowOptionError` (a ``ValueError``) naming the option.
 
 Memory stays flat as the file grows: audio is streamed block by block
 (:func:`sertk.infer.stream.stream_audio`), only the samples of windows not yet cut
@@ -23,41 +33,106 @@ are kept, and windows are predicted in batches of ``batch_size``.
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from sertk.audio import AudioError, audio_info
-from sertk.infer.predictor import Prediction, Predictor
-from sertk.infer.stream import stream_audio
+from sertk.audio import AudioError
+from sertk.features import FeatureConfig
+from sertk.infer.predictor import ModelOutputError, Prediction, Predictor
+from sertk.infer.stream import checked_info, stream_audio
+
+
+DEFAULT_MIN_LAST = 0.5  # seconds
+
+
+class WindowOptionError(ValueError):
+    """A bad window option; ``option`` is its Python name (``"hop"``, ``"min_last"``)."""
+
+    def __init__(self, option: str, reason: str):
+        self.option = option
+        self.reason = reason
+        super().__init__(f"{option} {reason}")
+
+
+class WindowSamples(NamedTuple):
+    """Window options in samples at the model's rate (``min_last`` at least one
+    analysis window)."""
+
+    segment: int
+    hop: int
+    min_last: int
 
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """Sliding-window settings, in seconds. ``hop=None`` means ``hop = segment``."""
+    """Sliding-window settings, in seconds. ``hop=None`` means ``hop = segment``;
+    ``min_last=None`` means ``min(DEFAULT_MIN_LAST, segment)``."""
 
     segment: float
     hop: float | None = None
-    min_last: float = 0.5
+    min_last: float | None = None
     batch_size: int = 32
 
     def __post_init__(self):
+        for name in ("segment", "hop", "min_last"):
+            value = getattr(self, name)
+            if value is None and name != "segment":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise WindowOptionError(name, f"must be a number of seconds, got {value!r}")
+            if not math.isfinite(value):
+                raise WindowOptionError(name, f"must be a finite number of seconds, got {value}")
         if not self.segment > 0:
-            raise ValueError(f"segment must be positive, got {self.segment}")
+            raise WindowOptionError("segment", f"must be positive, got {self.segment:g} s")
         if self.hop is not None and not self.hop > 0:
-            raise ValueError(f"hop must be positive, got {self.hop}")
-        if self.min_last < 0:
-            raise ValueError(f"min_last must be >= 0, got {self.min_last}")
+            raise WindowOptionError("hop", f"must be positive, got {self.hop:g} s")
+        if self.min_last is not None and not 0 <= self.min_last <= self.segment:
+            raise WindowOptionError("min_last", f"must be within [0, segment = "
+                                                f"{self.segment:g}] s, got {self.min_last:g} s")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)):
+            raise WindowOptionError("batch_size", f"must be an integer, got {self.batch_size!r}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise WindowOptionError("batch_size", f"must be >= 1, got {self.batch_size}")
 
     @property
     def hop_seconds(self) -> float:
         return self.segment if self.hop is None else self.hop
+
+    @property
+    def min_last_seconds(self) -> float:
+        return min(DEFAULT_MIN_LAST, self.segment) if self.min_last is None else self.min_last
+
+    def samples(self, config: FeatureConfig) -> WindowSamples:
+        """The options in samples at ``config.sample_rate``, checked against the model.
+
+        Raises:
+            WindowOptionError: ``segment`` shorter than one analysis window or longer
+                than ``max_seconds``; ``hop`` shorter than one sample, or either too
+                large to count in samples.
+        """
+        rate = config.sample_rate
+        window_ms = 1000 * config.min_samples / rate
+        segment = _to_samples("segment", self.segment, rate)
+        if segment < config.min_samples:
+            raise WindowOptionError("segment", f"of {self.segment:g} s is {segment} samples at "
+                                               f"{rate} Hz, shorter than one analysis window "
+                                               f"({config.min_samples} samples = {window_ms:g} ms)")
+        if self.segment > config.max_seconds + 1e-9:
+            raise WindowOptionError("segment", f"of {self.segment:g} s is longer than the "
+                                               f"{config.max_seconds:g} s the model sees at once")
+        hop = _to_samples("hop", self.hop_seconds, rate)
+        if hop < 1:
+            raise WindowOptionError("hop", f"of {self.hop_seconds:g} s is less than one sample "
+                                           f"at {rate} Hz (at least {1 / rate:g} s)")
+        min_last = max(_to_samples("min_last", self.min_last_seconds, rate), config.min_samples)
+        return WindowSamples(segment, hop, min(min_last, segment))
 
 
 @dataclass(frozen=True)
@@ -97,12 +172,15 @@ def cut_windows(
 
     Args:
         blocks: consecutive (n,) arrays.
-        segment, hop, min_last: in samples (see the module docstring for the policy).
+        segment, hop, min_last: in samples (see the module docstring for the policy);
+            ``segment`` and ``hop`` at least 1.
 
     Yields:
         (start sample, (samples,) window) pairs; windows are ``segment`` long except
         a final partial one.
     """
+    if segment < 1 or hop < 1:  # a hop of 0 would never advance
+        raise ValueError(f"segment and hop must be at least one sample, got {segment}, {hop}")
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # absolute index of buf[0]
     next_start = 0
@@ -129,11 +207,14 @@ def iter_windows(
     """Stream ``path`` and yield a :class:`WindowPrediction` per window, in time order.
 
     Raises:
-        AudioError: the file cannot be read (possibly after some windows were yielded).
-        ValueError: ``segment`` is longer than the model's ``max_seconds``.
+        WindowOptionError: bad options for this model (before anything is read).
+        AudioError: the file cannot be read or is shorter than one analysis window
+            (possibly after some windows were yielded).
+        ModelOutputError: a window's probabilities are not finite.
     """
-    check_segment(predictor, options)
-    return _predict_windows(predictor, stream_audio(path, predictor.sample_rate), options)
+    window = options.samples(predictor.feature_config)
+    return _predict_windows(predictor, stream_audio(path, predictor.sample_rate), options,
+                            window, path)
 
 
 def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions, *,
@@ -143,9 +224,9 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
     ``progress`` shows a bar over the recording's seconds on stderr (when it is a terminal).
 
     Raises:
-        ValueError: only for bad options (``segment`` longer than ``max_seconds``).
+        WindowOptionError: only for bad options (see :meth:`SegmentOptions.samples`).
     """
-    check_segment(predictor, options)
+    window = options.samples(predictor.feature_config)
     total = 0  # samples streamed so far
 
     def counted(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -158,13 +239,15 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
     bar = tqdm(desc=Path(path).name, unit="s", file=sys.stderr, disable=None if progress else True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     try:
-        bar.total = audio_info(path).duration
+        bar.total = checked_info(path).duration
         blocks = counted(stream_audio(path, predictor.sample_rate))
-        for window in _predict_windows(predictor, blocks, options):
-            windows.append(window)
-            bar.update(max(0.0, window.end - bar.n))
+        for prediction in _predict_windows(predictor, blocks, options, window, path):
+            windows.append(prediction)
+            bar.update(max(0.0, prediction.end - bar.n))
     except AudioError as err:
         return LongformResult(str(path), tuple(windows), error=err.reason)
+    except ModelOutputError as err:
+        return LongformResult(str(path), tuple(windows), error=str(err))
     except Exception as err:  # a model failure ends this file only
         return LongformResult(str(path), tuple(windows),
                               error=f"model failed ({type(err).__name__}: {err})")
@@ -178,22 +261,20 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
                           duration=total / predictor.sample_rate)
 
 
-def check_segment(predictor: Predictor, options: SegmentOptions) -> None:
-    """Refuse windows longer than the model sees at once (they would be truncated)."""
-    max_seconds = predictor.feature_config.max_seconds
-    if options.segment > max_seconds + 1e-9:
-        raise ValueError(f"segment of {options.segment:g} s is longer than the {max_seconds:g} s "
-                         f"the model sees at once")
+def _to_samples(option: str, seconds: float, rate: int) -> int:
+    samples = seconds * rate
+    if not math.isfinite(samples):
+        raise WindowOptionError(option, f"of {seconds:g} s is too large")
+    return round(samples)
 
 
-def _predict_windows(predictor: Predictor, blocks: Iterable[np.ndarray],
-                     options: SegmentOptions) -> Iterator[WindowPrediction]:
-    rate = predictor.sample_rate
-    windows = cut_windows(blocks, round(options.segment * rate), round(options.hop_seconds * rate),
-                          round(options.min_last * rate))
+def _predict_windows(predictor: Predictor, blocks: Iterable[np.ndarray], options: SegmentOptions,
+                     window: WindowSamples, path: str | Path) -> Iterator[WindowPrediction]:
+    windows = cut_windows(blocks, window.segment, window.hop, window.min_last)
     batch: list[tuple[int, np.ndarray]] = []
     try:
         for item in windows:
+            predictor.check_length(item[1], path)  # only a lone window can be this short
             batch.append(item)
             if len(batch) == options.batch_size:
                 yield from _predict(predictor, batch)
@@ -211,5 +292,9 @@ def _predict(predictor: Predictor,
     rate = predictor.sample_rate
     probs = predictor.probabilities([wave for _, wave in batch])
     for (start, wave), row in zip(batch, probs):
-        yield WindowPrediction(start / rate, (start + wave.size) / rate,
-                               Prediction.from_probabilities(predictor.labels, row))
+        begin, end = start / rate, (start + wave.size) / rate
+        try:
+            prediction = Prediction.from_probabilities(predictor.labels, row)
+        except ModelOutputError as err:
+            raise ModelOutputError(f"{err} (window {begin:.2f}-{end:.2f} s)") from None
+        yield WindowPrediction(begin, end, prediction)

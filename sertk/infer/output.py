@@ -5,16 +5,22 @@ Utterance results (:class:`FileResult`) give one row per file:
 Segment results (:class:`LongformResult`) give one row per window plus one row for
 the whole file (``scope`` = ``window`` or ``file``, with ``start`` and ``end`` in
 seconds); in JSON the windows are nested under their file.
+
+JSON output is always valid JSON: probabilities are finite by construction (a
+:class:`~sertk.infer.predictor.Prediction` refuses NaN and infinity), other non-finite
+numbers are written as ``null``, and the encoder refuses ``NaN``/``Infinity`` outright.
+:func:`check_output_path` checks an output file before any prediction work.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
-from sertk.fileio import atomic_open, atomic_write
+from sertk.fileio import atomic_open, atomic_write, check_writable_folder
 from sertk.infer.longform import LongformResult
 from sertk.infer.predictor import FileResult, Prediction
 
@@ -31,12 +37,10 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
         OSError: naming ``path``, when it cannot be written.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        raise ValueError(f"{path}: output must end in .csv or .json")
+    suffix = _suffix(path)
     if suffix == ".json":
         records = [to_record(r) for r in results]
-        atomic_write(path, json.dumps(records, indent=2) + "\n")
+        atomic_write(path, json.dumps(records, indent=2, allow_nan=False) + "\n")
         return path
     rows = [row for r in results for row in to_rows(r, labels)]
     with atomic_open(path, newline="") as f:
@@ -44,6 +48,31 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Make sure results can be written to ``path`` before predicting anything.
+
+    Raises:
+        ValueError: the suffix is not .csv or .json, or ``path`` exists and is a folder
+            or another non-regular file (a FIFO, a device).
+        OSError: naming ``path``, when its folder cannot be created or written.
+    """
+    path = Path(path)
+    _suffix(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file name ending in .csv or .json")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path}: exists and is not a regular file")
+    check_writable_folder(path)
+    return path
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ValueError(f"{path}: output must end in .csv or .json")
+    return suffix
 
 
 def csv_columns(results: Sequence[Result], labels: Sequence[str]) -> list[str]:
@@ -68,11 +97,16 @@ def to_rows(result: Result, labels: Sequence[str]) -> list[dict[str, Any]]:
 def to_record(result: Result) -> dict[str, Any]:
     """A JSON-ready dict for one result."""
     record: dict[str, Any] = {"path": result.path, **_prediction_fields(result.prediction),
-                              "error": result.error, "duration": result.duration}
+                              "error": result.error, "duration": _finite(result.duration)}
     if isinstance(result, LongformResult):
-        record["windows"] = [{"start": w.start, "end": w.end, **_prediction_fields(w.prediction)}
-                             for w in result.windows]
+        record["windows"] = [{"start": _finite(w.start), "end": _finite(w.end),
+                              **_prediction_fields(w.prediction)} for w in result.windows]
     return record
+
+
+def _finite(value: float | None) -> float | None:
+    """``value``, or None where JSON has no number for it (NaN, infinity)."""
+    return value if value is None or math.isfinite(value) else None
 
 
 def format_table(results: Sequence[Result], labels: Sequence[str]) -> str:

@@ -1,40 +1,119 @@
 """Turning command-line inputs into a list of audio files.
 
-An input is an audio file, a folder (searched recursively for audio extensions,
-sorted), or a list file (``.txt``/``.lst``: one path per line; blank lines and
-lines starting with ``#`` are skipped; relative paths are relative to the list
-file's folder). Paths that do not exist (and broken links found in folders) are
-kept, so that the batch reports them as errors instead of silently dropping them.
+An input is an audio file, a folder, or a list file (``.txt``/``.lst``: one path per
+line; blank lines and lines starting with ``#`` are skipped; relative paths are
+relative to the list file's folder).
+
+Which files of a folder are predicted (searched recursively, sorted):
+
+- every file whose extension is a known audio or video extension
+  (:data:`MEDIA_EXTENSIONS`), whether or not the installed libsndfile decodes it:
+  one it cannot decode (``.m4a``, ``.wma``, ...) gets an error row saying so;
+- other files, hidden files and folders (names starting with ``.``, such as
+  macOS ``._clip.wav`` resource forks) and links to folders (not followed) are
+  left out and listed in :attr:`Listing.left_out`, which the command line reports
+  in a one-line notice.
+
+Nothing is dropped without a word: paths that do not exist, broken links found in
+folders, folders that cannot be listed, list files that cannot be read and names
+the operating system refuses (say, longer than 255 bytes) are kept as entries, and
+the batch reports each as that file's error.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from sertk.fileio import read_text
+
+# Extensions libsndfile decodes (MP3 since 1.1, Opus since 1.0.29).
 AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au",
-    ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc",
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".mpga", ".aiff",
+    ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc",
 })
+# Audio and video containers that libsndfile does not decode: listed, never skipped.
+OTHER_MEDIA_EXTENSIONS = frozenset({
+    ".m4a", ".m4b", ".mp4", ".m4v", ".aac", ".wma", ".wmv", ".asf", ".amr", ".awb",
+    ".3gp", ".3g2", ".webm", ".mka", ".mkv", ".mov", ".avi", ".flv", ".ac3", ".eac3",
+    ".dts", ".ape", ".wv", ".mpc", ".tta", ".tak", ".alac", ".ra", ".rm", ".spx",
+    ".dsf", ".dff", ".mts", ".ts",
+})
+MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | OTHER_MEDIA_EXTENSIONS
 LIST_EXTENSIONS = frozenset({".txt", ".lst"})
 
 
-def expand_input(path: str | Path, *, read_lists: bool = True) -> list[Path]:
-    """The audio files one input names (see the module docstring)."""
+@dataclass(frozen=True)
+class Entry:
+    """A file to predict, or a path that failed before reading (``error`` says why)."""
+
+    path: Path
+    error: str | None = None
+
+
+@dataclass
+class Listing:
+    """What some inputs name: entries in order, and the folder files left out."""
+
+    entries: list[Entry] = field(default_factory=list)
+    left_out: list[Path] = field(default_factory=list)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [e.path for e in self.entries]
+
+    def extend(self, other: "Listing") -> None:
+        self.entries.extend(other.entries)
+        self.left_out.extend(other.left_out)
+
+
+def list_input(path: str | Path, *, read_lists: bool = True) -> Listing:
+    """The files one input names (see the module docstring); never raises ``OSError``."""
     path = Path(path).expanduser()
-    if path.is_dir():
-        # broken links are kept (and reported as missing); folders named *.wav are not files
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS
-                      and not p.is_dir())
-    if read_lists and path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
-        return [f for entry in read_list_file(path) for f in expand_input(entry, read_lists=False)]
-    return [path]
+    try:
+        is_dir = path.is_dir()
+        is_list = read_lists and path.suffix.lower() in LIST_EXTENSIONS and path.is_file()
+    except OSError as err:  # e.g. a name longer than the filesystem allows
+        return Listing([Entry(path, f"cannot open ({os_reason(err)})")])
+    if is_dir:
+        return _list_folder(path)
+    if is_list:
+        try:
+            entries = read_list_file(path)
+        except OSError as err:
+            return Listing([Entry(path, f"cannot read list file ({os_reason(err)})")])
+        listing = Listing()
+        for entry in entries:
+            listing.extend(list_input(entry, read_lists=False))
+        return listing
+    return Listing([Entry(path)])
+
+
+def list_inputs(inputs: Iterable[str | Path]) -> Listing:
+    """Every input's :func:`list_input`, in input order."""
+    listing = Listing()
+    for item in inputs:
+        listing.extend(list_input(item))
+    return listing
+
+
+def expand_input(path: str | Path, *, read_lists: bool = True) -> list[Path]:
+    """The paths of :func:`list_input` (entries that failed included)."""
+    return list_input(path, read_lists=read_lists).paths
+
+
+def collect_audio_paths(inputs: Iterable[str | Path]) -> list[Path]:
+    """All files the inputs name, in input order (a failed entry is read, and reported,
+    like any other path)."""
+    return list_inputs(inputs).paths
 
 
 def read_list_file(path: str | Path) -> list[Path]:
     """Paths listed one per line, relative ones resolved against the list file's folder."""
     path = Path(path)
     entries = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in read_text(path, errors="replace").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             entry = Path(line).expanduser()
@@ -42,6 +121,28 @@ def read_list_file(path: str | Path) -> list[Path]:
     return entries
 
 
-def collect_audio_paths(inputs: Iterable[str | Path]) -> list[Path]:
-    """All audio files the inputs name, in input order."""
-    return [f for item in inputs for f in expand_input(item)]
+def os_reason(err: OSError) -> str:
+    """The operating system's reason, lower case: ``permission denied``."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+def _list_folder(folder: Path) -> Listing:
+    entries: list[Entry] = []
+    left_out: list[Path] = []
+
+    def unreadable(err: OSError) -> None:
+        where = Path(err.filename) if err.filename is not None else folder
+        entries.append(Entry(where, f"cannot list folder ({os_reason(err)})"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):  # links to folders: not followed
+        skipped = [d for d in dirs if d.startswith(".") or os.path.islink(os.path.join(root, d))]
+        left_out.extend(Path(root, d) for d in skipped)  # hidden folders, links to folders
+        dirs[:] = [d for d in dirs if d not in skipped]
+        for name in files:  # broken links are kept: reported as missing
+            path = Path(root, name)
+            if name.startswith(".") or path.suffix.lower() not in MEDIA_EXTENSIONS:
+                left_out.append(path)
+            else:
+                entries.append(Entry(path))
+    return Listing(sorted(entries, key=lambda e: e.path), sorted(left_out))

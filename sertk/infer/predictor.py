@@ -21,6 +21,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,14 @@ from sertk.devices import resolve_device
 from sertk.features import FeatureConfig
 from sertk.infer.bundled import resolve_model
 from sertk.infer.frontend import WaveformFrontend
+from sertk.infer.layout import samples_first
 from sertk.infer.stream import read_head
+
+NON_FINITE_OUTPUT = "model produced non-finite output"
+
+
+class ModelOutputError(RuntimeError):
+    """The model's probabilities are not finite numbers (NaN or infinity): no label."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,11 @@ class Prediction:
     label: str
     probabilities: dict[str, float]
 
+    def __post_init__(self):
+        # the one output check every prediction path shares: no label from NaN or inf
+        if not all(math.isfinite(p) for p in self.probabilities.values()):
+            raise ModelOutputError(NON_FINITE_OUTPUT)
+
     @property
     def probability(self) -> float:
         """Probability of the predicted label."""
@@ -68,7 +81,11 @@ class Prediction:
 
     @classmethod
     def from_probabilities(cls, labels: Sequence[str], probs: np.ndarray) -> "Prediction":
-        """From a (n_classes,) probability vector in ``labels`` order."""
+        """From a (n_classes,) probability vector in ``labels`` order.
+
+        Raises:
+            ModelOutputError: a probability is NaN or infinite.
+        """
         return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)})
 
 
@@ -117,8 +134,10 @@ class Predictor:
         """The model's input for prepared audio, as in training.
 
         Args:
-            waves: B non-empty (samples,) float32 mono arrays at ``self.sample_rate``;
-                only the first ``max_seconds`` are used.
+            waves: B (samples,) float32 mono arrays at ``self.sample_rate``; only the
+                first ``max_seconds`` are used. This low-level call does not refuse
+                audio shorter than one analysis window: every prediction path checks
+                that first (:meth:`check_length`).
 
         Returns:
             features (B, n_mels, T) on ``self.device`` and frame lengths (B,) for
@@ -148,27 +167,66 @@ class Predictor:
             probs = torch.softmax(self.model(feats, frames).float(), dim=-1)
         return probs.cpu().numpy().astype(np.float64)
 
+    def check_length(self, wave: np.ndarray, source: str | Path | None = None) -> np.ndarray:
+        """Return the (samples,) ``wave`` at ``self.sample_rate`` if it holds at least one
+        analysis window (``feature_config.min_samples``).
+
+        Raises:
+            AudioError: ``too short: N samples < M``, naming ``source``.
+        """
+        cfg = self.feature_config
+        if wave.shape[0] < cfg.min_samples:
+            raise AudioError(source, f"too short: {wave.shape[0]} samples < {cfg.min_samples} "
+                                     f"(one {1000 * cfg.min_samples / cfg.sample_rate:g} ms "
+                                     f"analysis window at {cfg.sample_rate} Hz)")
+        return wave
+
+    def prepare(self, waveform: np.ndarray, sample_rate: int,
+                source: str | Path | None = None) -> np.ndarray:
+        """An in-memory clip as the model's (samples,) float32 mono at ``self.sample_rate``.
+
+        Args:
+            waveform: a layout of :mod:`sertk.infer.layout`: (samples,),
+                (samples, channels) or (channels, samples) with at most 8 channels
+                (averaged); float or integer PCM.
+            sample_rate: its rate in Hz.
+
+        Raises:
+            AudioError: an ambiguous layout, no samples, NaN/Inf, or too short.
+        """
+        wave = prepare_waveform(samples_first(waveform, source), sample_rate, self.sample_rate,
+                                source=source)
+        return self.check_length(wave, source)
+
     def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
         """Predict one clip.
 
         Args:
-            waveform: (samples,) or (samples, channels) array, float or integer PCM.
+            waveform: (samples,) mono, or (samples, channels) / (channels, samples) with
+                at most 8 channels (see :mod:`sertk.infer.layout`), float or integer PCM.
             sample_rate: its rate in Hz (resampled to 16 kHz, channels averaged).
 
         Raises:
-            AudioError: empty, NaN/Inf or otherwise unusable audio.
+            AudioError: empty, too short, NaN/Inf, an ambiguous 2-D array, or otherwise
+                unusable audio.
+            ModelOutputError: the model's output is not finite.
         """
         return self.predict_batch([waveform], sample_rate)[0]
 
     def predict_batch(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> list[Prediction]:
-        """Predict several clips at one sample rate in one forward pass."""
-        waves = [prepare_waveform(w, sample_rate, self.sample_rate) for w in waveforms]
+        """Predict several clips (each as in :meth:`predict`) at one rate in one forward pass."""
+        waves = [self.prepare(w, sample_rate) for w in waveforms]
         return self._predictions(self.probabilities(waves))
 
     def predict_file(self, path: str | Path) -> Prediction:
-        """Predict one file; raises :class:`AudioError` if it cannot be read."""
+        """Predict one file.
+
+        Raises:
+            AudioError: it cannot be read, or is shorter than one analysis window.
+            ModelOutputError: the model's output is not finite.
+        """
         wave, _ = read_head(path, self.feature_config.max_seconds, self.sample_rate)
-        return self._predictions(self.probabilities([wave]))[0]
+        return self._predictions(self.probabilities([self.check_length(wave, path)]))[0]
 
     def predict_files(
         self,
@@ -181,7 +239,9 @@ class Predictor:
 
         Returns:
             one :class:`FileResult` per path, in order; a file that cannot be read
-            (or makes the model fail) has ``error`` set and no prediction.
+            (an operating-system error included), is shorter than one analysis window,
+            or makes the model fail or produce non-finite output has ``error`` set and
+            no prediction.
         """
         options = options or PredictOptions()
         batch_size = batch_size or options.batch_size
@@ -194,6 +254,7 @@ class Predictor:
             try:
                 wave, info = read_head(path, self.feature_config.max_seconds, self.sample_rate,
                                        max_file_seconds=options.max_file_seconds)
+                self.check_length(wave, path)
             except AudioError as err:
                 results[index] = FileResult(path, error=err.reason)
             except Exception as err:  # an unexpected decoder failure must not end the batch
@@ -234,12 +295,12 @@ class Predictor:
                                         error=f"model failed ({type(err).__name__}: {err})")
             return
         for (index, _, duration), row in zip(pending, probs):
-            if np.isfinite(row).all():
+            try:
                 prediction = Prediction.from_probabilities(self.labels, row)
-                results[index] = FileResult(paths[index], prediction, duration=duration)
+            except ModelOutputError as err:
+                results[index] = FileResult(paths[index], duration=duration, error=str(err))
             else:
-                results[index] = FileResult(paths[index], duration=duration,
-                                            error="model produced non-finite probabilities")
+                results[index] = FileResult(paths[index], prediction, duration=duration)
 
     def _predictions(self, probs: np.ndarray) -> list[Prediction]:
         return [Prediction.from_probabilities(self.labels, row) for row in probs]

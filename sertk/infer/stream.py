@@ -20,6 +20,7 @@ import soxr
 
 from sertk.audio import (MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info,
                          check_length, mono_blocks, prepare_waveform)
+from sertk.infer.paths import OTHER_MEDIA_EXTENSIONS, os_reason
 
 # Decoded beyond the needed length so that resampling the head matches resampling
 # the whole file (soxr's HQ filter reaches far less than this past the cut).
@@ -45,7 +46,7 @@ def read_head(
             samples than the header claims), no samples, NaN/Inf samples, or a header
             claiming more than ``max_file_seconds``.
     """
-    info = _checked_info(path)
+    info = checked_info(path)
     if max_file_seconds is not None and info.duration > max_file_seconds:
         raise AudioError(path, f"header claims {info.duration:.0f} s of audio, over the limit of "
                                f"{max_file_seconds:.0f} s (use --segment for long recordings)")
@@ -80,17 +81,22 @@ def stream_audio(
             NaN/Inf (the message gives the time) or implausibly large samples; a truncated file is reported
             after its last block.
     """
-    info = _checked_info(path)
+    info = checked_info(path)
     resampler = None
     if info.sample_rate != sample_rate:
         resampler = soxr.ResampleStream(info.sample_rate, sample_rate, 1, dtype="float32",
                                         quality="HQ")
     block_frames = max(1, int(block_seconds * info.sample_rate))
     pending = None  # one block is held back so that the last one can flush the resampler
-    for mono in mono_blocks(path, info, block_frames=block_frames):
-        if pending is not None:
-            yield from _resampled(pending, resampler, last=False)
-        pending = mono
+    try:
+        for mono in mono_blocks(path, info, block_frames=block_frames):
+            if pending is not None:
+                yield from _resampled(pending, resampler, last=False)
+            pending = mono
+    except AudioError:
+        if pending is not None:  # the audio before a bad block is still yielded
+            yield from _resampled(pending, resampler, last=True)
+        raise
     yield from _resampled(pending, resampler, last=True)
 
 
@@ -100,8 +106,19 @@ def _resampled(mono: np.ndarray, resampler, *, last: bool) -> Iterator[np.ndarra
         yield np.ascontiguousarray(out, dtype=np.float32)
 
 
-def _checked_info(path: str | Path) -> AudioInfo:
-    info = audio_info(path)
+def checked_info(path: str | Path) -> AudioInfo:
+    """The header of ``path``; every failure (an ``OSError`` too) as :class:`AudioError`."""
+    try:
+        info = audio_info(path)
+    except OSError as err:  # e.g. a name too long for the filesystem, permission denied
+        raise AudioError(path, f"cannot open ({os_reason(err)})") from None
+    except AudioError as err:
+        suffix = Path(path).suffix.lower()
+        if suffix in OTHER_MEDIA_EXTENSIONS:
+            raise AudioError(path, f"{err.reason}: the installed libsndfile "
+                                   f"{sf.__libsndfile_version__} does not decode {suffix} files; "
+                                   f"convert it first, e.g. ffmpeg -i IN{suffix} OUT.wav") from None
+        raise
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
     return info

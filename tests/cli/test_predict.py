@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from sertk.cli import main
-from sertk.infer import bundled, load_model
+from sertk.cli import predict as predict_cli
+from sertk.infer import bundled, load_model, stream
 from tests.infer.bad_files import write_all
-from tests.infer.tiny import LABELS, make_checkpoint, speech_like, write_clip
+from tests.infer.tiny import LABELS, make_checkpoint, nan_for_sound, speech_like, write_clip
 from tests.infer.tiny import single_thread  # noqa: F401 (autouse fixture)
 
 
@@ -156,3 +159,134 @@ def test_without_model_uses_the_bundled_default_or_says_it_is_missing(clips, tmp
     assert "bundled models: none installed" in capsys.readouterr().err
     make_checkpoint(tmp_path / "pretrained" / "emodb")
     assert main(["predict", str(folder)]) == 0
+
+
+# --- window options, output paths: usage errors before any work ----------------------------
+
+@pytest.mark.parametrize("extra, message", [
+    (["--segment", "2", "--hop", "0.00001"], "--hop of 1e-05 s is less than one sample"),
+    (["--segment", "2", "--hop", "inf"], "--hop must be a finite number"),
+    (["--segment", "2", "--hop", "nan"], "--hop must be a finite number"),
+    (["--segment", "2", "--hop", "1e305"], "--hop of 1e+305 s is too large"),
+    (["--segment", "2", "--min-last", "inf"], "--min-last must be a finite number"),
+    (["--segment", "2", "--min-last", "nan"], "--min-last must be a finite number"),
+    (["--segment", "2", "--min-last", "3"], "--min-last must be within [0, segment = 2] s"),
+    (["--segment", "1e-5"], "--segment of 1e-05 s is 0 samples at 16000 Hz, shorter than one "
+                            "analysis window (400 samples = 25 ms)"),
+    (["--segment", "nan"], "--segment must be a finite number"),
+    (["--min-last", "1"], "--min-last needs --segment"),
+])
+def test_bad_window_options_are_usage_errors_before_any_work(ckpt, clips, tmp_path, capsys,
+                                                             extra, message):
+    folder, _ = clips
+    out = tmp_path / "o.json"
+    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+    assert not out.exists()
+
+
+def _no_model(*args, **kwargs):
+    raise AssertionError("the model was loaded before the output path was checked")
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("folder", "is a folder"), ("fifo", "not a regular file"), ("under_a_file", "not a folder"),
+])
+def test_an_out_path_that_cannot_be_written_is_refused_before_any_work(ckpt, clips, tmp_path,
+                                                                       capsys, monkeypatch,
+                                                                       kind, message):
+    folder, _ = clips
+    out = tmp_path / "preds.json"
+    if kind == "folder":
+        out.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(out)
+    else:
+        (tmp_path / "blocker").write_text("")
+        out = tmp_path / "blocker" / "preds.json"
+    monkeypatch.setattr(predict_cli, "load_model", _no_model)
+    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(out) in err and "wrote" not in err
+
+
+# --- per-file problems are rows, never the batch's end --------------------------------------
+
+@pytest.mark.parametrize("segment", [[], ["--segment", "1"]])
+def test_os_errors_of_one_file_are_its_row_not_the_end_of_the_batch(ckpt, clips, tmp_path,
+                                                                     monkeypatch, segment):
+    folder, paths = clips
+    long_name = tmp_path / ("x" * 300 + ".wav")
+    listing = tmp_path / "more.txt"
+    listing.write_text(f"{'y' * 260}.flac\n")
+    locked = write_clip(tmp_path / "locked.wav", 1.0)
+    real_info = stream.audio_info
+
+    def audio_info(path):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_info(path)
+
+    monkeypatch.setattr(stream, "audio_info", audio_info)
+    out = tmp_path / "o.json"
+    args = ["predict", str(folder), str(long_name), str(listing), str(locked), "--model", ckpt,
+            "--out", str(out), *segment]
+    assert main(args) == 1
+    records = {Path(r["path"]).name: r for r in _strict_json(out.read_text())}
+    for path in paths:
+        assert records[path.name]["error"] is None and records[path.name]["label"] in LABELS
+    assert "file name too long" in records[long_name.name]["error"]
+    assert "file name too long" in records["y" * 260 + ".flac"]["error"]
+    assert records["locked.wav"]["error"] == "cannot open (permission denied)"
+    assert all(records[n]["label"] is None for n in [long_name.name, "locked.wav"])
+
+
+def test_undecodable_media_files_in_a_folder_are_rows_and_other_files_a_notice(ckpt, clips,
+                                                                               tmp_path, capsys):
+    folder, paths = clips
+    for name in ["talk.m4a", "call.AAC", "old.wma", "clip.mp4", "memo.amr", "vid.webm"]:
+        (folder / name).write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
+    (folder / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out)]) == 1
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
+    assert set(rows) == {p.name for p in paths} | {"talk.m4a", "call.AAC", "old.wma", "clip.mp4",
+                                                   "memo.amr", "vid.webm"}
+    assert "does not decode .m4a files" in rows["talk.m4a"]["error"]
+    assert "ffmpeg" in rows["call.AAC"]["error"] and rows["old.wma"]["label"] == ""
+    err = capsys.readouterr().err
+    assert f"note: {folder}: left out 2 items: cover.jpg, readme.txt" in err
+    assert "6 of 9 files failed" in err
+
+
+@pytest.mark.parametrize("segment", [[], ["--segment", "2"]])
+def test_non_finite_model_output_is_an_error_row_and_json_stays_valid(ckpt, tmp_path,
+                                                                      monkeypatch, segment):
+    sound = write_clip(tmp_path / "sound.wav", 2.5)
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(40_000, np.int16), 16_000)
+    monkeypatch.setattr(predict_cli, "load_model", lambda *a, **k: nan_for_sound(ckpt))
+    out = tmp_path / "o.json"
+    assert main(["predict", str(sound), str(silence), "--model", ckpt, "--out", str(out),
+                 *segment]) == 1
+    records = _strict_json(out.read_text())
+    assert records[0]["label"] is None and records[0]["probabilities"] is None
+    assert records[0]["error"].startswith("model produced non-finite output")
+    assert records[1]["error"] is None and records[1]["label"] in LABELS
+
+
+def test_a_one_sample_file_is_too_short_in_both_modes(ckpt, tmp_path):
+    path = tmp_path / "one.wav"
+    sf.write(path, np.array([0.3], np.float32), 16_000, subtype="FLOAT")
+    for extra in ([], ["--segment", "2", "--min-last", "0"]):
+        out = tmp_path / "o.json"
+        assert main(["predict", str(path), "--model", ckpt, "--out", str(out), *extra]) == 1
+        record = _strict_json(out.read_text())[0]
+        assert record["label"] is None and "too short: 1 samples < 400" in record["error"]
+
+
+def _strict_json(text: str):
+    def refuse(constant):
+        raise AssertionError(f"invalid JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)

@@ -112,7 +112,7 @@ BAD_FILES = {
     "hours_header.flac": (header_claims_hours_flac, "cannot decode audio"),
     "hours_header.wav": (header_claims_hours_wav, "truncated"),
     "silent.wav": (silent, None),
-    "one_sample.wav": (one_sample, None),
+    "one_sample.wav": (one_sample, "too short: 1 samples < 400"),
     "stereo_44k_float64.wav": (stereo_44k_float64, None),
     "unsigned_8bit.wav": (unsigned_8bit, None),
 }

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import tracemalloc
+
+import re
 
 import numpy as np
 import pytest
@@ -11,7 +14,8 @@ import soundfile as sf
 
 from sertk.audio import prepare_waveform
 from sertk.infer import SegmentOptions, iter_windows, predict_long
-from sertk.infer.longform import cut_windows
+from sertk.features import FeatureConfig
+from sertk.infer.longform import WindowOptionError, cut_windows
 from tests.infer.tiny import speech_like
 
 
@@ -114,6 +118,54 @@ def test_windows_longer_than_the_model_sees_are_refused(predictor, tmp_path):
         predict_long(predictor, tmp_path / "any.wav", SegmentOptions(4.5))
     with pytest.raises(ValueError):
         SegmentOptions(2.0, hop=0.0)
+
+
+@pytest.mark.parametrize("options, option, words", [
+    (dict(segment=2.0, hop=0.00001), "hop", "less than one sample"),  # 0.16 samples: no progress
+    (dict(segment=2.0, hop=0.00003), "hop", "less than one sample"),  # rounds to 0
+    (dict(segment=2.0, hop=math.inf), "hop", "finite"),
+    (dict(segment=2.0, hop=-math.inf), "hop", "finite"),
+    (dict(segment=2.0, hop=math.nan), "hop", "finite"),
+    (dict(segment=2.0, hop=1e305), "hop", "too large"),  # finite, but not in samples
+    (dict(segment=2.0, min_last=math.inf), "min_last", "finite"),
+    (dict(segment=2.0, min_last=math.nan), "min_last", "finite"),
+    (dict(segment=2.0, min_last=2.5), "min_last", "within [0, segment"),
+    (dict(segment=2.0, min_last=-0.1), "min_last", "within [0, segment"),
+    (dict(segment=1e-5), "segment", "shorter than one analysis window"),
+    (dict(segment=0.0249), "segment", "shorter than one analysis window"),  # 398 samples
+    (dict(segment=math.nan), "segment", "finite"),
+    (dict(segment=math.inf), "segment", "finite"),
+    (dict(segment=0.0), "segment", "positive"),
+    (dict(segment="2"), "segment", "number"),
+    (dict(segment=2.0, batch_size=0), "batch_size", ">= 1"),
+])
+def test_window_options_are_checked_in_samples_before_any_audio_is_read(predictor, tmp_path,
+                                                                       options, option, words):
+    """A missing file would give an error result: raising proves nothing was read."""
+    with pytest.raises(WindowOptionError, match=re.escape(words)) as info:
+        predict_long(predictor, tmp_path / "missing.wav", SegmentOptions(**options))
+    assert info.value.option == option and str(info.value).startswith(option)
+    with pytest.raises(WindowOptionError):
+        iter_windows(predictor, tmp_path / "missing.wav", SegmentOptions(**options))
+    with pytest.raises(ValueError):  # and through the Predictor method
+        predictor.predict_long(tmp_path / "missing.wav", **options)
+
+
+def test_the_smallest_valid_window_options_are_accepted():
+    config = FeatureConfig()
+    samples = SegmentOptions(0.025, hop=1 / 16_000, min_last=0.025).samples(config)
+    assert tuple(samples) == (400, 1, 400)
+    # min_last below one analysis window is raised to it: no window of a few samples
+    assert SegmentOptions(4.0, min_last=0.0).samples(config).min_last == 400
+    # the default min_last (0.5 s) never exceeds a shorter segment
+    assert SegmentOptions(0.3).samples(config) == (4_800, 4_800, 4_800)
+
+
+def test_cut_windows_refuses_a_hop_that_would_never_advance():
+    with pytest.raises(ValueError, match="at least one sample"):
+        list(itertools.islice(cut_windows(iter([np.zeros(100, np.float32)]), 10, 0), 1000))
+    with pytest.raises(ValueError, match="at least one sample"):
+        list(itertools.islice(cut_windows(iter([np.zeros(100, np.float32)]), 0, 5), 1000))
 
 
 def _write_long(path, minutes: float, rate: int = 8_000) -> None:

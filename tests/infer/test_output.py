@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import os
 
 import pytest
 
 from sertk.infer import FileResult, LongformResult, Prediction
 from sertk.infer.longform import WindowPrediction
-from sertk.infer.output import format_table, write_results
+from sertk.infer.output import check_output_path, format_table, write_results
 
 LABELS = ["anger", "sadness"]
 
@@ -53,3 +55,33 @@ def test_segment_results_have_window_rows_and_a_file_row(tmp_path):
 def test_unknown_output_suffix_is_refused(tmp_path):
     with pytest.raises(ValueError, match=".csv or .json"):
         write_results([], tmp_path / "o.xlsx", LABELS)
+
+
+def test_json_output_is_always_valid_json(tmp_path):
+    windows = (WindowPrediction(0.0, math.inf, _p(0.9)),)
+    results = [LongformResult("talk.wav", windows, _p(0.9), duration=math.nan),
+               FileResult("a.wav", _p(0.5), duration=math.inf)]
+
+    def refuse(constant):
+        raise AssertionError(f"invalid JSON constant {constant}")
+
+    text = write_results(results, tmp_path / "o.json", LABELS).read_text()
+    records = json.loads(text, parse_constant=refuse)
+    assert records[0]["duration"] is None and records[0]["windows"][0]["end"] is None
+    assert records[1]["duration"] is None and records[1]["label"] == "anger"
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    (tmp_path / "taken.json").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        check_output_path(tmp_path / "taken.json")
+    os.mkfifo(tmp_path / "pipe.csv")
+    with pytest.raises(ValueError, match="not a regular file"):
+        check_output_path(tmp_path / "pipe.csv")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError):
+        check_output_path(tmp_path / "file" / "o.csv")
+    with pytest.raises(ValueError, match=".csv or .json"):
+        check_output_path(tmp_path / "o.txt")
+    assert check_output_path(tmp_path / "new" / "o.csv") == tmp_path / "new" / "o.csv"
+    assert not (tmp_path / "new" / "o.csv").exists()  # checked, not written

@@ -82,7 +82,7 @@ def test_predict_files_reports_each_bad_file_and_predicts_the_rest(predictor, tm
     assert [r.path for r in results] == [str(p) for p in paths]
     for path, result in zip(paths, results):
         words = expected.get(path)
-        if words is None:  # a good, silent, one-sample, header-claims-hours... file
+        if words is None:  # a good, silent, 8-bit, float64... file
             assert result.ok and result.error is None, (path, result.error)
             probs = list(result.prediction.probabilities.values())
             assert np.isfinite(probs).all() and math.isclose(sum(probs), 1.0, abs_tol=1e-6)

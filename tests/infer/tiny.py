@@ -60,3 +60,26 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class NaNForSound(torch.nn.Module):
+    """Wraps a model: NaN logits for every clip whose features vary over time (sound),
+    the real logits for clips that do not (digital silence)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.inner = model
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.inner(feats, lengths)
+        sound = feats.std(dim=2).amax(dim=1) > 1e-3  # (B,)
+        return torch.where(sound[:, None], torch.full_like(logits, float("nan")), logits)
+
+
+def nan_for_sound(checkpoint: Path):
+    """A CPU predictor of ``checkpoint`` whose model outputs NaN for any non-silent clip."""
+    from sertk.infer import load_model
+
+    predictor = load_model(checkpoint, device="cpu")
+    predictor.model = NaNForSound(predictor.model)
+    return predictor
