@@ -12,6 +12,12 @@ every member is checked before anything is written:
   ``max_bytes``; the bytes actually written are counted too, so a lying header cannot
   get past the limit.
 
+The limits are checked while the index is read, so time and memory before a refusal are
+bounded by the limit, not by what the archive holds: a tar's headers are read one at a
+time and reading stops at member ``max_members + 1``; a zip's central directory (which
+``zipfile`` would load whole) is first walked entry by entry from the file, without
+building anything, and counted the same way.
+
 Files are created with exclusive-create (never overwriting or following anything already
 there) and the archive's permission bits are ignored. Extraction goes into a fresh
 directory; on :class:`ArchiveError` the caller removes it (see ``sertk.data.download``).
@@ -22,6 +28,7 @@ import gzip
 import lzma
 import re
 import stat
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -97,10 +104,12 @@ def extract_archive(archive: str | Path, dest: str | Path, *, max_bytes: int = M
     kind = archive_format(archive)
     opener = zipfile.ZipFile if kind == "zip" else tarfile.open
     try:
+        if kind == "zip":
+            _check_zip_entry_count(archive, max_members)
         with opener(archive) as handle:
-            members = list(_zip_members(handle) if kind == "zip" else _tar_members(handle))
-            _check_limits(members, max_bytes, max_members)
-            return _write_members(members, dest, max_bytes)
+            members = _zip_members(handle) if kind == "zip" else _tar_members(handle)
+            checked = list(_within_limits(members, max_bytes, max_members))
+            return _write_members(checked, dest, max_bytes)
     except ValueError as err:  # member_path's refusals, and ArchiveError itself
         raise err if isinstance(err, ArchiveError) else ArchiveError(archive, str(err)) from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile,
@@ -129,7 +138,7 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
 
 
 def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
-    for info in tf.getmembers():
+    while (info := tf.next()) is not None:  # one header at a time, not getmembers()
         name = member_path(info.name)
         if info.issym() or info.islnk():
             kind = "symlink" if info.issym() else "hard link"
@@ -142,17 +151,64 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
                       None if info.isdir() else (lambda info=info: tf.extractfile(info)))
 
 
-def _check_limits(members: list[_Member], max_bytes: int, max_members: int) -> None:
-    if len(members) > max_members:
-        raise ValueError(f"{len(members)} members, over the limit of {max_members}")
-    total = sum(m.size for m in members)
-    if total > max_bytes:
-        raise ValueError(f"unpacks to {total} bytes, over the limit of {max_bytes} (zip bomb?)")
+def _within_limits(members: Iterator[_Member], max_bytes: int, max_members: int
+                   ) -> Iterator[_Member]:
+    """Pass ``members`` on, stopping at the first that breaks a limit or repeats a name."""
+    count, total = 0, 0
     seen: set[PurePosixPath] = set()
     for m in members:
+        count += 1
+        if count > max_members:
+            raise ValueError(f"more than {max_members} members, over the limit of {max_members}")
+        total += m.size
+        if total > max_bytes:
+            raise ValueError(f"unpacks to more than {max_bytes} bytes, over the limit of "
+                             f"{max_bytes} (zip bomb?)")
         if m.name in seen and not m.is_dir:
             raise ValueError(f"member {str(m.name)!r} occurs twice")
         seen.add(m.name)
+        yield m
+
+
+_ZIP_CENTRAL_ENTRY = struct.Struct("<4s24xHHH12x")  # 46 bytes: signature, ..., name,
+# extra field and comment lengths, ...
+_ZIP_CENTRAL_SIGNATURE = b"PK\x01\x02"
+
+
+def _check_zip_entry_count(archive: Path, max_members: int) -> None:
+    """Walk a zip's central directory entry by entry; refuse past ``max_members`` entries.
+
+    ``zipfile.ZipFile`` reads the whole directory and builds an object per entry when it
+    opens a file; this reads 46 bytes per entry and keeps nothing. The count the end
+    record declares is not trusted (the directory is walked whatever it says), but a
+    declared count over the limit is refused at once.
+    """
+    with open(archive, "rb") as fh:
+        end = zipfile._EndRecData(fh)  # the end record (zip64 aware), as ZipFile reads it
+        if end is None:
+            raise zipfile.BadZipFile("no end of central directory record")
+        declared, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+        if declared > max_members:
+            raise ValueError(f"{declared} members, over the limit of {max_members}")
+        directory_end = end[zipfile._ECD_LOCATION]  # where the end record starts
+        if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
+            directory_end -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
+        fh.seek(max(0, directory_end - size))
+        count, walked = 0, 0
+        while walked < size:
+            head = fh.read(_ZIP_CENTRAL_ENTRY.size)
+            if len(head) < _ZIP_CENTRAL_ENTRY.size:
+                break  # malformed: zipfile says so when it opens the file
+            signature, name_len, extra_len, comment_len = _ZIP_CENTRAL_ENTRY.unpack(head)
+            if signature != _ZIP_CENTRAL_SIGNATURE:
+                break
+            count += 1
+            if count > max_members:
+                raise ValueError(f"more than {max_members} members, over the limit of "
+                                 f"{max_members}")
+            skip = name_len + extra_len + comment_len
+            fh.seek(skip, 1)
+            walked += _ZIP_CENTRAL_ENTRY.size + skip
 
 
 def _write_members(members: list[_Member], dest: Path, max_bytes: int) -> list[Path]:

@@ -86,3 +86,46 @@ def zip_with_lying_size(real_size: int, claimed_size: int) -> bytes:
     central = out.rfind(b"PK\x01\x02")
     out[central + 24: central + 28] = claimed_size.to_bytes(4, "little")
     return bytes(out)
+
+
+def many_member_tar(path, n: int) -> None:
+    """Write a .tar.gz of ``n`` empty files ``m0000000``, ``m0000001``, ... to ``path``.
+
+    The 512-byte headers are stamped from one template (tarfile would take seconds for a
+    few hundred thousand members).
+    """
+    import gzip
+
+    template = bytearray(tarfile.TarInfo("m0000000").tobuf(format=tarfile.USTAR_FORMAT))
+    template[148:156] = b" " * 8
+    base = sum(template) - sum(b"m0000000")
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        block = bytearray()
+        for i in range(n):
+            name = b"m%07d" % i
+            template[0:8] = name
+            template[148:156] = b"%06o\0 " % (base + sum(name))
+            block += template
+            if len(block) >= 1 << 20:
+                out.write(block)
+                block.clear()
+        out.write(block + bytes(1024))  # the two zero blocks that end an archive
+
+
+def many_member_zip(path, n: int, *, declared: int | None = None) -> None:
+    """Write a zip of ``n`` (< 65535) empty stored files to ``path``; its end record
+    declares ``declared`` entries (default: the truth)."""
+    import struct
+
+    local, central = bytearray(), bytearray()
+    for i in range(n):
+        name = b"m%07d" % i
+        offset = len(local)
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, 0, 0, 0,
+                             len(name), 0) + name
+        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, 0, 0, 0,
+                               len(name), 0, 0, 0, 0, 0, offset) + name
+    count = n if declared is None else declared
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
+    with open(path, "wb") as out:
+        out.write(local + central + end)

@@ -4,12 +4,15 @@ from __future__ import annotations
 import io
 import stat
 import tarfile
+import tracemalloc
 
 import pytest
 
 from sertk.data.archive import ArchiveError, archive_format, extract_archive, member_path
 from tests.data.archives import (
     corpus_members,
+    many_member_tar,
+    many_member_zip,
     tar_bytes,
     tar_entry,
     zip_bomb,
@@ -144,6 +147,52 @@ def test_tar_bomb_is_refused(tmp_path):
 def test_member_count_limit(tmp_path):
     with pytest.raises(ArchiveError, match="members"):
         _extract(tmp_path, zip_bytes(corpus_members(20)), max_members=10)
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip", "zip-lying-count"])
+def test_member_limit_is_exact(tmp_path, kind):
+    """``limit`` members extract; ``limit + 1`` are refused before anything is written."""
+    limit = 40
+    for n in (limit, limit + 1):
+        path = tmp_path / f"{n}.{kind}"
+        if kind == "tar":
+            many_member_tar(path, n)
+        else:
+            many_member_zip(path, n, declared=1 if kind == "zip-lying-count" else None)
+        out = tmp_path / f"out{n}"
+        if n == limit:
+            assert len(extract_archive(path, out, max_members=limit)) == limit
+        else:
+            with pytest.raises(ArchiveError, match=f"over the limit of {limit}"):
+                extract_archive(path, out, max_members=limit)
+            assert not out.exists() or not any(out.iterdir())
+
+
+def _peak_traced_bytes(run) -> int:
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip", "zip-lying-count"])
+def test_a_huge_member_count_is_refused_after_reading_the_limit_not_the_index(tmp_path, kind):
+    """200,000 (tar) or 60,000 (zip) empty members against a limit of 1,000: the index is
+    read only up to member 1,001, so memory is that of 1,000 members (reading the whole
+    index, as getmembers()/ZipFile do, takes tens of MB)."""
+    path = tmp_path / f"many.{kind}"
+    if kind == "tar":
+        many_member_tar(path, 200_000)
+    else:
+        many_member_zip(path, 60_000, declared=1 if kind == "zip-lying-count" else None)
+
+    def refuse():
+        with pytest.raises(ArchiveError, match="over the limit of 1000"):
+            extract_archive(path, tmp_path / "out", max_members=1000)
+
+    assert _peak_traced_bytes(refuse) < 4 * 2**20
 
 
 def test_duplicate_member_is_refused(tmp_path):
