@@ -16,7 +16,8 @@ def _lengths(n: int, seed: int = 0) -> list[int]:
 def test_order_depends_only_on_seed_and_epoch():
     lengths = _lengths(100)
     a, b = BucketSampler(lengths, 8, seed=3), BucketSampler(lengths, 8, seed=3)
-    a.set_epoch(2), b.set_epoch(2)
+    a.set_epoch(2)
+    b.set_epoch(2)
     assert list(a) == list(b) and list(a) == list(a)  # twice the same: no hidden state
     b.set_epoch(3)
     assert list(a) != list(b)
