@@ -14,30 +14,50 @@ downloadable: IEMOCAP needs a signed licence from USC, so it is never fetched.
    bounded unpacked size) into a temporary directory inside DIR;
 4. checks that it holds the expected audio files (EmoDB: 535 ``wav/*.wav``);
 5. renames the top-level entries into DIR (refusing to overwrite anything), so the corpus
-   appears whole or not at all. The temporary archive and directory are always removed.
+   appears whole or not at all. The temporary archive (``.sertk-download-*.part``) and
+   directory (``.sertk-extract-*``) are always removed: on success, on any error, on Ctrl-C
+   (SIGINT) and on SIGTERM (which, while a download runs in the main thread, becomes
+   ``SystemExit(143)`` so that the clean-up runs; SIGKILL cannot be caught).
+
+A server cannot hold a download forever: ``timeout`` bounds the whole download (connect,
+headers and body; default one hour) and ``stall_timeout`` stops it when less than
+:data:`STALL_BYTES` arrive in that many seconds (default 60 s), so a server that trickles
+a byte now and then is given up on too. A watchdog thread enforces both by shutting the
+connection's socket, which wakes a read blocked in the middle of a response.
 
 The canonical archive carries no published checksum, so none is pinned by default: the
 digest is printed on every download so that a user can pin it for the next one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
+import math
 import os
 import re
 import shutil
+import signal
+import socket
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from tqdm.auto import tqdm
 
 from sertk import __version__
 from sertk.data.archive import ArchiveError, extract_archive
+
+
+TIMEOUT = 3600.0  # seconds for a whole download
+STALL_TIMEOUT = 60.0  # seconds in which at least STALL_BYTES must arrive
+STALL_BYTES = 1024
 
 
 class DownloadError(RuntimeError):
@@ -87,7 +107,8 @@ class DownloadResult:
 
 def download_corpus(corpus: str | CorpusSpec, dest: str | os.PathLike, *, url: str | None = None,
                     sha256: str | None = None, progress: bool = True,
-                    timeout: float = 60.0) -> DownloadResult:
+                    timeout: float = TIMEOUT, stall_timeout: float = STALL_TIMEOUT
+                    ) -> DownloadResult:
     """Download, verify and safely unpack ``corpus`` into ``dest`` (see the module docstring).
 
     Args:
@@ -96,84 +117,221 @@ def download_corpus(corpus: str | CorpusSpec, dest: str | os.PathLike, *, url: s
         url: fetch from here instead of the spec's URL (a mirror or a ``file://`` copy).
         sha256: required SHA-256 of the archive (hex), overriding the spec's.
         progress: show a progress bar on stderr.
-        timeout: seconds to wait for the server on each read.
+        timeout: seconds the whole download may take.
+        stall_timeout: give up when less than :data:`STALL_BYTES` arrive in this many seconds.
 
     Raises:
-        DownloadError: the fetch, checksum, archive or content check failed; ``dest`` is left
-            without partial output (and removed again if this call created it).
+        DownloadError: the fetch, checksum, archive or content check failed, or a time limit
+            passed; ``dest`` is left without partial output (and removed again if this call
+            created it).
     """
     spec = _spec(corpus)
     url = url or spec.url
     expected_sha = _check_hex(sha256 or spec.sha256)
+    _check_seconds(timeout=timeout, stall_timeout=stall_timeout)
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise DownloadError(f"{dest}: exists and is not a directory")
     created = not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=".sertk-download-", suffix=".part")
-    staging = Path(tempfile.mkdtemp(dir=dest, prefix=".sertk-extract-"))
-    ok = False
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            digest = fetch(url, fh, max_bytes=spec.max_download_bytes, progress=progress,
-                           timeout=timeout)
-        if expected_sha and digest != expected_sha:
-            raise DownloadError(f"{url}: SHA-256 mismatch: expected {expected_sha}, got {digest};"
-                                " nothing was extracted")
+    with _sigterm_as_exit():
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp_name, staging, ok = None, None, False
         try:
-            extract_archive(tmp_name, staging, max_bytes=spec.max_unpacked_bytes)
-        except ArchiveError as err:
-            raise DownloadError(f"{url}: {err.reason}; nothing was extracted") from None
-        root = _archive_root(staging, spec)
-        files = _count_audio(root, spec, url)
-        _move_into(root, dest)
-        ok = True
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-        shutil.rmtree(staging, ignore_errors=True)
-        if not ok and created and not any(dest.iterdir()):
-            dest.rmdir()
+            fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=".sertk-download-", suffix=".part")
+            staging = Path(tempfile.mkdtemp(dir=dest, prefix=".sertk-extract-"))
+            with os.fdopen(fd, "wb") as fh:
+                digest = fetch(url, fh, max_bytes=spec.max_download_bytes, progress=progress,
+                               timeout=timeout, stall_timeout=stall_timeout)
+            if expected_sha and digest != expected_sha:
+                raise DownloadError(f"{url}: SHA-256 mismatch: expected {expected_sha}, got "
+                                    f"{digest}; nothing was extracted")
+            try:
+                extract_archive(tmp_name, staging, max_bytes=spec.max_unpacked_bytes)
+            except ArchiveError as err:
+                raise DownloadError(f"{url}: {err.reason}; nothing was extracted") from None
+            root = _archive_root(staging, spec)
+            files = _count_audio(root, spec, url)
+            _move_into(root, dest)
+            ok = True
+        finally:  # also on KeyboardInterrupt (SIGINT) and SystemExit (SIGTERM)
+            if tmp_name is not None:
+                Path(tmp_name).unlink(missing_ok=True)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            if not ok and created and dest.is_dir() and not any(dest.iterdir()):
+                dest.rmdir()
     return DownloadResult(spec.name, dest, url, digest, files)
 
 
 def fetch(url: str, out: BinaryIO, *, max_bytes: int, progress: bool = True,
-          timeout: float = 60.0) -> str:
+          timeout: float = TIMEOUT, stall_timeout: float = STALL_TIMEOUT) -> str:
     """Stream ``url`` into ``out``; returns the SHA-256 hex digest of what was received.
 
     Raises:
-        DownloadError: HTTP error, network failure, more than ``max_bytes``, or fewer bytes
-            than the server's Content-Length announced.
+        DownloadError: HTTP error, network failure, more than ``max_bytes``, fewer bytes
+            than the server's Content-Length announced, longer than ``timeout`` seconds in
+            all, or less than :data:`STALL_BYTES` in ``stall_timeout`` seconds.
     """
+    _check_seconds(timeout=timeout, stall_timeout=stall_timeout)
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https", "file"):
         raise DownloadError(f"{url}: only http, https and file URLs are supported")
     request = urllib.request.Request(url, headers={"User-Agent": f"sertk/{__version__}"})
-    digest, received = hashlib.sha256(), 0
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if total is not None and total > max_bytes:
-                raise DownloadError(f"{url}: {total} bytes is over the limit of {max_bytes}")
-            name = Path(urllib.parse.urlsplit(url).path).name or url
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-                      disable=not progress, leave=False) as bar:
-                while chunk := response.read(1 << 16):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise DownloadError(f"{url}: more than {max_bytes} bytes, stopped")
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-    except urllib.error.HTTPError as err:
-        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
-        raise DownloadError(f"{url}: cannot connect ({err.reason})") from None
-    except (OSError, http.client.HTTPException) as err:
-        raise DownloadError(f"{url}: download failed ({type(err).__name__}: {err})") from None
-    if total is not None and received != total:
-        raise DownloadError(f"{url}: connection closed after {received} of {total} bytes")
+    digest, total = hashlib.sha256(), None
+    with _Watchdog(timeout, stall_timeout) as watchdog:
+        try:
+            opener = _watched_opener(watchdog)
+            with opener.open(request, timeout=min(timeout, stall_timeout)) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                if total is not None and total > max_bytes:
+                    raise DownloadError(f"{url}: {total} bytes is over the limit of {max_bytes}")
+                name = Path(urllib.parse.urlsplit(url).path).name or url
+                read = getattr(response, "read1", response.read)  # what has arrived, no more
+                with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                          disable=not progress, leave=False) as bar:
+                    while chunk := read(1 << 16):
+                        watchdog.received += len(chunk)
+                        if watchdog.received > max_bytes:
+                            raise DownloadError(f"{url}: more than {max_bytes} bytes, stopped")
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(len(chunk))
+                        watchdog.raise_if_expired(url)
+        except urllib.error.HTTPError as err:
+            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            watchdog.raise_if_expired(url, force_stall=isinstance(
+                getattr(err, "reason", err), TimeoutError))
+            if isinstance(err, urllib.error.URLError):
+                raise DownloadError(f"{url}: cannot connect ({err.reason})") from None
+            raise DownloadError(f"{url}: download failed ({type(err).__name__}: {err})") from None
+        watchdog.raise_if_expired(url)  # a socket shut by the watchdog may read as an early end
+    if total is not None and watchdog.received != total:
+        raise DownloadError(f"{url}: connection closed after {watchdog.received} of {total} bytes")
     return digest.hexdigest()
+
+
+class _Watchdog:
+    """Ends a download that runs past ``timeout`` seconds or stalls for ``stall_timeout``.
+
+    A thread checks both a few times per limit; when one passes it records why and shuts
+    every socket the download opened, which wakes a blocked read. The reader adds the bytes
+    it gets to :attr:`received` and calls :meth:`raise_if_expired`.
+    """
+
+    def __init__(self, timeout: float, stall_timeout: float):
+        self.timeout, self.stall_timeout = timeout, stall_timeout
+        self.received = 0
+        self.expired: str | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._tick = max(0.01, min(1.0, timeout / 8, stall_timeout / 8))
+        self._thread = threading.Thread(target=self._watch, name="sertk-download-watchdog",
+                                        daemon=True)
+
+    def __enter__(self) -> "_Watchdog":
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shut(sock)
+
+    def raise_if_expired(self, url: str, *, force_stall: bool = False) -> None:
+        reason = self.expired or ("stall" if force_stall else None)
+        if reason == "deadline":
+            raise DownloadError(f"{url}: took longer than the time limit of {self.timeout:g} s "
+                                f"(--timeout); stopped after {self.received} bytes")
+        if reason == "stall":
+            raise DownloadError(f"{url}: stalled: less than {STALL_BYTES} bytes arrived in "
+                                f"{self.stall_timeout:g} s (--stall-timeout); stopped after "
+                                f"{self.received} bytes")
+
+    def _watch(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            # SIGINT/SIGTERM go to the main thread, whose read they interrupt
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        mark_time, mark_bytes = self._start, 0
+        while not self._done.wait(self._tick):
+            now = time.monotonic()
+            if self.received - mark_bytes >= STALL_BYTES:
+                mark_time, mark_bytes = now, self.received
+            if now - self._start > self.timeout:
+                self._expire("deadline")
+                return
+            if now - mark_time > self.stall_timeout:
+                self._expire("stall")
+                return
+
+    def _expire(self, reason: str) -> None:
+        with self._lock:
+            self.expired = reason
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:  # the plain socket's shutdown, also under an SSL socket: wakes a blocked recv
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched_opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """urllib's opener whose HTTP(S) connections register their sockets with ``watchdog``."""
+
+    def watched(base):
+        class Connection(base):
+            def connect(self):
+                super().connect()
+                watchdog.add(self.sock)
+        return Connection
+
+    class HTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(watched(http.client.HTTPConnection), req)
+
+    class HTTPSHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(watched(http.client.HTTPSConnection), req, context=self._context)
+
+    return urllib.request.build_opener(HTTPHandler(), HTTPSHandler())
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While a download runs in the main thread, SIGTERM raises ``SystemExit(143)`` (so that
+    ``finally`` blocks remove the temporaries) instead of ending the process on the spot.
+    SIGINT already raises ``KeyboardInterrupt``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _check_seconds(**limits: float) -> None:
+    for name, value in limits.items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise DownloadError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
 def _spec(corpus: str | CorpusSpec) -> CorpusSpec:

@@ -21,6 +21,7 @@ from sertk.data.download import (
     download_corpus,
 )
 from tests.data.archives import corpus_members, tar_bytes, tar_entry, zip_bomb, zip_bytes
+from tests.data.slow_server import SlowServer
 
 SPEC = CorpusSpec(name="tiny", url="http://127.0.0.1:9/unused.zip", audio_dir="wav",
                   expected_files=3)
@@ -92,7 +93,7 @@ def _assert_clean(dest, before: set[str] | None = None):
 
 
 def _download(url, dest, spec=SPEC, **kwargs):
-    return download_corpus(spec, dest, url=url, progress=False, timeout=10, **kwargs)
+    return download_corpus(spec, dest, url=url, progress=False, **{"timeout": 10, **kwargs})
 
 
 @pytest.mark.parametrize("fmt", ["zip", "tar.gz", "tar"])
@@ -294,3 +295,49 @@ def test_progress_bar_goes_to_stderr(server, dest, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "progress.zip" in captured.err
+
+
+@pytest.fixture(scope="module")
+def slow():
+    srv = SlowServer()
+    yield srv
+    srv.close()
+
+
+def test_a_trickling_server_is_given_up_as_stalled(slow, dest):
+    """One byte every 0.05 s (20 B/s) never stops, but is less than 1 KiB per 0.5 s."""
+    url = slow.url("trickle/100000/1/0.05")
+    with pytest.raises(DownloadError, match=r"stalled: less than 1024 bytes arrived in 0.5 s "
+                                            r"\(--stall-timeout\); stopped after \d+ bytes"):
+        _download(url, dest, timeout=60, stall_timeout=0.5)
+    _assert_clean(dest)
+
+
+def test_a_steady_but_endless_download_hits_the_overall_time_limit(slow, dest):
+    """4 KiB every 0.05 s is no stall, but 40 MB at that rate would take minutes."""
+    url = slow.url("trickle/40000000/4096/0.05")
+    with pytest.raises(DownloadError, match=r"took longer than the time limit of 1 s "
+                                            r"\(--timeout\); stopped after \d+ bytes"):
+        _download(url, dest, timeout=1.0, stall_timeout=5)
+    _assert_clean(dest)
+
+
+def test_headers_trickled_a_byte_at_a_time_hit_the_time_limit(slow, dest):
+    """The status line and headers never finish: the watchdog wakes the blocked read."""
+    with pytest.raises(DownloadError, match="took longer than the time limit of 1 s"):
+        _download(slow.url("slow-headers/0.05"), dest, timeout=1.0, stall_timeout=20)
+    _assert_clean(dest)
+
+
+def test_a_server_that_goes_silent_is_stalled(slow, dest):
+    with pytest.raises(DownloadError, match="stalled"):
+        _download(slow.url("silent/20"), dest, timeout=60, stall_timeout=0.5)
+    _assert_clean(dest)
+
+
+@pytest.mark.parametrize("limits", [dict(timeout=0), dict(stall_timeout=-1),
+                                    dict(timeout=float("inf")), dict(stall_timeout=float("nan"))])
+def test_time_limits_must_be_positive_and_finite(dest, limits):
+    with pytest.raises(DownloadError, match="must be a positive number of seconds"):
+        _download("http://127.0.0.1:9/x.zip", dest, **limits)
+    assert not dest.exists()
