@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sertk.audio import os_reason  # noqa: F401 (one home; stream.py imports it from here)
 from sertk.fileio import read_text
 
 # Extensions libsndfile decodes (MP3 since 1.1, Opus since 1.0.29).
@@ -119,12 +120,6 @@ def read_list_file(path: str | Path) -> list[Path]:
             entry = Path(line).expanduser()
             entries.append(entry if entry.is_absolute() else path.parent / entry)
     return entries
-
-
-def os_reason(err: OSError) -> str:
-    """The operating system's reason, lower case: ``permission denied``."""
-    reason = err.strerror or str(err) or type(err).__name__
-    return reason[:1].lower() + reason[1:]
 
 
 def _list_folder(folder: Path) -> Listing:
