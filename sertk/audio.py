@@ -87,7 +87,8 @@ class AudioInfo:
 
     @property
     def exact_length(self) -> bool:
-        """Whether ``frames`` is a length the container states (see :func:`header_length_is_exact`)."""
+        """Whether ``frames`` is a length the container states
+        (:func:`header_length_is_exact`)."""
         return header_length_is_exact(self.format, self.subtype)
 
 

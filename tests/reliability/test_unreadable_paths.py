@@ -26,7 +26,6 @@ import pytest
 
 import sertk.audio
 from sertk.audio import AudioError, load_audio
-from sertk.cli import main
 from sertk.data.validate import check_audio
 from sertk.infer.stream import read_head, stream_audio
 from tests.infer.tiny import write_clip
