@@ -194,6 +194,37 @@ def speech_regions(probabilities: np.ndarray, vad: VoiceActivityDetector,
     return [(s["start"] / rate, s["end"] / rate) for s in stamps]
 
 
+def detect_speech(blocks: Iterable[np.ndarray], sample_rate: int,
+                  options: VADOptions = VADOptions(), *, total_samples: int | None = None,
+                  vad: VoiceActivityDetector | None = None) -> list[tuple[float, float]]:
+    """Speech regions (seconds) of a recording given as consecutive (n,) blocks at
+    ``sample_rate``; resampled to the detector's rate on the fly. Memory: one block."""
+    vad = vad or SileroVAD.pretrained()
+    seen = 0
+
+    def counted(stream: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        nonlocal seen
+        for block in stream:
+            seen += len(block)
+            yield block
+
+    blocks = counted(blocks)
+    if sample_rate != vad.sample_rate:
+        blocks = _resampled(blocks, sample_rate, vad.sample_rate)
+    probabilities = vad.frame_probabilities(blocks)
+    total = seen if total_samples is None else total_samples
+    return speech_regions(probabilities, vad, options, round(total * vad.sample_rate / sample_rate))
+
+
+def _resampled(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int) -> Iterator[np.ndarray]:
+    import soxr
+
+    stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
+    for block in blocks:
+        yield stream.resample_chunk(np.asarray(block, np.float32))
+    yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
 def speech_fraction(regions: list[tuple[float, float]], start: float, end: float) -> float:
     """The fraction of ``[start, end)`` seconds covered by ``regions`` (0 for an empty span)."""
     if end <= start:

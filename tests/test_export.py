@@ -65,7 +65,7 @@ def test_onnx_dynamo_export_matches_pytorch_on_emodb(onnx_dynamo_fixed, checkpoi
     assert report.max_abs_diff <= TOLERANCE and report.check_clips == 12
     assert min(report.check_lengths) < 0.3 * max(report.check_lengths)
     _, waves = emodb_waves
-    predictor = load_model(checkpoints["fixed"], device="cpu")
+    predictor = load_model(checkpoints["fixed"], device="cpu", vad=False)
     diff = _parity(runner(report.path, "onnx"), predictor, waves)
     assert diff <= TOLERANCE
 
@@ -92,7 +92,7 @@ def test_onnx_export_of_a_batch_padding_model_handles_variable_lengths(checkpoin
     """Lengths reach the packed BLSTM inside the graph (auto picks the legacy exporter)."""
     report = export_onnx(checkpoints["batch"], tmp_path / "batch.onnx")
     assert report.exporter == "legacy" and report.max_abs_diff <= TOLERANCE
-    predictor = load_model(checkpoints["batch"], device="cpu")
+    predictor = load_model(checkpoints["batch"], device="cpu", vad=False)
     _, waves = emodb_waves
     assert _parity(runner(report.path, "onnx"), predictor, waves) <= TOLERANCE
     synthetic = [speech_like(s, seed=i) for i, s in enumerate([0.01, 0.33, 3.99, 4.0, 6.5])]
@@ -103,7 +103,7 @@ def test_onnx_export_of_a_batch_padding_model_handles_variable_lengths(checkpoin
 def test_torchscript_export_matches_pytorch(checkpoints, emodb_waves, tmp_path, padding):
     report = export_torchscript(checkpoints[padding], tmp_path / "model.pt")
     assert report.format == "torchscript" and report.max_abs_diff <= TOLERANCE
-    predictor = load_model(checkpoints[padding], device="cpu")
+    predictor = load_model(checkpoints[padding], device="cpu", vad=False)
     _, waves = emodb_waves
     waves = waves + [speech_like(5.0, seed=9)]
     assert _parity(runner(report.path, "torchscript"), predictor, waves) <= TOLERANCE
@@ -113,7 +113,7 @@ def test_export_without_lengths_takes_one_input(checkpoints, tmp_path):
     report = export_torchscript(checkpoints["batch"], tmp_path / "m.pt",
                                 ExportOptions(with_lengths=False))
     run = runner(report.path, "torchscript")
-    predictor = load_model(checkpoints["batch"], device="cpu")
+    predictor = load_model(checkpoints["batch"], device="cpu", vad=False)
     wave = speech_like(2.2)
     np.testing.assert_allclose(run(wave[None], None), predictor.probabilities([wave]),
                                atol=TOLERANCE)
@@ -125,7 +125,7 @@ def test_the_export_wrapper_is_the_predictor(checkpoints):
     import torch
 
     checkpoint = load_checkpoint(checkpoints["batch"])
-    predictor = load_model(checkpoints["batch"], device="cpu")
+    predictor = load_model(checkpoints["batch"], device="cpu", vad=False)
     waves = [speech_like(s, seed=i) for i, s in enumerate([0.5, 1.7])]
     batch = torch.zeros(2, 27_200)
     for row, wave in zip(batch, waves):

@@ -15,10 +15,21 @@ and a one-line notice counts them.
 
 Audio shorter than one analysis window (25 ms) is refused ("too short").
 
+Speech first: a voice activity detector (Silero VAD, shipped with sertk) looks at
+every clip and window first. One with less than --speech-fraction of speech (default
+0.3) is labelled no-speech and the model is not asked; --no-vad predicts everything.
+
 Utterance mode (default): the model sees the first 4 s of each file, as in training.
 Segment mode (--segment S [--hop H]): windows of S seconds every H seconds give
-emotion over time (start, end, label, probabilities per window) and a whole-file
-label from the mean of the window probabilities. The last, shorter window is kept
+emotion over time (start, end, label, probabilities per window), a timeline of
+segments (consecutive windows with one label merged; time outside speech is
+no-speech, cut at the detector's edges), and a whole-file summary: each label's
+share of the time and the dominant emotion. --vad predicts one window per speech
+region instead (pauses under --min-gap merged, regions longer than --segment, 4 s
+by default, split evenly). --smooth K (odd) relabels each window with the most
+frequent emotion of the K around it; --min-duration S gives emotion segments
+shorter than S the label of their longer neighbour. --plot DIR draws one timeline
+PNG per file. The last, shorter window is kept
 if it is at least --min-last seconds (and one analysis window) long, or is the only
 one. Files are streamed, so hours-long recordings use little memory. S must lie
 between one analysis window (0.025 s) and the model's 4 s, H must be at least one
@@ -32,6 +43,7 @@ Examples:
   sertk predict clips/                       # bundled EmoDB model, table
   sertk predict a.wav b.flac --out preds.csv --model runs/iemocap/fold1
   sertk predict talk.wav --segment 3 --hop 1.5 --out talk.json
+  sertk predict meeting.wav --vad --plot plots/ --out meeting.csv
 """
 from __future__ import annotations
 
@@ -40,14 +52,19 @@ import sys
 
 from pathlib import Path
 
-from sertk.fileio import os_error_message
+import numpy as np
+
+from sertk.fileio import check_writable_folder, os_error_message
 from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoundError,
                          SegmentOptions, load_model, predict_long)
-from sertk.infer.longform import WindowOptionError
+from sertk.infer.longform import DEFAULT_MIN_GAP, WindowOptionError
+from sertk.infer.timeline import TimelineOptions, format_summary
+from sertk.vad import VADOptions
 from sertk.infer.output import OUTPUT_FORMATS, check_output_path, format_table, write_results
 from sertk.infer.paths import Listing, list_input
 
 NOTICE_NAMES = 5  # left-out files named in the notice
+DEFAULT_SPEECH_SEGMENT = 4.0  # seconds: the longest piece of a speech region with --vad
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +84,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-last", type=float, default=None, metavar="S",
                         help="drop a final partial window shorter than S seconds, 0 <= S <= "
                              "--segment (default 0.5, or --segment if shorter)")
+    parser.add_argument("--vad", action="store_true",
+                        help="segment by the detector's speech regions instead of sliding "
+                             "windows (--segment is then the longest piece, default 4 s)")
+    parser.add_argument("--no-vad", action="store_true",
+                        help="no voice activity detection: predict every clip and window")
+    parser.add_argument("--vad-threshold", type=float, default=VADOptions.threshold, metavar="P",
+                        help=f"frame speech probability above which it is speech "
+                             f"(default {VADOptions.threshold})")
+    parser.add_argument("--speech-fraction", type=float,
+                        default=VADOptions.min_speech_fraction, metavar="F",
+                        help="a clip or window with less speech than this fraction is "
+                             f"no-speech (default {VADOptions.min_speech_fraction})")
+    parser.add_argument("--min-gap", type=float, default=DEFAULT_MIN_GAP, metavar="S",
+                        help=f"with --vad: pauses shorter than S seconds do not split a "
+                             f"segment (default {DEFAULT_MIN_GAP})")
+    parser.add_argument("--smooth", type=int, default=1, metavar="K",
+                        help="relabel each window with the most frequent emotion among the "
+                             "K (odd) around it (default 1: off)")
+    parser.add_argument("--min-duration", type=float, default=0.0, metavar="S",
+                        help="emotion segments shorter than S seconds take their longer "
+                             "neighbour's label (default 0: off)")
+    parser.add_argument("--plot", default=None, metavar="DIR",
+                        help="with --segment or --vad: write a timeline PNG per file into DIR")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1... (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -81,8 +121,13 @@ def run(args: argparse.Namespace) -> int:
             if not args.out.lower().endswith(OUTPUT_FORMATS):
                 raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
             check_output_path(args.out)  # fail now, not after predicting every file
+        vad = _vad_options(args)
+        if args.plot is not None:
+            if segment_options is None:
+                raise ValueError("--plot needs --segment or --vad")
+            check_writable_folder(Path(args.plot) / "timeline.png")
         listing = _collect(args.paths)
-        predictor = load_model(args.model, device=args.device)
+        predictor = load_model(args.model, device=args.device, vad=vad)
         if segment_options is not None:
             segment_options.samples(predictor.feature_config)
     except WindowOptionError as err:
@@ -109,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
                    else predict_long(predictor, e.path, segment_options, progress=progress)
                    for e in listing.entries]
 
+    if args.plot is not None:
+        _plot(results, Path(args.plot), predictor.labels)
     if args.out:
         try:
             written = write_results(results, args.out, predictor.labels)
@@ -158,13 +205,54 @@ def _named(paths: list[Path], folder: Path) -> str:
 
 
 def _segment_options(args: argparse.Namespace) -> SegmentOptions | None:
-    if args.segment is None:
+    if args.vad and args.no_vad:
+        raise ValueError("--vad segments by speech and --no-vad turns detection off: "
+                         "choose one")
+    if args.segment is None and not args.vad:
         for name in ("hop", "min_last"):
             if getattr(args, name) is not None:
                 raise ValueError(f"--{name.replace('_', '-')} needs --segment")
         return None
-    return SegmentOptions(args.segment, args.hop, min_last=args.min_last,
-                          batch_size=args.batch_size)
+    if args.vad and (args.hop is not None or args.min_last is not None):
+        raise ValueError("--hop and --min-last are for sliding windows, not --vad")
+    timeline = TimelineOptions(args.smooth, args.min_duration)
+    segment = args.segment if args.segment is not None else DEFAULT_SPEECH_SEGMENT
+    return SegmentOptions(segment, args.hop, min_last=args.min_last,
+                          batch_size=args.batch_size, mode="speech" if args.vad else "sliding",
+                          min_gap=args.min_gap, timeline=timeline)
+
+
+def _vad_options(args: argparse.Namespace) -> VADOptions | None:
+    if args.no_vad:
+        return None
+    return VADOptions(threshold=args.vad_threshold, min_speech_fraction=args.speech_fraction)
+
+
+def _plot(results, folder: Path, labels) -> None:
+    """One timeline PNG per segmented file (named after it); a failure is noted, not fatal."""
+    from sertk.infer.timeline import Window
+    from sertk.infer.timeline_plot import plot_timeline
+
+    names: set[str] = set()
+    for result in results:
+        if not isinstance(result, LongformResult) or not result.segments:
+            continue
+        name = Path(result.path).stem
+        while name in names:
+            name += "_"
+        names.add(name)
+        windows = [Window(w.start, w.end, w.prediction.label,
+                          None if not w.prediction.is_speech
+                          else np.array([w.prediction.probabilities[k] for k in labels]))
+                   for w in result.windows]
+        try:
+            written = plot_timeline(result.segments, windows, labels, folder / f"{name}.png",
+                                    title=f"{Path(result.path).name}: {format_summary(result.summary)}")
+        except OSError as err:
+            print(f"warning: cannot write the timeline of {result.path}: "
+                  f"{os_error_message(err)}", file=sys.stderr)
+        else:
+            print(f"timeline: {written}", file=sys.stderr)
 
 
 def _note_truncated(results, max_seconds: float) -> None:

@@ -8,12 +8,13 @@ import numpy as np
 
 from sertk.infer.predictor import Prediction, Predictor, load_model
 
-_CACHE: dict[tuple[str, str], Predictor] = {}
+_CACHE: dict[tuple[str, str, bool], Predictor] = {}
 _LOCK = threading.Lock()
 
 
 def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
-            model: str | Path | None = None, device: str | None = None) -> Prediction:
+            model: str | Path | None = None, device: str | None = None,
+            vad: bool = True) -> Prediction:
     """Predict the emotion of a file or a waveform.
 
     Args:
@@ -25,8 +26,10 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
         sample_rate: the array's rate in Hz (required for arrays, ignored for paths).
         model: a checkpoint directory or bundled name; None = the bundled default.
         device: as :func:`load_model`.
+        vad: answer ``no-speech`` (without asking the model) when the voice activity
+            detector finds too little speech (:mod:`sertk.vad`); False predicts anything.
 
-    The predictor is loaded once per (model, device) and reused.
+    The predictor is loaded once per (model, device, vad) and reused.
 
     Raises:
         AudioError: the audio cannot be used: unreadable, no samples, NaN/Inf, an
@@ -34,7 +37,7 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             ``too short: N samples < M``.
         ModelOutputError: the model's probabilities are not finite (no label).
     """
-    predictor = _cached(model, device)
+    predictor = _cached(model, device, bool(vad))
     if isinstance(audio, (str, Path)):
         return predictor.predict_file(audio)
     if sample_rate is None:
@@ -42,9 +45,9 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
     return predictor.predict(audio, sample_rate)
 
 
-def _cached(model: str | Path | None, device: str | None) -> Predictor:
-    key = (str(model), str(device))
+def _cached(model: str | Path | None, device: str | None, vad: bool) -> Predictor:
+    key = (str(model), str(device), vad)
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = load_model(model, device)
+            _CACHE[key] = load_model(model, device, vad=vad)
         return _CACHE[key]

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,9 +47,14 @@ from sertk.audio import AudioError
 from sertk.features import FeatureConfig
 from sertk.infer.predictor import ModelOutputError, Prediction, Predictor
 from sertk.infer.stream import checked_info, stream_audio
+from sertk.infer.timeline import (Segment, Summary, TimelineOptions, Window, build_timeline,
+                                  summarize)
+from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
 
 
 DEFAULT_MIN_LAST = 0.5  # seconds
+DEFAULT_MIN_GAP = 0.3  # seconds: shorter pauses do not split a speech segment
+WINDOW_MODES = ("sliding", "speech")
 
 
 class WindowOptionError(ValueError):
@@ -72,15 +77,32 @@ class WindowSamples(NamedTuple):
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """Sliding-window settings, in seconds. ``hop=None`` means ``hop = segment``;
-    ``min_last=None`` means ``min(DEFAULT_MIN_LAST, segment)``."""
+    """Window settings, in seconds.
+
+    ``mode="sliding"``: windows of ``segment`` every ``hop`` (``hop=None`` means
+    ``hop = segment``; ``min_last=None`` means ``min(DEFAULT_MIN_LAST, segment)``).
+    ``mode="speech"``: one window per speech region of the voice activity detector,
+    regions closer than ``min_gap`` merged and longer ones split into equal pieces of
+    at most ``segment`` (``hop`` and ``min_last`` unused). ``timeline`` smooths the
+    merged timeline (:class:`~sertk.infer.timeline.TimelineOptions`).
+    """
 
     segment: float
     hop: float | None = None
     min_last: float | None = None
     batch_size: int = 32
+    mode: str = "sliding"
+    min_gap: float = DEFAULT_MIN_GAP
+    timeline: TimelineOptions = TimelineOptions()
 
     def __post_init__(self):
+        if self.mode not in WINDOW_MODES:
+            raise WindowOptionError("mode", f"must be one of {', '.join(WINDOW_MODES)}, "
+                                            f"got {self.mode!r}")
+        if not (isinstance(self.min_gap, (int, float)) and math.isfinite(self.min_gap)
+                and self.min_gap >= 0):
+            raise WindowOptionError("min_gap", f"must be a finite number of seconds >= 0, "
+                                               f"got {self.min_gap!r}")
         for name in ("segment", "hop", "min_last"):
             value = getattr(self, name)
             if value is None and name != "segment":
@@ -146,9 +168,14 @@ class WindowPrediction:
 
 @dataclass(frozen=True)
 class LongformResult:
-    """Windows of one file and the whole-file prediction (mean of window probabilities).
+    """Windows of one file, its timeline, and the whole-file prediction.
 
-    On failure ``error`` names the reason; windows predicted before it are kept.
+    ``segments``: the merged timeline (:func:`sertk.infer.timeline.build_timeline`);
+    ``summary``: each label's share of the time and the dominant label; ``prediction``:
+    that dominant label with the time-weighted mean probabilities of the speech
+    segments (``no-speech`` when nobody speaks); ``regions``: the detector's speech
+    regions in seconds (None without voice activity detection). On failure ``error``
+    names the reason; windows predicted before it are kept.
     """
 
     path: str
@@ -156,6 +183,9 @@ class LongformResult:
     prediction: Prediction | None = None
     duration: float | None = None
     error: str | None = None
+    segments: tuple[Segment, ...] = ()
+    summary: Summary | None = None
+    regions: tuple[tuple[float, float], ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -213,8 +243,12 @@ def iter_windows(
         ModelOutputError: a window's probabilities are not finite.
     """
     window = options.samples(predictor.feature_config)
-    return _predict_windows(predictor, stream_audio(path, predictor.sample_rate), options,
-                            window, path)
+    if options.mode != "sliding" or predictor.vad is not None:
+        raise ValueError("iter_windows streams sliding windows without voice activity "
+                         "detection; use predict_long for the rest")
+    cut = cut_windows(stream_audio(path, predictor.sample_rate), window.segment, window.hop,
+                      window.min_last)
+    return _predict_windows(predictor, cut, options.batch_size, path)
 
 
 def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions, *,
@@ -236,12 +270,23 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
             yield block
 
     windows: list[WindowPrediction] = []
+    regions = None
     bar = tqdm(desc=Path(path).name, unit="s", file=sys.stderr, disable=None if progress else True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     try:
         bar.total = checked_info(path).duration
+        vad = predictor.vad or (VADOptions() if options.mode == "speech" else None)
+        if vad is not None:
+            regions = detect_speech(stream_audio(path, predictor.sample_rate),
+                                    predictor.sample_rate, vad)
         blocks = counted(stream_audio(path, predictor.sample_rate))
-        for prediction in _predict_windows(predictor, blocks, options, window, path):
+        cut = (cut_windows(blocks, window.segment, window.hop, window.min_last)
+               if options.mode == "sliding" else
+               cut_spans(blocks, speech_spans(regions, options, predictor.feature_config)))
+        min_fraction = vad.min_speech_fraction if vad is not None else 0.0
+        for prediction in _predict_windows(predictor, cut, options.batch_size, path,
+                                           regions if options.mode == "sliding" else None,
+                                           min_fraction):
             windows.append(prediction)
             bar.update(max(0.0, prediction.end - bar.n))
     except AudioError as err:
@@ -253,12 +298,82 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
                               error=f"model failed ({type(err).__name__}: {err})")
     finally:
         bar.close()
-    if not windows:
+    duration = total / predictor.sample_rate
+    if not windows and options.mode == "sliding":
         return LongformResult(str(path), error="no audio samples after resampling", duration=0.0)
-    labels = predictor.labels
-    mean = np.mean([[w.prediction.probabilities[k] for k in labels] for w in windows], axis=0)
-    return LongformResult(str(path), tuple(windows), Prediction.from_probabilities(labels, mean),
-                          duration=total / predictor.sample_rate)
+    return summarized(LongformResult(str(path), tuple(windows), duration=duration,
+                                     regions=None if regions is None else tuple(regions)),
+                      predictor.labels, options.timeline)
+
+
+def summarized(result: LongformResult, labels: Sequence[str],
+               options: TimelineOptions = TimelineOptions()) -> LongformResult:
+    """``result`` with its timeline, summary and whole-file prediction filled in."""
+    windows = [Window(w.start, w.end, w.prediction.label,
+                      np.array([w.prediction.probabilities[k] for k in labels])
+                      if w.prediction.is_speech else None) for w in result.windows]
+    segments = build_timeline(windows, result.duration or 0.0, result.regions, options)
+    summary = summarize(segments)
+    return replace(result, segments=tuple(segments), summary=summary,
+                   prediction=_whole_file(segments, summary, labels))
+
+
+def _whole_file(segments: Sequence[Segment], summary: Summary,
+                labels: Sequence[str]) -> Prediction:
+    speech = [s for s in segments if s.label != NO_SPEECH and s.probabilities is not None]
+    if summary.dominant == NO_SPEECH or not speech:
+        return Prediction.no_speech()
+    weights = np.array([s.duration for s in speech])
+    mean = (np.stack([s.probabilities for s in speech]) * weights[:, None]).sum(0) / weights.sum()
+    return Prediction(summary.dominant, {k: float(p) for k, p in zip(labels, mean)})
+
+
+def speech_spans(regions: Sequence[tuple[float, float]], options: SegmentOptions,
+                 config: FeatureConfig) -> list[tuple[int, int]]:
+    """Speech regions -> ``[(start, end), ...]`` sample spans to predict, in order.
+
+    Regions closer than ``options.min_gap`` merge; a region longer than
+    ``options.segment`` is split into equal pieces no longer than it; pieces shorter
+    than one analysis window are dropped.
+    """
+    rate = config.sample_rate
+    merged: list[list[float]] = []
+    for start, end in regions:
+        if merged and start - merged[-1][1] < options.min_gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    spans = []
+    limit = round(options.segment * rate)
+    for start, end in merged:
+        a, b = round(start * rate), round(end * rate)
+        pieces = max(1, math.ceil((b - a) / limit))
+        edges = np.linspace(a, b, pieces + 1).round().astype(int)
+        spans += [(int(x), int(y)) for x, y in zip(edges[:-1], edges[1:])
+                  if y - x >= config.min_samples]
+    return spans
+
+
+def cut_spans(blocks: Iterable[np.ndarray],
+              spans: Sequence[tuple[int, int]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Cut ``[start, end)`` sample spans (in order, not overlapping) out of a stream of
+    blocks; holds at most one span plus a block. Spans past the end are cut short."""
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0
+    todo = list(spans)
+    for block in blocks:
+        if not todo:
+            break
+        buf = np.concatenate([buf, block])
+        while todo and buf_start + buf.size >= todo[0][1]:
+            start, end = todo.pop(0)
+            yield start, buf[start - buf_start:end - buf_start].copy()
+        drop = min(max(0, (todo[0][0] if todo else buf_start + buf.size) - buf_start), buf.size)
+        buf, buf_start = buf[drop:], buf_start + drop
+    for start, end in todo:  # the recording ended inside or before these spans
+        piece = buf[max(0, start - buf_start):max(0, end - buf_start)]
+        if piece.size:
+            yield start, piece.copy()
 
 
 def _to_samples(option: str, seconds: float, rate: int) -> int:
@@ -268,15 +383,25 @@ def _to_samples(option: str, seconds: float, rate: int) -> int:
     return round(samples)
 
 
-def _predict_windows(predictor: Predictor, blocks: Iterable[np.ndarray], options: SegmentOptions,
-                     window: WindowSamples, path: str | Path) -> Iterator[WindowPrediction]:
-    windows = cut_windows(blocks, window.segment, window.hop, window.min_last)
+def _predict_windows(predictor: Predictor, windows: Iterable[tuple[int, np.ndarray]],
+                     batch_size: int, path: str | Path, regions=None,
+                     min_fraction: float = 0.0) -> Iterator[WindowPrediction]:
+    """Predict (start sample, wave) windows in batches; with ``regions``, windows with
+    less than ``min_fraction`` of speech are ``no-speech`` without the model."""
     batch: list[tuple[int, np.ndarray]] = []
+    rate = predictor.sample_rate
     try:
-        for item in windows:
-            predictor.check_length(item[1], path)  # only a lone window can be this short
-            batch.append(item)
-            if len(batch) == options.batch_size:
+        for start, wave in windows:
+            predictor.check_length(wave, path)  # only a lone window can be this short
+            if regions is not None and speech_fraction(
+                    regions, start / rate, (start + wave.size) / rate) < min_fraction:
+                yield from _predict(predictor, batch)
+                batch = []
+                yield WindowPrediction(start / rate, (start + wave.size) / rate,
+                                       Prediction.no_speech())
+                continue
+            batch.append((start, wave))
+            if len(batch) == batch_size:
                 yield from _predict(predictor, batch)
                 batch = []
     except AudioError:

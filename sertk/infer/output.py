@@ -2,9 +2,13 @@
 
 Utterance results (:class:`FileResult`) give one row per file:
 ``path, label, probability, <one column per class>, error``.
-Segment results (:class:`LongformResult`) give one row per window plus one row for
-the whole file (``scope`` = ``window`` or ``file``, with ``start`` and ``end`` in
-seconds); in JSON the windows are nested under their file.
+Segment results (:class:`LongformResult`) give one row per window, one per segment
+of the merged timeline and one for the whole file (``scope`` = ``window``,
+``segment`` or ``file``, with ``start`` and ``end`` in seconds; the file row's
+``summary`` gives each label's share of the time, e.g. ``neutral 62 %, no-speech 8 %``);
+in JSON the windows, segments, summary and speech regions are nested under their file.
+The terminal table leaves the windows out (segments and files only).
+A ``no-speech`` row has no probabilities (empty cells, ``null`` in JSON).
 
 JSON output is always valid JSON: probabilities are finite by construction (a
 :class:`~sertk.infer.predictor.Prediction` refuses NaN and infinity), other non-finite
@@ -23,6 +27,7 @@ from typing import Any, Union
 from sertk.fileio import atomic_open, atomic_write, check_writable_folder
 from sertk.infer.longform import LongformResult
 from sertk.infer.predictor import FileResult, Prediction
+from sertk.infer.timeline import Segment, format_summary
 
 Result = Union[FileResult, LongformResult]
 OUTPUT_FORMATS = (".csv", ".json")
@@ -39,7 +44,7 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
     path = Path(path)
     suffix = _suffix(path)
     if suffix == ".json":
-        records = [to_record(r) for r in results]
+        records = [to_record(r, labels) for r in results]
         atomic_write(path, json.dumps(records, indent=2, allow_nan=False) + "\n")
         return path
     rows = [row for r in results for row in to_rows(r, labels)]
@@ -78,29 +83,51 @@ def _suffix(path: Path) -> str:
 def csv_columns(results: Sequence[Result], labels: Sequence[str]) -> list[str]:
     segments = any(isinstance(r, LongformResult) for r in results)
     head = ["path", "scope", "start", "end"] if segments else ["path"]
-    return head + ["label", "probability", *labels, "error"]
+    tail = ["summary", "error"] if segments else ["error"]
+    return head + ["label", "probability", *labels, *tail]
 
 
-def to_rows(result: Result, labels: Sequence[str]) -> list[dict[str, Any]]:
+def to_rows(result: Result, labels: Sequence[str], *, windows: bool = True
+            ) -> list[dict[str, Any]]:
     """Flat CSV rows for one result (several for a segmented file)."""
     if isinstance(result, FileResult):
         return [_row({"path": result.path}, result.prediction, result.error, labels)]
     rows = [_row({"path": result.path, "scope": "window", "start": round(w.start, 3),
-                  "end": round(w.end, 3)}, w.prediction, None, labels) for w in result.windows]
+                  "end": round(w.end, 3)}, w.prediction, None, labels)
+            for w in (result.windows if windows else ())]
+    rows += [_row({"path": result.path, "scope": "segment", "start": round(s.start, 3),
+                   "end": round(s.end, 3)}, _segment_prediction(s, labels), None, labels)
+             for s in result.segments]
     end = round(result.duration, 3) if result.duration is not None else ""
     start = 0.0 if end != "" else ""
-    rows.append(_row({"path": result.path, "scope": "file", "start": start, "end": end},
-                     result.prediction, result.error, labels))
+    summary = format_summary(result.summary) if result.summary is not None else ""
+    rows.append(_row({"path": result.path, "scope": "file", "start": start, "end": end,
+                      "summary": summary}, result.prediction, result.error, labels))
     return rows
 
 
-def to_record(result: Result) -> dict[str, Any]:
+def _segment_prediction(segment: Segment, labels: Sequence[str]) -> Prediction:
+    if segment.probabilities is None:
+        return Prediction(segment.label, {})
+    return Prediction(segment.label, {k: float(p) for k, p in zip(labels, segment.probabilities)})
+
+
+def to_record(result: Result, labels: Sequence[str] = ()) -> dict[str, Any]:
     """A JSON-ready dict for one result."""
     record: dict[str, Any] = {"path": result.path, **_prediction_fields(result.prediction),
                               "error": result.error, "duration": _finite(result.duration)}
     if isinstance(result, LongformResult):
         record["windows"] = [{"start": _finite(w.start), "end": _finite(w.end),
                               **_prediction_fields(w.prediction)} for w in result.windows]
+        record["segments"] = [
+            {"start": _finite(s.start), "end": _finite(s.end), "label": s.label,
+             "probabilities": None if s.probabilities is None or not labels
+             else {k: float(p) for k, p in zip(labels, s.probabilities)}}
+            for s in result.segments]
+        record["summary"] = None if result.summary is None else {
+            "dominant": result.summary.dominant, "shares": dict(result.summary.shares)}
+        record["speech_regions"] = (None if result.regions is None
+                                    else [[a, b] for a, b in result.regions])
     return record
 
 
@@ -112,7 +139,8 @@ def _finite(value: float | None) -> float | None:
 def format_table(results: Sequence[Result], labels: Sequence[str]) -> str:
     """A fixed-width table for the terminal (probabilities to 3 decimals)."""
     columns = csv_columns(results, labels)
-    rows = [[_cell(row.get(c)) for c in columns] for r in results for row in to_rows(r, labels)]
+    rows = [[_cell(row.get(c)) for c in columns] for r in results
+            for row in to_rows(r, labels, windows=False)]
     if all(not row[-1] for row in rows):
         columns, rows = columns[:-1], [row[:-1] for row in rows]
     widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
@@ -126,7 +154,7 @@ def _row(head: dict[str, Any], prediction: Prediction | None, error: str | None,
     row = dict(head)
     if prediction is not None:
         row.update(label=prediction.label, probability=prediction.probability)
-        row.update({k: prediction.probabilities[k] for k in labels})
+        row.update({k: prediction.probabilities.get(k) for k in labels})
     row["error"] = error or ""
     return row
 
@@ -135,7 +163,7 @@ def _prediction_fields(prediction: Prediction | None) -> dict[str, Any]:
     if prediction is None:
         return {"label": None, "probability": None, "probabilities": None}
     return {"label": prediction.label, "probability": prediction.probability,
-            "probabilities": dict(prediction.probabilities)}
+            "probabilities": dict(prediction.probabilities) or None}
 
 
 def _cell(value: Any) -> str:

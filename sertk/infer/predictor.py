@@ -38,6 +38,7 @@ from sertk.infer.bundled import resolve_model
 from sertk.infer.frontend import WaveformFrontend
 from sertk.infer.layout import samples_first
 from sertk.infer.stream import read_head
+from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
 
 NON_FINITE_OUTPUT = "model produced non-finite output"
 
@@ -64,7 +65,11 @@ class PredictOptions:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The most probable label and the probability of every label (they sum to 1)."""
+    """The most probable label and the probability of every label (they sum to 1).
+
+    A clip without enough speech (see :mod:`sertk.vad`) gets the label ``no-speech``
+    and no probabilities: the model is not asked about it.
+    """
 
     label: str
     probabilities: dict[str, float]
@@ -75,9 +80,18 @@ class Prediction:
             raise ModelOutputError(NON_FINITE_OUTPUT)
 
     @property
-    def probability(self) -> float:
-        """Probability of the predicted label."""
-        return self.probabilities[self.label]
+    def probability(self) -> float | None:
+        """Probability of the predicted label (None for ``no-speech``)."""
+        return self.probabilities.get(self.label)
+
+    @property
+    def is_speech(self) -> bool:
+        return self.label != NO_SPEECH
+
+    @classmethod
+    def no_speech(cls) -> "Prediction":
+        """The prediction of a clip in which nobody speaks."""
+        return cls(NO_SPEECH, {})
 
     @classmethod
     def from_probabilities(cls, labels: Sequence[str], probs: np.ndarray) -> "Prediction":
@@ -114,10 +128,16 @@ class Predictor:
         checkpoint: a :class:`sertk.models.Checkpoint` (see :func:`load_model`).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available
             (:func:`sertk.devices.resolve_device`; DeviceError if this machine lacks it).
+        vad: when set, every prediction path first asks the voice activity detector
+            (:mod:`sertk.vad`) and answers ``no-speech`` for a clip or window with less
+            than ``vad.min_speech_fraction`` of speech, without running the model. None
+            (this class's default) predicts every input; :func:`load_model` turns it on.
     """
 
-    def __init__(self, checkpoint, device: str | torch.device | None = None):
+    def __init__(self, checkpoint, device: str | torch.device | None = None,
+                 vad: VADOptions | None = None):
         self.device = resolve_device(device)  # DeviceError (a ValueError) if unusable here
+        self.vad = vad
         self.labels: tuple[str, ...] = tuple(checkpoint.labels)
         self.feature_config: FeatureConfig = checkpoint.feature_config
         self.model_name: str = checkpoint.model_name
@@ -215,8 +235,27 @@ class Predictor:
 
     def predict_batch(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> list[Prediction]:
         """Predict several clips (each as in :meth:`predict`) at one rate in one forward pass."""
-        waves = [self.prepare(w, sample_rate) for w in waveforms]
-        return self._predictions(self.probabilities(waves))
+        return self._predict_waves([self.prepare(w, sample_rate) for w in waveforms])
+
+    def has_speech(self, wave: np.ndarray) -> bool:
+        """Whether a prepared (samples,) clip holds enough speech to be asked about
+        (always True without ``vad``)."""
+        if self.vad is None:
+            return True
+        regions = detect_speech([wave], self.sample_rate, self.vad, total_samples=wave.size)
+        return speech_fraction(regions, 0.0, wave.size / self.sample_rate) >= \
+            self.vad.min_speech_fraction
+
+    def _predict_waves(self, waves: Sequence[np.ndarray]) -> list[Prediction]:
+        """Predictions of prepared clips: ``no-speech`` without the model where the
+        detector finds too little speech, the model's answer for the others."""
+        speech = [i for i, wave in enumerate(waves) if self.has_speech(wave)]
+        out = [Prediction.no_speech()] * len(waves)
+        if speech:
+            for i, prediction in zip(speech, self._predictions(
+                    self.probabilities([waves[i] for i in speech]))):
+                out[i] = prediction
+        return out
 
     def predict_file(self, path: str | Path) -> Prediction:
         """Predict one file.
@@ -226,7 +265,7 @@ class Predictor:
             ModelOutputError: the model's output is not finite.
         """
         wave, _ = read_head(path, self.feature_config.max_seconds, self.sample_rate)
-        return self._predictions(self.probabilities([self.check_length(wave, path)]))[0]
+        return self._predict_waves([self.check_length(wave, path)])[0]
 
     def predict_files(
         self,
@@ -283,6 +322,21 @@ class Predictor:
         """Predict the decoded files of one batch, one by one if the batch fails."""
         if not pending:
             return
+        if self.vad is not None:
+            try:
+                speech = [self.has_speech(wave) for _, wave, _ in pending]
+            except Exception as err:  # the detector failed: these files' error, not the end
+                for index, _, duration in pending:
+                    results[index] = FileResult(paths[index], duration=duration, error=(
+                        f"voice activity detection failed ({type(err).__name__}: {err})"))
+                return
+            for (index, _, duration), has_speech in zip(pending, speech):
+                if not has_speech:
+                    results[index] = FileResult(paths[index], Prediction.no_speech(),
+                                                duration=duration)
+            pending = [item for item, has_speech in zip(pending, speech) if has_speech]
+            if not pending:
+                return
         try:
             probs = self.probabilities([wave for _, wave, _ in pending])
         except Exception as err:
@@ -311,8 +365,13 @@ class Predictor:
 
 
 def load_model(path_or_name: str | Path | None = None,
-               device: str | torch.device | None = None) -> Predictor:
+               device: str | torch.device | None = None,
+               vad: VADOptions | None | bool = True) -> Predictor:
     """Load a checkpoint directory or a bundled model (None = the default, ``"emodb"``).
+
+    ``vad``: True (default) answers ``no-speech`` for clips and windows without enough
+    speech (:class:`sertk.vad.VADOptions` defaults), a :class:`VADOptions` sets the
+    thresholds, False or None predicts every input.
 
     Raises:
         sertk.infer.bundled.ModelNotFoundError: nothing at that path and no bundled
@@ -321,4 +380,5 @@ def load_model(path_or_name: str | Path | None = None,
     """
     from sertk.models import load_checkpoint
 
-    return Predictor(load_checkpoint(resolve_model(path_or_name)), device=device)
+    options = VADOptions() if vad is True else (vad or None)
+    return Predictor(load_checkpoint(resolve_model(path_or_name)), device=device, vad=options)

@@ -7,8 +7,9 @@ the last one up to its end. Time outside the speech regions of a voice activity
 detector is ``no-speech`` (exact to the detector's 32 ms frames, not to the hop);
 inside them the owning window's label holds. Consecutive pieces with the same label
 merge into one :class:`Segment`, whose probabilities are the duration-weighted mean
-of its windows'. When ``hop > segment`` the time between windows was never analysed
-and is left out of the timeline (segments then have gaps).
+of its windows'. Time that no window analysed (between windows when ``hop > segment``, or
+between speech segments) is ``no-speech`` where the detector found none, and is
+otherwise left out of the timeline (segments then have gaps).
 
 Optional smoothing, both off by default:
 
@@ -36,12 +37,13 @@ Regions = Sequence[tuple[float, float]]
 
 @dataclass(frozen=True)
 class Window:
-    """One window's result: ``[start, end)`` seconds, its label and (C,) probabilities."""
+    """One window's result: ``[start, end)`` seconds, its label and (C,) probabilities
+    (None for a ``no-speech`` window)."""
 
     start: float
     end: float
     label: str
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ def build_timeline(windows: Sequence[Window], duration: float, regions: Regions 
         for a, b, speech in _split_by_speech(start, end, regions):
             pieces.append(Segment(a, b, label if speech else NO_SPEECH,
                                   window.probabilities if speech and label != NO_SPEECH else None))
+    if regions is not None:
+        pieces = _fill_silent_holes(pieces, duration, regions)
     segments = _merge(pieces)
     if options.min_duration > 0:
         segments = _merge(_absorb_short(segments, options.min_duration))
@@ -131,6 +135,21 @@ def _ownership(windows: Sequence[Window], duration: float) -> list[tuple[float, 
             ends[i - 1] = starts[i] = min(max(mid, current.start), previous.end)
     ends[-1] = max(ends[-1], duration)  # a dropped short tail belongs to the last window
     return list(zip(starts, ends))
+
+
+def _fill_silent_holes(pieces: list[Segment], duration: float, regions: Regions) -> list[Segment]:
+    """Time no window analysed is ``no-speech`` where the detector found no speech
+    (speech there stays out of the timeline: nobody asked the model about it)."""
+    out: list[Segment] = []
+    cursor = 0.0
+    for piece in [*pieces, Segment(duration, duration, NO_SPEECH, None)]:
+        if piece.start > cursor + 1e-9:
+            out += [Segment(a, b, NO_SPEECH, None)
+                    for a, b, speech in _split_by_speech(cursor, piece.start, regions) if not speech]
+        if piece.duration > 0:
+            out.append(piece)
+        cursor = max(cursor, piece.end)
+    return out
 
 
 def _split_by_speech(start: float, end: float,
@@ -173,12 +192,18 @@ def _join(a: Segment, b: Segment) -> Segment:
 
 
 def _mode_filter(labels: list[str], width: int) -> list[str]:
+    """Each emotion window takes the most frequent emotion among the ``width`` windows
+    centred on it (ties keep its own); ``no-speech`` windows neither vote nor change."""
     if width == 1:
         return labels
     half = width // 2
     out = []
     for i, own in enumerate(labels):
-        counts = Counter(labels[max(0, i - half):i + half + 1])
+        near = [x for x in labels[max(0, i - half):i + half + 1] if x != NO_SPEECH]
+        if own == NO_SPEECH or not near:
+            out.append(own)
+            continue
+        counts = Counter(near)
         top = max(counts.values())
         out.append(own if counts[own] == top else
                    next(label for label, n in counts.most_common() if n == top))

@@ -46,7 +46,9 @@ def plot_timeline(segments: Sequence[Segment], windows: Sequence[Window], labels
     bands.set_title(title or "emotion over time", fontsize=10)
     if windows:
         centres = np.array([(w.start + w.end) / 2 for w in windows])
-        probs = np.stack([w.probabilities for w in windows])  # (windows, C)
+        blank = np.full(len(labels), np.nan)  # no-speech windows leave gaps in the curves
+        probs = np.stack([blank if w.probabilities is None else w.probabilities
+                          for w in windows])  # (windows, C)
         for k, label in enumerate(labels):
             curves.plot(centres, probs[:, k], color=colours[label], lw=1.5, label=label,
                         marker="." if len(windows) < 60 else None)

@@ -35,12 +35,12 @@ def clips(tmp_path):
 
 def test_a_folder_prints_a_table_and_exits_0(ckpt, clips, capsys):
     folder, paths = clips
-    assert main(["predict", str(folder), "--model", ckpt, "--no-progress"]) == 0
+    assert main(["predict", "--no-vad", str(folder), "--model", ckpt, "--no-progress"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["path", "label", "probability", *LABELS]
     rows = {line.split()[0]: line.split() for line in out[1:]}
     assert set(rows) == {str(p) for p in paths}
-    predictor = load_model(ckpt, device="cpu")
+    predictor = load_model(ckpt, device="cpu", vad=False)
     for path in paths:
         expected = predictor.predict_file(path)
         row = rows[str(path)]
@@ -53,7 +53,8 @@ def test_a_list_file_and_csv_output(ckpt, clips, tmp_path, capsys):
     listing = tmp_path / "files.txt"
     listing.write_text("# two clips\nclips/a.wav\nclips/sub/b.flac\n")
     out = tmp_path / "preds.csv"
-    args = ["predict", str(listing), "--model", ckpt, "--out", str(out), "--batch-size", "1"]
+    args = ["predict", "--no-vad", str(listing), "--model", ckpt, "--out", str(out),
+            "--batch-size", "1"]
     assert main(args) == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["path"] for r in rows] == [str(tmp_path / "clips/a.wav"),
@@ -73,7 +74,7 @@ def test_bad_files_get_error_rows_the_rest_predictions_and_exit_1(ckpt, clips, t
     (tmp_path / "bad" / "broken_link.wav").symlink_to(tmp_path / "nowhere.wav")
     expected[tmp_path / "bad" / "broken_link.wav"] = "file not found"
     bad = tmp_path / "bad"
-    code = main(["predict", str(folder), str(bad), str(bad / "missing.wav"),
+    code = main(["predict", "--no-vad", str(folder), str(bad), str(bad / "missing.wav"),
                  str(bad / "folder.wav"), "--model", ckpt, "--out", str(out)])
     assert code == 1
     records = {r["path"]: r for r in json.loads(out.read_text())}
@@ -96,29 +97,36 @@ def test_segment_mode_writes_windows_with_times_and_a_file_row(ckpt, tmp_path, c
     path = tmp_path / "talk.wav"
     sf.write(path, speech_like(7.0, rate=22_050), 22_050)
     out = tmp_path / "talk.csv"
-    assert main(["predict", str(path), "--model", ckpt, "--segment", "3", "--hop", "2",
+    assert main(["predict", "--no-vad", str(path), "--model", ckpt, "--segment", "3", "--hop", "2",
                  "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     windows = [(float(r["start"]), float(r["end"])) for r in rows if r["scope"] == "window"]
     assert windows == [(0.0, 3.0), (2.0, 5.0), (4.0, 7.0), (6.0, 7.0)]
     whole = [r for r in rows if r["scope"] == "file"]
     assert len(whole) == 1 and float(whole[0]["end"]) == pytest.approx(7.0)
-    mean = np.mean([[float(r[k]) for k in LABELS] for r in rows if r["scope"] == "window"], axis=0)
-    np.testing.assert_allclose([float(whole[0][k]) for k in LABELS], mean, atol=1e-9)
+    # each window owns the time up to the midpoints between centres: 2.5, 2, 1.5 and 1 s
+    owned = np.array([2.5, 2.0, 1.5, 1.0])
+    probs = np.array([[float(r[k]) for k in LABELS] for r in rows if r["scope"] == "window"])
+    mean = (probs * owned[:, None]).sum(axis=0) / owned.sum()
+    np.testing.assert_allclose([float(whole[0][k]) for k in LABELS], mean, atol=1e-6)
+    segments = [(float(r["start"]), float(r["end"])) for r in rows if r["scope"] == "segment"]
+    assert segments[0][0] == 0.0 and segments[-1][1] == pytest.approx(7.0)
+    assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))  # a contiguous timeline
+    assert whole[0]["summary"].endswith("%")
 
-    assert main(["predict", str(path), "--model", ckpt, "--segment", "3"]) == 0
+    assert main(["predict", "--no-vad", str(path), "--model", ckpt, "--segment", "3"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:5] == ["path", "scope", "start", "end", "label"]
-    assert [line.split()[1:4] for line in table[1:]] == [
-        ["window", "0.000", "3.000"], ["window", "3.000", "6.000"], ["window", "6.000", "7.000"],
-        ["file", "0.000", "7.000"]]
+    scopes = [line.split()[1] for line in table[1:]]  # the table shows segments, not windows
+    assert set(scopes[:-1]) == {"segment"} and scopes[-1] == "file"
+    assert table[1].split()[2] == "0.000" and table[-1].split()[2:4] == ["0.000", "7.000"]
 
 
 def test_segment_mode_reports_bad_files_and_goes_on(ckpt, clips, tmp_path):
     folder, _ = clips
     (folder / "broken.wav").write_bytes(b"RIFF....WAVE")
     out = tmp_path / "o.json"
-    assert main(["predict", str(folder), "--model", ckpt, "--segment", "2", "--out", str(out)]) == 1
+    assert main(["predict", "--no-vad", str(folder), "--model", ckpt, "--segment", "2", "--out", str(out)]) == 1
     records = {r["path"].rsplit("/", 1)[-1]: r for r in json.loads(out.read_text())}
     assert "not a readable audio file" in records["broken.wav"]["error"]
     assert records["b.flac"]["error"] is None and len(records["b.flac"]["windows"]) == 2
@@ -141,7 +149,7 @@ def test_usage_errors_exit_2(ckpt, clips, capsys, extra, message):
 
 def test_a_folder_without_audio_is_a_usage_error(ckpt, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["predict", str(tmp_path / "empty"), "--model", ckpt]) == 2
+    assert main(["predict", "--no-vad", str(tmp_path / "empty"), "--model", ckpt]) == 2
     assert "no audio files found" in capsys.readouterr().err
 
 
@@ -155,10 +163,10 @@ def test_without_model_uses_the_bundled_default_or_says_it_is_missing(clips, tmp
                                                                       capsys):
     folder, _ = clips
     monkeypatch.setattr(bundled, "PRETRAINED_DIR", tmp_path / "pretrained")
-    assert main(["predict", str(folder)]) == 2
+    assert main(["predict", "--no-vad", str(folder)]) == 2
     assert "bundled models: none installed" in capsys.readouterr().err
     make_checkpoint(tmp_path / "pretrained" / "emodb")
-    assert main(["predict", str(folder)]) == 0
+    assert main(["predict", "--no-vad", str(folder)]) == 0
 
 
 # --- window options, output paths: usage errors before any work ----------------------------
@@ -180,7 +188,7 @@ def test_bad_window_options_are_usage_errors_before_any_work(ckpt, clips, tmp_pa
                                                              extra, message):
     folder, _ = clips
     out = tmp_path / "o.json"
-    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out), *extra]) == 2
+    assert main(["predict", "--no-vad", str(folder), "--model", ckpt, "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) <= 2 and "Traceback" not in err
     assert not out.exists()
@@ -206,7 +214,7 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_any_work(ckpt, cli
         (tmp_path / "blocker").write_text("")
         out = tmp_path / "blocker" / "preds.json"
     monkeypatch.setattr(predict_cli, "load_model", _no_model)
-    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out)]) == 2
+    assert main(["predict", "--no-vad", str(folder), "--model", ckpt, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert message in err and str(out) in err and "wrote" not in err
 
@@ -230,7 +238,8 @@ def test_os_errors_of_one_file_are_its_row_not_the_end_of_the_batch(ckpt, clips,
 
     monkeypatch.setattr(stream, "audio_info", audio_info)
     out = tmp_path / "o.json"
-    args = ["predict", str(folder), str(long_name), str(listing), str(locked), "--model", ckpt,
+    args = ["predict", "--no-vad", str(folder), str(long_name), str(listing), str(locked),
+            "--model", ckpt,
             "--out", str(out), *segment]
     assert main(args) == 1
     records = {Path(r["path"]).name: r for r in _strict_json(out.read_text())}
@@ -249,7 +258,7 @@ def test_undecodable_media_files_in_a_folder_are_rows_and_other_files_a_notice(c
         (folder / name).write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
     (folder / "cover.jpg").write_bytes(b"\xff\xd8\xff")
     out = tmp_path / "o.csv"
-    assert main(["predict", str(folder), "--model", ckpt, "--out", str(out)]) == 1
+    assert main(["predict", "--no-vad", str(folder), "--model", ckpt, "--out", str(out)]) == 1
     rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
     assert set(rows) == {p.name for p in paths} | {"talk.m4a", "call.AAC", "old.wma", "clip.mp4",
                                                    "memo.amr", "vid.webm"}
@@ -268,7 +277,7 @@ def test_non_finite_model_output_is_an_error_row_and_json_stays_valid(ckpt, tmp_
     sf.write(silence, np.zeros(40_000, np.int16), 16_000)
     monkeypatch.setattr(predict_cli, "load_model", lambda *a, **k: nan_for_sound(ckpt))
     out = tmp_path / "o.json"
-    assert main(["predict", str(sound), str(silence), "--model", ckpt, "--out", str(out),
+    assert main(["predict", "--no-vad", str(sound), str(silence), "--model", ckpt, "--out", str(out),
                  *segment]) == 1
     records = _strict_json(out.read_text())
     assert records[0]["label"] is None and records[0]["probabilities"] is None
@@ -281,7 +290,7 @@ def test_a_one_sample_file_is_too_short_in_both_modes(ckpt, tmp_path):
     sf.write(path, np.array([0.3], np.float32), 16_000, subtype="FLOAT")
     for extra in ([], ["--segment", "2", "--min-last", "0"]):
         out = tmp_path / "o.json"
-        assert main(["predict", str(path), "--model", ckpt, "--out", str(out), *extra]) == 1
+        assert main(["predict", "--no-vad", str(path), "--model", ckpt, "--out", str(out), *extra]) == 1
         record = _strict_json(out.read_text())[0]
         assert record["label"] is None and "too short: 1 samples < 400" in record["error"]
 

@@ -21,4 +21,4 @@ def batch_checkpoint(tmp_path_factory):
 def predictor(request, fixed_checkpoint, batch_checkpoint):
     """A CPU predictor for each padding mode."""
     path = fixed_checkpoint if request.param == "fixed" else batch_checkpoint
-    return load_model(path, device="cpu")
+    return load_model(path, device="cpu", vad=False)

@@ -155,7 +155,7 @@ def test_predictions_from_several_threads_equal_the_serial_ones(predictor, tmp_p
 
 
 def test_load_model_reads_a_checkpoint_directory(fixed_checkpoint):
-    predictor = load_model(fixed_checkpoint, device="cpu")
+    predictor = load_model(fixed_checkpoint, device="cpu", vad=False)
     assert isinstance(predictor, Predictor)
     assert predictor.labels == tuple(LABELS) and predictor.device.type == "cpu"
     assert not predictor.model.training
@@ -174,9 +174,9 @@ def test_load_model_finds_bundled_models_by_name(tmp_path, monkeypatch):
     make_checkpoint(tmp_path / "pretrained" / "emodb")
     make_checkpoint(tmp_path / "pretrained" / "other", seed=3)
     assert bundled.list_bundled() == ["emodb", "other"]
-    default = load_model(device="cpu")
-    by_name = load_model("emodb", device="cpu")
-    other = load_model("other", device="cpu")
+    default = load_model(device="cpu", vad=False)
+    by_name = load_model("emodb", device="cpu", vad=False)
+    other = load_model("other", device="cpu", vad=False)
     wave = speech_like(1.0)
     assert default.predict(wave, 16_000) == by_name.predict(wave, 16_000)
     assert other.predict(wave, 16_000) != default.predict(wave, 16_000)
@@ -213,7 +213,7 @@ def test_sertk_predict_loads_once_and_predicts_paths_and_arrays(fixed_checkpoint
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_predictions_equal_cpu_predictions(batch_checkpoint):
     waves = [speech_like(s, seed=i) for i, s in enumerate([0.5, 2.0, 4.5])]
-    cpu = load_model(batch_checkpoint, device="cpu").probabilities(waves)
+    cpu = load_model(batch_checkpoint, device="cpu", vad=False).probabilities(waves)
     cuda = load_model(batch_checkpoint, device="cuda")
     assert next(cuda.model.parameters()).is_cuda
     np.testing.assert_allclose(cuda.probabilities(waves), cpu, atol=1e-4)
@@ -221,7 +221,7 @@ def test_cuda_predictions_equal_cpu_predictions(batch_checkpoint):
 
 def test_real_emodb_clips_get_confident_distinct_predictions(emodb_dir, fixed_checkpoint):
     paths = sorted((emodb_dir / "wav").glob("*.wav"))[:6]
-    results = load_model(fixed_checkpoint, device="cpu").predict_files(paths)
+    results = load_model(fixed_checkpoint, device="cpu", vad=False).predict_files(paths)
     assert all(r.ok for r in results)
     probs = np.array([list(r.prediction.probabilities.values()) for r in results])
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)

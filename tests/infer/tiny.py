@@ -80,6 +80,6 @@ def nan_for_sound(checkpoint: Path):
     """A CPU predictor of ``checkpoint`` whose model outputs NaN for any non-silent clip."""
     from sertk.infer import load_model
 
-    predictor = load_model(checkpoint, device="cpu")
+    predictor = load_model(checkpoint, device="cpu", vad=False)
     predictor.model = NaNForSound(predictor.model)
     return predictor

@@ -46,7 +46,7 @@ def _probs(prediction) -> list[float]:
 
 def test_sertk_predict_from_four_threads(checkpoint, tmp_path, monkeypatch):
     paths = [write_clip(tmp_path / f"c{i}.wav", 0.4 + 0.35 * i, seed=i) for i in range(5)]
-    serial = [load_model(checkpoint, device="cpu").predict_file(p) for p in paths]
+    serial = [load_model(checkpoint, device="cpu", vad=False).predict_file(p) for p in paths]
     loads = []
     real_load = api.load_model
 
@@ -58,7 +58,8 @@ def test_sertk_predict_from_four_threads(checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr(api, "load_model", counting_load)
     # each thread walks the files from a different start, so different files overlap in time
     results = _run_together(lambda k: [sertk.predict(paths[(k + i) % len(paths)],
-                                                     model=str(checkpoint), device="cpu")
+                                                     model=str(checkpoint), device="cpu",
+                                                     vad=False)
                                        for i in range(len(paths))])
     assert len(loads) == 1  # one predictor, shared
     for k, got in results.items():
@@ -69,7 +70,7 @@ def test_sertk_predict_from_four_threads(checkpoint, tmp_path, monkeypatch):
 
 
 def test_segment_and_utterance_prediction_mixed_across_threads(checkpoint, tmp_path):
-    predictor = load_model(checkpoint, device="cpu")
+    predictor = load_model(checkpoint, device="cpu", vad=False)
     paths = [write_clip(tmp_path / f"long{i}.wav", 5.0 + 2.0 * i, seed=i, rate=22_050)
              for i in range(3)]
     options = SegmentOptions(2.0, 1.0, batch_size=4)
