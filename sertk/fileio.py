@@ -114,6 +114,11 @@ def check_writable_folder(path: str | os.PathLike) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def make_parent(path: str | os.PathLike) -> None:
+    """Create the folder of ``path``; an error names ``path``, the file that was wanted."""
+    _make_parent(Path(path))
+
+
 def _make_parent(path: Path) -> None:
     """Create the folder of ``path``; an error names ``path``, the file that was wanted."""
     try:

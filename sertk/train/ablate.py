@@ -6,6 +6,7 @@ protocol, folds and seed (only ``model`` changes), each into ``OUT/<model>/``, t
 time, and the paper's IEMOCAP numbers alongside), ``OUT/ablation.json`` and
 ``OUT/confusion-grid.png`` (pooled confusion matrices side by side, as Figure 3). Features are
 computed once and shared; re-running resumes, as for :func:`~sertk.train.cv.cross_validate`.
+Every model's recipe is checked before anything is written.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from sertk.eval.report import write_ablation
 from sertk.models import list_models
 from sertk.train.config import ConfigError, TrainConfig, save_config
 from sertk.train.cv import cross_validate
-from sertk.train.fit import is_global_zero, load_fold_features
+from sertk.train.fit import is_global_zero, load_fold_features, writing
+from sertk.train.recipe import check_recipe
 
 
 def ablate(config: TrainConfig, utterances: Sequence[Utterance], out_dir: str | Path, *,
@@ -34,11 +36,14 @@ def ablate(config: TrainConfig, utterances: Sequence[Utterance], out_dir: str | 
     unknown = [m for m in models if m not in list_models()]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; known: {list_models()}")
+    for name in models:  # every recipe, before anything is written
+        check_recipe(config.replace(model=name), utterances)
     out_dir = Path(out_dir)
-    if is_global_zero():
-        save_config(config, out_dir)
     if features is None:
         features = load_fold_features(config, utterances)
+    if is_global_zero():
+        with writing(out_dir):
+            save_config(config, out_dir)
     runs, complete = {}, True
     for name in models:
         runs[name] = out_dir / name

@@ -7,22 +7,29 @@ and, once every fold is done, the run-level ``metrics.json``, ``predictions.csv`
 interrupted one; ``fold=K`` runs a single fold, so a cluster can train folds as separate
 jobs (the job that completes the last fold writes the report; ``sertk report RUN_DIR`` can
 always do it again).
+
+The whole recipe, the split and the features are checked before anything is written into
+the run directory, and the recipe is compared and saved under the run's lock, so a second
+command with another recipe is refused rather than mixed in; each fold trains under its own
+lock (:mod:`sertk.train.runlock`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from sertk.data.manifest import Utterance, label_names
+from sertk.data.manifest import Utterance
 from sertk.data.splits import check_folds
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
-from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features
+from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features, writing
 from sertk.train.folds import protocol_folds
+from sertk.train.recipe import check_recipe
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +52,29 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
         raise ConfigError("protocol 'final' has no test part to cross-validate; "
                           "use fit() / `sertk train` for it")
     run_dir = Path(out_dir)
-    check_same_run(config, run_dir)
-    labels = label_names(utterances)
+    labels = check_recipe(config, utterances)  # nothing is written before this
     folds = protocol_folds(utterances, config)
     check_folds(utterances, folds, config.protocol)
-    if is_global_zero():
-        save_config(config, run_dir)
-        init_run(run_dir, folds, labels, protocol=config.protocol,
-                 info={"model": config.model, "seed": config.seed, "padding": config.padding,
-                       "manifest": config.manifest})
     selected = select_folds(folds, config)
+    check_same_run(config, run_dir)
     if features is None and any(not _done(run_dir, f.index) for f in selected):
         features = load_fold_features(config, utterances)
-    results: list[FoldResult] = []
-    for fold in selected:
-        log.info("fold %d/%d (%s)", fold.index + 1, len(folds), fold.name)
-        results.append(fit(config, utterances, fold, out_dir=run_dir, features=features,
-                           labels=labels))
+    with contextlib.ExitStack() as claimed:
+        for fold in selected:  # every fold this run will train, before writing anything
+            if not _done(run_dir, fold.index):
+                claimed.enter_context(writing(run_dir, fold_dir(run_dir, fold.index).name))
+        if is_global_zero():
+            with writing(run_dir):  # the recipe lock: compare and write as one step
+                check_same_run(config, run_dir)
+                init_run(run_dir, folds, labels, protocol=config.protocol,
+                         info={"model": config.model, "seed": config.seed,
+                               "padding": config.padding, "manifest": config.manifest})
+                save_config(config, run_dir)
+        results: list[FoldResult] = []
+        for fold in selected:
+            log.info("fold %d/%d (%s)", fold.index + 1, len(folds), fold.name)
+            results.append(fit(config, utterances, fold, out_dir=run_dir, features=features,
+                               labels=labels))
     if not is_global_zero():
         return None
     complete = all(_done(run_dir, f.index) for f in folds)

@@ -15,9 +15,16 @@ the fold's directory::
       resume/last.ckpt  Lightning state at the last epoch end (removed when the fold is done)
 
 A fold is resumable at every stage: a complete fold is skipped; a trained fold with no test
-outputs is only evaluated; an interrupted training resumes from ``resume/last.ckpt`` (loaded
-with ``weights_only=True``) and, because every epoch reseeds from ``(seed, fold, epoch)``,
-ends with the same numbers as an uninterrupted run on the same machine.
+outputs is only evaluated; an interrupted training resumes from ``resume/last.ckpt`` (written
+atomically, loaded with ``weights_only=True``; an unusable one is set aside with a notice and
+the fold trains from its start, :mod:`sertk.train.resume`) and, because every epoch reseeds
+from ``(seed, fold, epoch)``, ends with the same numbers as an uninterrupted run on the same
+machine.
+
+Nothing is written before the whole recipe has been checked (:mod:`sertk.train.recipe`) and
+the features computed, and a fold is trained under an exclusive lock
+(:mod:`sertk.train.runlock`): a second command on the same fold stops with "run directory
+busy (pid N)".
 """
 from __future__ import annotations
 
@@ -37,7 +44,8 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from sertk.data.dataset import FeatureDataset
-from sertk.data.manifest import Utterance, label_names
+from sertk.data.labels import normalise_label
+from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold, check_fold_labels
 from sertk.eval.plots import plot_history
 from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir as run_fold_dir,
@@ -50,7 +58,9 @@ from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.errors import TrainingInterrupted
 from sertk.train.folds import FINAL_FOLD_NAME, check_fold, protocol_folds
 from sertk.train.module import SERModule
-from sertk.train.resume import check_resume_state
+from sertk.train.recipe import check_recipe
+from sertk.train.resume import AtomicCheckpointIO, usable_resume_state
+from sertk.train.runlock import RUN_LOCK, exclusive, fold_lock_path
 
 CHECKPOINT_DIR = "checkpoint"
 RESUME_DIR = "resume"
@@ -109,15 +119,14 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     Returns:
         a :class:`FoldResult`.
     """
-    labels = list(labels or label_names(utterances))
+    manifest_labels = check_recipe(config, utterances)  # before anything is written
+    labels = [normalise_label(c) for c in labels] if labels else manifest_labels
     fold = _resolve_fold(config, utterances, fold)
-    run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
-    check_same_run(config, run_dir)
-    if is_global_zero():
-        save_config(config, run_dir)
-    directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
     check_fold(utterances, fold, config.protocol)  # whoever made the split
     check_fold_labels(utterances, fold, labels)  # known labels, each one trained on
+    run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
+    check_same_run(config, run_dir)
+    directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
     done = _completed(directory, fold)
     if done is not None:
         return done
@@ -125,15 +134,38 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     if features is None:
         features = load_fold_features(config, utterances)
     data = fold_datasets(features, utterances, fold, labels, feature_config)
-    if not (directory / RESULT_FILE).is_file():
-        _train(config, fold, data, labels, feature_config, directory)
-    summary = read_json(directory / RESULT_FILE)
-    metrics = None
-    if data.test is not None and is_global_zero():
-        metrics = evaluate_fold(config, fold, data.test, labels, run_dir, directory, summary)
-    if not config.keep_resume and is_global_zero():
-        shutil.rmtree(directory / RESUME_DIR, ignore_errors=True)
+    with writing(run_dir, directory.name if directory != run_dir else FINAL_FOLD_NAME):
+        if is_global_zero():
+            with writing(run_dir):
+                check_same_run(config, run_dir)  # again: another recipe may have come first
+                save_config(config, run_dir)
+        done = _completed(directory, fold)  # again: another job may have finished it
+        if done is not None:
+            return done
+        if not (directory / RESULT_FILE).is_file():
+            _train(config, fold, data, labels, feature_config, directory)
+        summary = read_json(directory / RESULT_FILE)
+        metrics = None
+        if data.test is not None and is_global_zero():
+            metrics = evaluate_fold(config, fold, data.test, labels, run_dir, directory, summary)
+        if not config.keep_resume and is_global_zero():
+            shutil.rmtree(directory / RESUME_DIR, ignore_errors=True)
     return _result(fold, directory, summary, metrics)
+
+
+@contextlib.contextmanager
+def writing(run_dir: Path, fold_name: str | None = None):
+    """Hold the run directory's recipe lock (``fold_name`` None: brief, waited for) or the
+    fold's lock (refused at once when busy: :class:`~sertk.train.runlock.RunBusyError`).
+    Only global rank 0 writes, so other DDP ranks take no lock."""
+    if not is_global_zero():
+        yield
+    elif fold_name is None:
+        with exclusive(run_dir / RUN_LOCK, wait=True, what="the recipe"):
+            yield
+    else:
+        with exclusive(fold_lock_path(run_dir, fold_name), what=fold_name):
+            yield
 
 
 def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
@@ -171,13 +203,12 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                                batch_size=config.batch_size,
                                eval_batch_size=config.eval_batch_size, seed=config.seed,
                                batching=config.batching)
-    last = directory / RESUME_DIR / "last.ckpt"
-    if last.is_file():
-        check_resume_state(last)  # restricted load first: a crafted or torn file is refused
+    # restricted load first: an unusable file (torn, crafted) is set aside, never unpickled
+    last = usable_resume_state(directory / RESUME_DIR / "last.ckpt",
+                               set_aside=trainer.is_global_zero)
     try:
         with _quiet_lightning():
-            trainer.fit(module, datamodule=datamodule, ckpt_path=last if last.is_file() else None,
-                        weights_only=True)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=last, weights_only=True)
     except SIGTERMException:  # Lightning stops after the batch; its exit status would be 0
         raise TrainingInterrupted(f"{directory}: stopped by SIGTERM; run the same command "
                                   "again to resume from the last finished epoch") from None
@@ -195,8 +226,9 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
 
 def build_trainer(config: TrainConfig, directory: Path, callbacks: list[L.Callback], *,
                   has_val: bool) -> L.Trainer:
-    """The Lightning Trainer of a recipe: resume checkpoint at every epoch end, early stopping
-    on validation UA, no logger (history.csv is ours), Lightning's device/DDP/precision args."""
+    """The Lightning Trainer of a recipe: resume checkpoint at every epoch end (written
+    atomically beside its final name), early stopping on validation UA, no logger
+    (history.csv is ours), Lightning's device/DDP/precision args."""
     callbacks = list(callbacks) + [
         ModelCheckpoint(dirpath=directory / RESUME_DIR, filename="last", save_top_k=1,
                         monitor=None, save_on_train_epoch_end=True, enable_version_counter=False)]
@@ -213,7 +245,7 @@ def build_trainer(config: TrainConfig, directory: Path, callbacks: list[L.Callba
             gradient_clip_val=config.grad_clip or None,
             limit_train_batches=config.limit_train_batches,
             limit_val_batches=config.limit_val_batches if has_val else 0,
-            default_root_dir=directory)
+            default_root_dir=directory, plugins=[AtomicCheckpointIO()])
 
 
 def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels: list[str],

@@ -172,15 +172,16 @@ def test_cv_on_a_full_disk_fails_cleanly_then_resumes_to_the_same_result(
     counting = FullDisk(tmp_path / "whole", budget=None).install(monkeypatch)
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     reference = json.loads((tmp_path / "whole" / "fold-00" / "metrics.json").read_text())
-    # half-way through: the recipe, the split, an epoch's history, the best model, the test
-    # outputs. (Lightning's resume/last.ckpt goes through a temporary file in the system temp
-    # folder and a move, out of FullDisk's reach.)
+    # half-way through: the recipe, the split, an epoch's history, the best model, the
+    # resume state (written beside its final name, sertk.train.resume), the test outputs
     cuts = _cut_points(counting, ("config.json", "run.json", "history.csv", "weights-",
-                                  "predictions.csv"))
+                                  "last.ckpt", "predictions.csv"))
     capsys.readouterr()
 
-    for name, budget in cuts.items():
-        out = tmp_path / f"cut-{name.strip('-.')}"
+    for n, (name, budget) in enumerate(cuts.items()):
+        # as long a name as "whole": the resume state holds its folder's path, so the bytes
+        # before each cut are the same as in the counting run
+        out = tmp_path / f"cut-{n}"
         disk = FullDisk(out, budget).install(monkeypatch)
         assert main([*args, "-o", str(out)]) == 1, name
         line = _error_line(capsys, "cv")
@@ -195,6 +196,80 @@ def test_cv_on_a_full_disk_fails_cleanly_then_resumes_to_the_same_result(
         resumed = json.loads((out / "fold-00" / "metrics.json").read_text())
         assert {k: resumed[k] for k in ("wa", "ua", "confusion")} == {
             k: reference[k] for k in ("wa", "ua", "confusion")}, name
+
+
+def _resume_writes(disk: FullDisk) -> list[tuple[int, int]]:
+    """``(bytes written before, size)`` of every write of resume/last.ckpt's temporary file."""
+    out, before = [], 0
+    for (path, total), (_, size) in zip(disk.cumulative(), disk.written):
+        if "last.ckpt" in Path(path).name:
+            out.append((before, size))
+        before = total
+    return out
+
+
+def test_a_full_disk_while_saving_resume_state_keeps_the_last_good_state(
+        wav_corpus, tmp_path, capsys, monkeypatch):
+    """The disk fills up while the second epoch's resume state is written: the first epoch's
+    state stays whole under resume/last.ckpt, and the same command resumes from it."""
+    import torch
+
+    _, manifest = wav_corpus
+    args = ["cv", "--manifest", str(manifest), *TINY_CV, "--epochs", "3",
+            "--cache-dir", str(tmp_path / "cache")]
+    counting = FullDisk(tmp_path / "whole", budget=None).install(monkeypatch)
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    reference = json.loads((tmp_path / "whole" / "fold-00" / "metrics.json").read_text())
+    writes = _resume_writes(counting)
+    assert len(writes) >= 2, writes  # one resume state per epoch
+    before, size = writes[1]
+    capsys.readouterr()
+
+    out = tmp_path / "cut00"  # as long as "whole": the same bytes before the cut
+    disk = FullDisk(out, before + size // 2).install(monkeypatch)
+    assert main([*args, "-o", str(out)]) == 1
+    line = _error_line(capsys, "cv")
+    assert ENOSPC_TEXT in line and str(out / "fold-00" / "resume" / "last.ckpt") in line, line
+    _assert_whole_files(out)
+    state = torch.load(out / "fold-00" / "resume" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 0  # the first epoch's state, whole
+
+    disk.budget = None
+    assert main([*args, "-o", str(out)]) == 0
+    resumed = json.loads((out / "fold-00" / "metrics.json").read_text())
+    assert {k: resumed[k] for k in ("wa", "ua", "confusion")} == {
+        k: reference[k] for k in ("wa", "ua", "confusion")}
+
+
+@pytest.mark.parametrize("torn", ["half", "empty", "garbage"])
+def test_a_torn_resume_file_is_set_aside_and_the_same_command_finishes(
+        wav_corpus, tmp_path, capsys, caplog, torn):
+    """A resume file torn by a crash (as Lightning's own cross-filesystem move used to leave
+    on a full disk) no longer stops the run: it is renamed with a notice, training restarts
+    from the start of the fold and ends where an uninterrupted run ends."""
+    _, manifest = wav_corpus
+    args = ["cv", "--manifest", str(manifest), *TINY_CV, "--epochs", "2",
+            "--cache-dir", str(tmp_path / "cache")]
+    keep = ["--set", "keep_resume=true"]
+    assert main([*args, *keep, "-o", str(tmp_path / "whole")]) == 0
+    whole = tmp_path / "whole" / "fold-00"
+    reference = json.loads((whole / "metrics.json").read_text())
+    good = (whole / "resume" / "last.ckpt").read_bytes()
+
+    out = tmp_path / "torn"
+    resume = out / "fold-00" / "resume" / "last.ckpt"
+    resume.parent.mkdir(parents=True)
+    resume.write_bytes({"half": good[:len(good) // 2], "empty": b"",
+                        "garbage": b"PK\x03\x04" + bytes(range(256)) * 8}[torn])
+    caplog.clear()
+    assert main([*args, "-o", str(out)]) == 0, capsys.readouterr().err
+    assert "Traceback" not in capsys.readouterr().err
+    notices = [r.getMessage() for r in caplog.records if "set aside" in r.getMessage()]
+    assert len(notices) == 1 and str(resume) in notices[0]
+    assert (out / "fold-00" / "resume-set-aside.ckpt").is_file()
+    resumed = json.loads((out / "fold-00" / "metrics.json").read_text())
+    assert {k: resumed[k] for k in ("wa", "ua", "confusion")} == {
+        k: reference[k] for k in ("wa", "ua", "confusion")}
 
 
 # --- save_checkpoint ----------------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""A whole recipe checked before a run directory is touched.
+
+``sertk train``/``cv``/``ablate`` write the resolved recipe into the run directory, and a
+later command with a different recipe is refused there ("holds a run with a different
+recipe"). So a recipe that cannot train must fail *before* anything is written: a misspelt
+``--model`` or ``model_args`` key, a bad value, an unknown precision, labels that clash,
+a fold that does not exist. :func:`check_recipe` does every check that needs no training:
+the model is built on PyTorch's ``meta`` device (shapes only, no memory), so its arguments
+are checked by the model's own code.
+
+Example:
+    >>> labels = check_recipe(TrainConfig(model="base7"), utterances)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Sequence
+
+import torch
+
+from sertk.data.manifest import Utterance, label_names
+from sertk.features import FeatureConfig
+from sertk.models import create_model, list_models
+from sertk.models.registry import is_model
+from sertk.train.config import ConfigError, TrainConfig
+
+
+def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[str]:
+    """Check everything about ``config`` that can be checked without training.
+
+    Returns:
+        the class list (sorted labels of ``utterances``).
+
+    Raises:
+        ConfigError: naming the key and the reason (unknown model, a ``model_args`` key or
+            value the model refuses, an unknown precision, a bad front-end setting).
+        ManifestError: labels that differ only by case or whitespace.
+    """
+    labels = label_names(utterances)
+    check_model(config, n_classes=max(len(labels), 2))
+    check_precision(config.precision)
+    try:
+        FeatureConfig(max_seconds=config.max_seconds, padding=config.padding)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"front-end (max_seconds, padding): {err}") from None
+    return labels
+
+
+def check_model(config: TrainConfig, n_classes: int) -> None:
+    """Build ``config.model`` with ``config.model_args`` on the meta device, or raise
+    :class:`ConfigError` naming the model or argument."""
+    if not is_model(config.model):
+        close = difflib.get_close_matches(config.model, list_models(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"model: unknown model {config.model!r}{hint} "
+                          f"(known: {', '.join(list_models())}; see `sertk models`)")
+    try:
+        with torch.device("meta"):
+            create_model(config.model, n_classes=n_classes, **config.model_args)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
+        raise ConfigError(f"model_args {config.model_args} for {config.model!r}: "
+                          f"{_first_line(err)}") from None
+
+
+def check_precision(precision: str) -> None:
+    """Raise :class:`ConfigError` unless Lightning knows ``precision``."""
+    from lightning.fabric.plugins.precision.precision import (_PRECISION_INPUT_STR,
+                                                              _PRECISION_INPUT_STR_ALIAS)
+    known = typing.get_args(_PRECISION_INPUT_STR) + typing.get_args(_PRECISION_INPUT_STR_ALIAS)
+    if str(precision) not in known:
+        raise ConfigError(f"precision must be one of {', '.join(known)}; got {precision!r}")
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
