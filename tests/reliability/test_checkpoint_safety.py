@@ -6,8 +6,8 @@
   flight), never a mix.
 - The package source is scanned: no pickle-family loader, ``torch.load`` only with
   ``weights_only=True``, ``np.load`` only with ``allow_pickle=False``, Lightning resumes only
-  with ``weights_only=True``; a crafted pickle as a training resume file is refused and its
-  payload never runs.
+  with ``weights_only=True``; a crafted or torn training resume file is set aside (renamed,
+  with a notice) and its payload never runs.
 (Pickles in place of the weights, truncated weights, wrong label counts and unknown model
 names are in tests/models/test_checkpoint.py.)
 """
@@ -180,8 +180,11 @@ class _Evil:
 
 
 @pytest.mark.parametrize("content", ["payload", "torn"])
-def test_crafted_or_torn_resume_file_is_refused(wav_corpus, tmp_path, capsys, content):
-    """A pickle whose payload would run code (or half a file), as the resume state of a run."""
+def test_crafted_or_torn_resume_file_is_set_aside_never_run(wav_corpus, tmp_path, capsys, caplog,
+                                                           content):
+    """A pickle whose payload would run code (or half a file), as the resume state of a run:
+    never unpickled; renamed out of the way with a notice, and the fold trains from its start
+    (sertk.train.resume)."""
     from sertk.cli import main
     from tests.reliability.conftest import TINY_CV
 
@@ -193,12 +196,15 @@ def test_crafted_or_torn_resume_file_is_refused(wav_corpus, tmp_path, capsys, co
     torch.save({"epoch": 1, "state_dict": _Evil(marker)}, resume)
     if content == "torn":
         resume.write_bytes(resume.read_bytes()[:300])
+    planted = resume.read_bytes()
     code = main(["cv", "--manifest", str(manifest), *TINY_CV, "--epochs", "2",
                  "--cache-dir", str(tmp_path / "cache"), "-o", str(out)])
     err = capsys.readouterr().err
     assert not marker.exists(), "the pickle's payload ran"
-    assert code == 2 and "Traceback" not in err
-    line = next(line for line in err.splitlines() if line.startswith("sertk cv: "))
-    assert str(resume) in line and "refused" in line
-    assert content == "torn" or "posix.mkdir" in line  # torch names the blocked call
-    assert not (out / "fold-00" / "metrics.json").exists()
+    assert code == 0 and "Traceback" not in err, err
+    aside = out / "fold-00" / "resume-set-aside.ckpt"
+    assert aside.read_bytes() == planted  # kept for a look, under a name nothing loads
+    notice = next(r.getMessage() for r in caplog.records if "set aside" in r.getMessage())
+    assert str(resume) in notice and str(aside) in notice
+    assert content == "torn" or "posix.mkdir" in notice  # torch names the blocked call
+    assert (out / "fold-00" / "metrics.json").is_file()
