@@ -38,6 +38,8 @@ from typing import BinaryIO, Callable, Iterator
 
 MAX_BYTES = 4 * 2**30  # default limit on the unpacked size
 MAX_MEMBERS = 100_000
+# tarfile follows chained GNU long-name and pax headers with one recursive call each
+_CHAINED_HEADERS = "corrupt archive (thousands of chained extended headers before one member)"
 _CHUNK = 1 << 20
 
 
@@ -86,6 +88,8 @@ def archive_format(path: str | Path) -> str:
             return "tar"
     except (OSError, EOFError, zlib.error):
         pass
+    except RecursionError:
+        raise ArchiveError(path, _CHAINED_HEADERS) from None
     raise ArchiveError(path, "not a zip or tar archive (or truncated beyond recognition)")
 
 
@@ -117,6 +121,8 @@ def extract_archive(archive: str | Path, dest: str | Path, *, max_bytes: int = M
         raise ArchiveError(archive, f"corrupt or truncated archive ({err})") from None
     except OSError as err:
         raise ArchiveError(archive, f"cannot extract ({err})") from None
+    except RecursionError:
+        raise ArchiveError(archive, _CHAINED_HEADERS) from None
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:

@@ -129,3 +129,16 @@ def many_member_zip(path, n: int, *, declared: int | None = None) -> None:
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
     with open(path, "wb") as out:
         out.write(local + central + end)
+
+
+def chained_longname_tar(path, chain: int) -> None:
+    """Write a tar whose one member is preceded by ``chain`` GNU long-name headers (tarfile
+    follows each with a recursive call)."""
+    data = bytearray()
+    for _ in range(chain):
+        info = tarfile.TarInfo("././@LongLink")
+        info.type, info.size = tarfile.GNUTYPE_LONGNAME, 10
+        data += info.tobuf(format=tarfile.USTAR_FORMAT) + b"x" * 10 + bytes(502)
+    data += tarfile.TarInfo("a.wav").tobuf() + bytes(1024)
+    with open(path, "wb") as out:
+        out.write(data)

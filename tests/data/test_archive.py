@@ -10,6 +10,7 @@ import pytest
 
 from sertk.data.archive import ArchiveError, archive_format, extract_archive, member_path
 from tests.data.archives import (
+    chained_longname_tar,
     corpus_members,
     many_member_tar,
     many_member_zip,
@@ -233,3 +234,9 @@ def test_existing_files_are_never_overwritten(tmp_path):
     with pytest.raises(ArchiveError, match="cannot extract"):
         extract_archive(_archive(tmp_path, zip_bytes(corpus_members(2))), out)
     assert (out / "wav" / "03a00Fa.wav").read_bytes() == b"mine"
+
+
+def test_thousands_of_chained_tar_headers_are_a_clear_error(tmp_path):
+    chained_longname_tar(tmp_path / "chain.tar", 5000)
+    with pytest.raises(ArchiveError, match="chained extended headers"):
+        extract_archive(tmp_path / "chain.tar", tmp_path / "out")
