@@ -133,7 +133,7 @@ def fit_linear(x_train: np.ndarray, y_train: Sequence[str], labels: Sequence[str
     Vectors are expected already speaker-normalised when ``config.normalisation ==
     "speaker"`` (:func:`normalise_by_group`); the training-part standardiser is fitted here.
     """
-    from sklearn.metrics import balanced_accuracy_score
+    from sertk.eval.metrics import unweighted_accuracy
 
     labels = [str(c) for c in labels]
     x_train = np.asarray(x_train, dtype=np.float64)
@@ -147,7 +147,7 @@ def fit_linear(x_train: np.ndarray, y_train: Sequence[str], labels: Sequence[str
         model = LinearModel(labels, mean, std, weight, bias, config, float(c))
         if not has_val:
             return model
-        ua = balanced_accuracy_score(list(y_val), model.predict(x_val))
+        ua = unweighted_accuracy(list(y_val), model.predict(x_val))
         if best is None or ua > best[0] + 1e-12:  # ties keep the smaller C
             best = (ua, model)
     best[1].metadata["val_ua"] = float(best[0])

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "sertk.cli.train",
     "cv": "sertk.cli.cv",
     "report": "sertk.cli.report",
+    "compare": "sertk.cli.compare",
     "ablate": "sertk.cli.ablate",
     "predict": "sertk.cli.predict",
     "export": "sertk.cli.export",

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from sertk.data.dataset import Batch
+from sertk.eval.metrics import unweighted_accuracy
 from sertk.models import SERNet
 from sertk.train.augment import AugmentOptions, FeatureAugment, mixup
 from sertk.train.config import TrainConfig
@@ -126,8 +127,3 @@ def lr_factor(config: TrainConfig):
 
     return factor
 
-
-def unweighted_accuracy(targets: np.ndarray, preds: np.ndarray) -> float:
-    """Mean recall over the classes present in ``targets`` (SPEC 5's UA)."""
-    recalls = [float((preds[targets == c] == c).mean()) for c in np.unique(targets)]
-    return float(np.mean(recalls))
