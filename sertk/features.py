@@ -20,8 +20,15 @@ import torch
 from torch import nn
 
 from sertk.audio import HOP_LENGTH, MAX_SECONDS, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
+from sertk.configfields import bounded, check_fields
 
 PADDING_MODES = ("fixed", "batch")
+# Upper bounds of a FeatureConfig (a checkpoint's JSON is not trusted): generous for any
+# speech front-end, small enough that the buffers and a padded clip stay bounded.
+MAX_SAMPLE_RATE = 192_000
+MAX_N_FFT = 16_384
+MAX_N_MELS = 512
+MAX_CLIP_SECONDS = 600.0
 # Samples per STFT call on CPU (8 s of 16 kHz audio): the spectra of a few clips stay in
 # cache, a whole batch's do not. A batch of 32 clips of 4 s takes ~2x less CPU time (~4x
 # less wall time on 2 threads) in parts of 2 clips than at once; results are identical.
@@ -35,39 +42,51 @@ class FeatureConfig:
     ``padding``: ``"fixed"`` pads/truncates every utterance to ``max_seconds``
     (the paper); ``"batch"`` truncates to ``max_seconds`` but pads only to the
     longest utterance of a batch and passes lengths to the model (ours).
+
+    Every field is checked on creation (type, finite, range: :mod:`sertk.configfields`),
+    however the config is made: from options, a recipe or a checkpoint's JSON.
     """
 
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = N_FFT
-    win_length: int = WIN_LENGTH
-    hop_length: int = HOP_LENGTH
-    n_mels: int = N_MELS
-    f_min: float = 0.0
-    f_max: float | None = None  # None = sample_rate / 2
-    log_offset: float = 1e-6
-    max_seconds: float = MAX_SECONDS
+    sample_rate: int = bounded(SAMPLE_RATE, 1_000, MAX_SAMPLE_RATE)
+    n_fft: int = bounded(N_FFT, 16, MAX_N_FFT)
+    win_length: int = bounded(WIN_LENGTH, 1, MAX_N_FFT)
+    hop_length: int = bounded(HOP_LENGTH, 1, MAX_N_FFT)
+    n_mels: int = bounded(N_MELS, 1, MAX_N_MELS)
+    f_min: float = bounded(0.0, 0.0)
+    f_max: float | None = bounded(None, 0.0, low_open=True)  # None = sample_rate / 2
+    log_offset: float = bounded(1e-6, 0.0, low_open=True)
+    max_seconds: float = bounded(MAX_SECONDS, 0.0, MAX_CLIP_SECONDS, low_open=True)
     padding: str = "fixed"
 
     def __post_init__(self):
-        # Normalise number types so that equal configs have equal dicts (and cache keys):
-        # FeatureConfig(max_seconds=4) and FeatureConfig(max_seconds=4.0) are the same.
-        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels"):
-            object.__setattr__(self, name, _number(name, getattr(self, name), int))
-        for name in ("f_min", "f_max", "log_offset", "max_seconds"):
-            if getattr(self, name) is not None or name != "f_max":
-                object.__setattr__(self, name, _number(name, getattr(self, name), float))
+        # Also normalises number types so that equal configs have equal dicts (and cache
+        # keys): FeatureConfig(max_seconds=4) and FeatureConfig(max_seconds=4.0) are the same.
+        check_fields(self)
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {self.padding!r}")
-        if not 0 < self.win_length <= self.n_fft:
-            raise ValueError("need 0 < win_length <= n_fft")
-        if min(self.sample_rate, self.hop_length, self.n_mels, self.max_seconds,
-               self.log_offset) <= 0:
-            raise ValueError("sample_rate, hop_length, n_mels, max_seconds and log_offset "
-                             "must be positive")
+        if not self.win_length <= self.n_fft:
+            raise ValueError(f"need win_length <= n_fft, got win_length={self.win_length}, "
+                             f"n_fft={self.n_fft}")
+        if not self.hop_length <= self.n_fft:
+            raise ValueError(f"need hop_length <= n_fft, got hop_length={self.hop_length}, "
+                             f"n_fft={self.n_fft}")
+        if self.n_mels > self.n_fft // 2 + 1:
+            raise ValueError(f"n_mels={self.n_mels} exceeds the {self.n_fft // 2 + 1} "
+                             f"frequency bins of n_fft={self.n_fft}")
         f_max = self.sample_rate / 2 if self.f_max is None else self.f_max
         if not 0 <= self.f_min < f_max <= self.sample_rate / 2:
             raise ValueError(f"need 0 <= f_min < f_max <= sample_rate / 2, got f_min="
                              f"{self.f_min}, f_max={f_max}, sample_rate={self.sample_rate}")
+        if self.max_samples < self.min_samples:
+            raise ValueError(f"max_seconds={self.max_seconds} is shorter than one analysis "
+                             f"window ({self.min_samples} samples)")
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest input the model may classify: one analysis window (``win_length``,
+        25 ms at 16 kHz). Shorter input (a click, an empty file) holds no speech to judge,
+        and every inference path (the exported model's wrapper included) refuses it."""
+        return self.win_length
 
     @property
     def max_samples(self) -> int:
@@ -93,6 +112,8 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"a feature config must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -104,15 +125,6 @@ def _capturing() -> bool:
     """Whether the module is being traced, exported or compiled (then: one graph, no loop)."""
     return (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
             or torch.compiler.is_compiling())
-
-
-def _number(name: str, value: Any, kind: type) -> int | float:
-    """``value`` as ``kind`` (int or float); ValueError for non-numbers and non-integral ints."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if kind is int and int(value) != value:
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return kind(value)
 
 
 def hz_to_mel(hz: np.ndarray) -> np.ndarray:

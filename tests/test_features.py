@@ -192,6 +192,9 @@ def test_feature_config_normalises_number_types():
     {"padding": "none"}, {"win_length": 600}, {"win_length": 0}, {"hop_length": 0},
     {"n_mels": 0}, {"max_seconds": 0}, {"n_mels": 40.5}, {"sample_rate": "16000"},
     {"f_max": 9000.0}, {"f_min": 8000.0}, {"log_offset": 0.0},
+    {"max_seconds": float("inf")}, {"log_offset": float("nan")}, {"f_max": float("nan")},
+    {"n_fft": 10**9}, {"hop_length": 600}, {"n_mels": 300}, {"sample_rate": True},
+    {"max_seconds": 0.01}, {"n_fft": 512.5}, {"win_length": None},
 ])
 def test_feature_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import safetensors.torch
 import torch
 
 from sertk.features import FeatureConfig
-from sertk.fileio import naming, os_error_message, read_text
+from sertk.fileio import naming, os_error_message
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
 
@@ -42,6 +43,9 @@ VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_PATTERN = re.compile(r"weights-([0-9a-f]{12})\.safetensors")
 STALE_TMP_PATTERN = re.compile(r"\.(weights-[0-9a-f]{12}\.safetensors|config\.json)\.tmp-\d+")
+#: config.json is read only up to this size (a real one is ~5 kB): a huge file is refused.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_LABEL_CHARS = 200
 REQUIRED_KEYS = ("format", "version", "model_name", "model_config", "labels", "feature_config",
                  "norm_mean", "norm_std", "weights", "weights_sha256", "metadata")
 
@@ -117,6 +121,9 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         text = json.dumps(config, indent=2, allow_nan=False) + "\n"
     except (TypeError, ValueError) as err:
         raise CheckpointError(path, f"metadata is not plain JSON: {err}") from err
+    if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
+        raise CheckpointError(path, f"metadata too large: {CONFIG_NAME} would exceed "
+                                    f"{MAX_CONFIG_BYTES:,} bytes")
 
     if path.exists() and not path.is_dir():
         raise CheckpointError(path, "exists and is not a directory")
@@ -194,7 +201,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     config = _read_config(path)
     model_name = config["model_name"]
     if not isinstance(model_name, str) or not is_model(model_name):
-        raise CheckpointError(path, f"unknown model name {model_name!r}; known: {list_models()}")
+        raise CheckpointError(path, f"unknown model name {reprlib.repr(model_name)}; known: "
+                                    f"{list_models()}")
+    # every field is checked (type, finite, range) and the parameter count bounded by the
+    # config dataclasses themselves, before anything is built
     model_config = _parse(path, "model_config", SERNetConfig.from_dict, config["model_config"])
     feature_config = _parse(path, "feature_config", FeatureConfig.from_dict,
                             config["feature_config"])
@@ -208,7 +218,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path / CONFIG_NAME, "metadata must be a JSON object")
 
     model = SERNet(model_config)
-    _load_tensors(path, model, _read_weights(path, config))
+    _load_tensors(path, model, _read_weights(path, config, _max_weights_bytes(model)))
     return Checkpoint(model=model.to(map_location).eval(), model_name=model_name,
                       model_config=model_config, labels=labels, feature_config=feature_config,
                       norm_mean=np.asarray(norm_mean, dtype=np.float32),
@@ -230,62 +240,115 @@ def _read_config(path: Path) -> dict[str, Any]:
     config_path = path / CONFIG_NAME
     if not config_path.is_file():
         raise CheckpointError(path, f"no {CONFIG_NAME}: not a sertk checkpoint directory")
-    try:
-        config = json.loads(read_text(config_path))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CheckpointError(config_path, f"not a sertk checkpoint config (unreadable JSON: "
-                                           f"{err})") from err
+    config = _parse_json(config_path)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(config_path, f"not a sertk checkpoint (format is not {FORMAT!r})")
     if config.get("version") != VERSION:
-        raise CheckpointError(config_path, f"unsupported checkpoint version "
-                                           f"{config.get('version')!r} (this sertk reads "
-                                           f"{VERSION})")
+        version = reprlib.repr(config.get("version"))
+        raise CheckpointError(config_path, f"unsupported checkpoint version {version} (this "
+                                           f"sertk reads {VERSION})")
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
         raise CheckpointError(config_path, f"missing keys {missing}")
     return config
 
 
+def _parse_json(config_path: Path) -> Any:
+    """The JSON value of ``config_path``: at most :data:`MAX_CONFIG_BYTES` are read, UTF-8
+    (a byte-order mark is dropped), plain JSON only (no NaN/Infinity, bounded nesting)."""
+    try:
+        with open(config_path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as err:
+        raise CheckpointError(config_path, f"cannot read ({os_error_message(err)})") from err
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CheckpointError(config_path, f"larger than {MAX_CONFIG_BYTES:,} bytes: not a "
+                                           "sertk checkpoint config")
+    try:
+        return json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
+        raise CheckpointError(config_path, f"not a sertk checkpoint config (unreadable JSON: "
+                                           f"{_first_line(err)})") from err
+    except RecursionError:
+        raise CheckpointError(config_path, "not a sertk checkpoint config (JSON nested too "
+                                           "deeply)") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number (numbers must be finite)")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+
+
 def _parse(path: Path, key: str, parse, value):
     try:
         return parse(value)
     except (TypeError, ValueError) as err:
-        raise CheckpointError(path / CONFIG_NAME, f"invalid {key}: {err}") from err
+        raise CheckpointError(path / CONFIG_NAME, f"invalid {key}: {_first_line(err)}") from err
 
 
 def _check_labels(path: Path, labels, n_classes: int) -> list[str]:
-    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
-        raise CheckpointError(path, f"labels must be a list of non-empty strings, got {labels!r}")
-    if len(set(labels)) != len(labels):
-        raise CheckpointError(path, f"labels are not unique: {labels}")
+    """A list of ``n_classes`` distinct, non-empty class names of at most
+    :data:`MAX_LABEL_CHARS` characters (so that messages and output stay one line)."""
+    if not isinstance(labels, list) or not labels:
+        raise CheckpointError(path, f"labels must be a non-empty list of class names, got "
+                                    f"{reprlib.repr(labels)}")
     if len(labels) != n_classes:
-        raise CheckpointError(path, f"{len(labels)} labels {labels} but the classifier has "
-                                    f"{n_classes} outputs")
+        raise CheckpointError(path, f"{len(labels)} labels {reprlib.repr(labels)} but the "
+                                    f"classifier has {n_classes} outputs")
+    for label in labels:
+        if (not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS
+                or not label.isprintable()):
+            raise CheckpointError(path, f"labels must be non-empty printable strings of at most "
+                                        f"{MAX_LABEL_CHARS} characters, got "
+                                        f"{reprlib.repr(label)}")
+    if len(set(labels)) != len(labels):
+        repeated = sorted({x for x in labels if labels.count(x) > 1})
+        raise CheckpointError(path, f"labels are not unique: {reprlib.repr(repeated)} repeated")
     return labels
 
 
 def _check_stats(path: Path, key: str, values, n_mels: int) -> list[float]:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(path, f"{key} is not a list of numbers: {err}") from err
-    if array.shape != (n_mels,) or not np.all(np.isfinite(array)):
-        raise CheckpointError(path, f"{key} must be {n_mels} finite numbers, got shape "
-                                    f"{array.shape}")
+    """``n_mels`` finite numbers; ``norm_std`` must also be > 0 (it divides the features)."""
+    if (not isinstance(values, (list, tuple, np.ndarray, torch.Tensor))
+            or len(values) != n_mels):
+        raise CheckpointError(path, f"{key} must be a list of {n_mels} numbers (one per mel "
+                                    f"band), got {reprlib.repr(values)}")
+    if not all(isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
+               for x in np.asarray(values, dtype=object).tolist()):
+        raise CheckpointError(path, f"{key} must be a list of numbers, got "
+                                    f"{reprlib.repr(values)}")
+    array = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise CheckpointError(path, f"{key} must be finite numbers")
+    if key == "norm_std" and not np.all(array > 0):
+        raise CheckpointError(path, f"norm_std must be > 0 (it divides the features), got "
+                                    f"{float(array.min())}")
     return [float(x) for x in array]
 
 
-def _read_weights(path: Path, config: dict[str, Any]) -> dict[str, torch.Tensor]:
+def _max_weights_bytes(model: SERNet) -> int:
+    """The largest weights file ``model`` can have: every value as float64, plus the header."""
+    return 8 * sum(t.numel() for t in model.state_dict().values()) + (1 << 20)
+
+
+def _read_weights(path: Path, config: dict[str, Any],
+                  max_bytes: int) -> dict[str, torch.Tensor]:
     name, digest = config["weights"], config["weights_sha256"]
     match = WEIGHTS_PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None or not isinstance(digest, str) or not digest.startswith(match.group(1)):
-        raise CheckpointError(path / CONFIG_NAME, f"weights entry {name!r} is not "
+        raise CheckpointError(path / CONFIG_NAME, f"weights entry {reprlib.repr(name)} is not "
                                                   "'weights-<first 12 hex of weights_sha256>"
                                                   ".safetensors'")
     weights_path = path / name
     if not weights_path.is_file():
         raise CheckpointError(weights_path, "weights file not found")
+    if weights_path.stat().st_size > max_bytes:
+        raise CheckpointError(weights_path, f"weights file of {weights_path.stat().st_size:,} "
+                                            f"bytes is larger than this model's weights can be "
+                                            f"({max_bytes:,})")
     data = weights_path.read_bytes()
     if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(weights_path, "weights file is corrupt or truncated "

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from sertk.audio import N_MELS
+from sertk.configfields import bounded, check_fields
 from sertk.models.blocks import PlainBLSTM, ResidualBLSTM, ThreeConv
 from sertk.models.etransformer import ETransformer, SinusoidalPositionalEncoding, TransformerBlock
 from sertk.models.masking import channels_last, check_lengths, drop_unpadded
@@ -25,6 +26,14 @@ from sertk.models.pooling import POOL_TYPES, StatisticsPooling, TimePooling
 BLSTM_TYPES = ("residual", "plain")
 TRANSFORMER_TYPES = ("etransformer", "plain", "none")
 POSITIONAL_ENCODINGS = ("none", "sinusoidal")
+# Bounds of a SERNetConfig (a checkpoint's JSON is not trusted): each field's range keeps
+# counting cheap; MAX_PARAMETERS (400 MB of float32) bounds what a config may build.
+MAX_CLASSES = 1_000
+MAX_N_MELS = 512
+MAX_WIDTH = 65_536
+MAX_BLOCKS = 64
+MAX_KERNEL = 63
+MAX_PARAMETERS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -37,44 +46,37 @@ class SERNetConfig:
     ``"etransformer"``, ``"plain"`` (encoder layers only) or ``"none"``.
     """
 
-    n_classes: int = 4
-    n_mels: int = N_MELS
-    hidden: int = 128
+    n_classes: int = bounded(4, 1, MAX_CLASSES)
+    n_mels: int = bounded(N_MELS, 1, MAX_N_MELS)
+    hidden: int = bounded(128, 1, MAX_WIDTH)
     conv_front: bool = True
-    conv_kernel_sizes: tuple[int, int, int] = (5, 3, 3)
+    conv_kernel_sizes: tuple[int, int, int] = bounded((5, 3, 3), 1, MAX_KERNEL)
     blstm: str = "residual"
-    n_blstm: int = 2
-    blstm_ffn_dim: int = 512
-    blstm_dropout: float = 0.2
+    n_blstm: int = bounded(2, 1, MAX_BLOCKS)
+    blstm_ffn_dim: int = bounded(512, 1, MAX_WIDTH)
+    blstm_dropout: float = bounded(0.2, 0.0, 1.0, high_open=True)
     time_pooling: bool = True
     pool_type: str = "max"
-    pool_dropout: float = 0.2
+    pool_dropout: float = bounded(0.2, 0.0, 1.0, high_open=True)
     transformer: str = "etransformer"
-    n_transformer: int = 3
-    encoder_layers: int = 1
-    n_heads: int = 8
-    transformer_ffn_dim: int = 512
-    transformer_dropout: float = 0.1
-    transformer_kernel_size: int = 3
+    n_transformer: int = bounded(3, 1, MAX_BLOCKS)
+    encoder_layers: int = bounded(1, 1, MAX_BLOCKS)
+    n_heads: int = bounded(8, 1, MAX_WIDTH)
+    transformer_ffn_dim: int = bounded(512, 1, MAX_WIDTH)
+    transformer_dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)
+    transformer_kernel_size: int = bounded(3, 1, MAX_KERNEL)
     positional_encoding: str = "none"
 
     def __post_init__(self):
-        object.__setattr__(self, "conv_kernel_sizes", tuple(self.conv_kernel_sizes))
+        check_fields(self)  # types, finite numbers, ranges (before anything else looks at them)
         _check_choice("blstm", self.blstm, BLSTM_TYPES)
         _check_choice("pool_type", self.pool_type, POOL_TYPES)
         _check_choice("transformer", self.transformer, TRANSFORMER_TYPES)
         _check_choice("positional_encoding", self.positional_encoding, POSITIONAL_ENCODINGS)
-        for name in ("n_classes", "n_mels", "hidden", "n_blstm", "blstm_ffn_dim",
-                     "n_transformer", "encoder_layers", "n_heads", "transformer_ffn_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"SERNetConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("blstm_dropout", "pool_dropout", "transformer_dropout"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"SERNetConfig.{name} must lie in [0, 1), got {value}")
-        if len(self.conv_kernel_sizes) != 3:
-            raise ValueError(f"conv_kernel_sizes needs 3 sizes, got {self.conv_kernel_sizes}")
+        for name, size in [("conv_kernel_sizes", k) for k in self.conv_kernel_sizes] + [
+                ("transformer_kernel_size", self.transformer_kernel_size)]:
+            if size % 2 != 1:
+                raise ValueError(f"SERNetConfig.{name} must be odd ('same' padding), got {size}")
         if self.hidden % self.n_heads:
             raise ValueError(f"hidden={self.hidden} is not divisible by n_heads={self.n_heads}")
         if self.blstm == "residual" and not self.conv_front and self.n_mels != self.hidden:
@@ -82,6 +84,29 @@ class SERNetConfig:
                              "(use the conv front or blstm='plain')")
         if self.positional_encoding != "none" and self.transformer == "none":
             raise ValueError("positional_encoding needs a transformer (transformer='none')")
+        params = self.parameter_count()
+        if params > MAX_PARAMETERS:
+            raise ValueError(f"this SERNetConfig needs {params:,} parameters, more than the "
+                             f"{MAX_PARAMETERS:,} sertk builds (hidden={self.hidden}, "
+                             f"n_blstm={self.n_blstm}, n_transformer={self.n_transformer}, "
+                             f"encoder_layers={self.encoder_layers})")
+
+    def parameter_count(self) -> int:
+        """Parameters of ``SERNet(self)``, counted without allocating: one block of each kind
+        is built on the ``meta`` device and repeated blocks are multiplied."""
+        with torch.device("meta"):
+            total = _count(build_head(self))
+            if self.conv_front:
+                total += _count(build_conv(self))
+            total += sum(_count(build_blstm_block(self, i)) * repeats
+                         for i, repeats in _distinct_blstm_blocks(self))
+            if self.transformer != "none":
+                total += _count(build_transformer_block(self)) * self.n_transformer
+            if self.time_pooling:
+                total += _count(build_pool(self))
+            if self.positional_encoding == "sinusoidal":
+                total += _count(build_position(self))
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values (the kernel-size tuple becomes a list)."""
@@ -106,6 +131,51 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]):
         raise ValueError(f"SERNetConfig.{name} must be one of {choices}, got {value!r}")
 
 
+# The blocks of a SERNet, one builder each: used by SERNet and by
+# SERNetConfig.parameter_count (which builds one of each on the meta device).
+
+def build_conv(c: SERNetConfig) -> nn.Module:
+    return ThreeConv(c.n_mels, c.hidden, c.conv_kernel_sizes)
+
+
+def build_blstm_block(c: SERNetConfig, index: int) -> nn.Module:
+    """BLSTM block ``index`` (from 0): residual blocks are all alike; a plain first block
+    without the conv front reads the mel bands."""
+    if c.blstm == "residual":
+        return ResidualBLSTM(c.hidden, c.blstm_ffn_dim, c.blstm_dropout)
+    first_in = c.hidden if c.conv_front else c.n_mels
+    return PlainBLSTM(first_in if index == 0 else c.hidden, c.hidden, c.blstm_dropout)
+
+
+def _distinct_blstm_blocks(c: SERNetConfig) -> list[tuple[int, int]]:
+    """(index of a representative block, how many blocks are like it)."""
+    return [(0, 1)] + ([(1, c.n_blstm - 1)] if c.n_blstm > 1 else [])
+
+
+def build_pool(c: SERNetConfig) -> nn.Module:
+    return TimePooling(c.pool_type, c.pool_dropout)
+
+
+def build_position(c: SERNetConfig) -> nn.Module:
+    return SinusoidalPositionalEncoding(c.hidden)
+
+
+def build_transformer_block(c: SERNetConfig) -> nn.Module:
+    if c.transformer == "etransformer":
+        return ETransformer(c.hidden, c.n_heads, c.transformer_ffn_dim, c.transformer_dropout,
+                            c.encoder_layers, c.transformer_kernel_size)
+    return TransformerBlock(c.hidden, c.n_heads, c.transformer_ffn_dim, c.transformer_dropout,
+                            c.encoder_layers)
+
+
+def build_head(c: SERNetConfig) -> nn.Module:
+    return nn.Linear(2 * c.hidden, c.n_classes)
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 class SERNet(nn.Module):
     """The proposed network and its ablations, built from ``config``.
 
@@ -124,31 +194,14 @@ class SERNet(nn.Module):
     def __init__(self, config: SERNetConfig):
         super().__init__()
         self.config = c = config
-        width = c.hidden
-        self.conv = ThreeConv(c.n_mels, width, c.conv_kernel_sizes) if c.conv_front else None
-        first_in = width if c.conv_front else c.n_mels
-        if c.blstm == "residual":
-            blocks = [ResidualBLSTM(width, c.blstm_ffn_dim, c.blstm_dropout)
-                      for _ in range(c.n_blstm)]
-        else:
-            blocks = [PlainBLSTM(first_in if i == 0 else width, width, c.blstm_dropout)
-                      for i in range(c.n_blstm)]
-        self.blstm = nn.ModuleList(blocks)
-        self.pool = TimePooling(c.pool_type, c.pool_dropout) if c.time_pooling else None
-        self.position = (SinusoidalPositionalEncoding(width)
-                         if c.positional_encoding == "sinusoidal" else None)
-        self.transformer = nn.ModuleList(self._transformer_block() for _ in range(
+        self.conv = build_conv(c) if c.conv_front else None
+        self.blstm = nn.ModuleList(build_blstm_block(c, i) for i in range(c.n_blstm))
+        self.pool = build_pool(c) if c.time_pooling else None
+        self.position = build_position(c) if c.positional_encoding == "sinusoidal" else None
+        self.transformer = nn.ModuleList(build_transformer_block(c) for _ in range(
             0 if c.transformer == "none" else c.n_transformer))
         self.stats = StatisticsPooling()
-        self.head = nn.Linear(2 * width, c.n_classes)
-
-    def _transformer_block(self) -> nn.Module:
-        c = self.config
-        if c.transformer == "etransformer":
-            return ETransformer(c.hidden, c.n_heads, c.transformer_ffn_dim, c.transformer_dropout,
-                                c.encoder_layers, c.transformer_kernel_size)
-        return TransformerBlock(c.hidden, c.n_heads, c.transformer_ffn_dim,
-                                c.transformer_dropout, c.encoder_layers)
+        self.head = build_head(c)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels, T), lengths (B,) or None -> logits (B, n_classes).
