@@ -12,8 +12,15 @@ Inputs and output (batch and sample axes are dynamic):
 - ``probabilities``: (B, n_classes) float32, in the order of the sidecar's ``labels``.
 
 Only the first ``max_seconds`` of each row are used, as in training. A JSON sidecar
-(``<file>.json``) records the labels, the feature config, the inputs and the parity
-check. Every export is checked against the PyTorch predictor on real or generated
+(``<file>.json``) records the labels, the feature config, the inputs, the input contract
+and the parity check.
+
+Input contract (``min_samples`` in the sidecar: one analysis window, 400 samples = 25 ms at
+16 kHz): every row holds at least ``min_samples`` valid samples and ``min_samples <=
+lengths <= samples``. A graph cannot refuse input (ONNX has no assert), and what it computes
+for an empty or too short row is a confident-looking answer about nothing; so the contract
+is documented in the sidecar and :func:`runner`, sertk's own way to run an exported file,
+checks it with :func:`check_inputs` before every call (a ``ValueError`` naming the row). Every export is checked against the PyTorch predictor on real or generated
 audio of several lengths (given files whole and cut short), one clip at a time and as
 one padded batch; an export
 whose probabilities differ by more than ``tolerance`` (1e-4) raises
@@ -43,6 +50,8 @@ import torch
 from torch import nn
 
 import sertk
+from sertk.audio import AudioError
+from sertk.features import FeatureConfig
 from sertk.infer.frontend import WaveformFrontend
 from sertk.infer.predictor import Predictor
 from sertk.infer.stream import read_head
@@ -51,8 +60,10 @@ FORMATS = ("onnx", "torchscript")
 EXTENSIONS = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_EXPORTERS = ("auto", "dynamo", "legacy")
 TOLERANCE = 1e-4
+MAX_SIDECAR_BYTES = 1 << 20
 
-CHECK_SECONDS = (0.005, 0.3, 1.0, 2.37, 4.0, 5.5)  # generated check clips; > max_seconds included
+# generated check clips (the shortest is raised to min_samples); > max_seconds included
+CHECK_SECONDS = (0.025, 0.3, 1.0, 2.37, 4.0, 5.5)
 PREFIX_FRACTIONS = (0.13, 0.37, 0.61, 0.89)  # check files are also cut to these fractions
 
 
@@ -153,9 +164,75 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def runner(path: str | Path, format: str) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+def min_samples_of(path: str | Path) -> int:
+    """The ``min_samples`` an exported file's sidecar states (the default front-end's when
+    the file has no sidecar, as for files exported before the contract was recorded)."""
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        return FeatureConfig().min_samples
+    try:
+        with open(sidecar, "rb") as fh:
+            info = json.loads(fh.read(MAX_SIDECAR_BYTES).decode("utf-8-sig"))
+        value = info.get("min_samples", FeatureConfig().min_samples)
+    except (OSError, ValueError, AttributeError) as err:
+        raise ValueError(f"{sidecar}: unreadable sidecar ({err})") from err
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{sidecar}: min_samples must be a positive integer, got {value!r}")
+    return value
+
+
+def check_inputs(waveform, lengths, min_samples: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The exported model's input contract, checked: ``waveform`` (B >= 1, S) finite floats,
+    ``lengths`` None or (B,) integers with ``min_samples <= lengths <= S``; without lengths
+    every row is S samples long, so S >= ``min_samples``.
+
+    Returns (waveform float32, lengths int64 or None); raises ``ValueError`` naming the row.
+    """
+    waveform = np.asarray(waveform)
+    if waveform.ndim != 2 or waveform.shape[0] < 1 or not (
+            np.issubdtype(waveform.dtype, np.floating) or np.issubdtype(waveform.dtype,
+                                                                         np.integer)):
+        raise ValueError(f"waveform must be a (batch >= 1, samples) array of numbers, got "
+                         f"shape {waveform.shape} ({waveform.dtype})")
+    batch, samples = waveform.shape
+    waveform = waveform.astype(np.float32, copy=False)
+    if not np.isfinite(waveform).all():
+        raise ValueError("waveform holds NaN or infinite samples")
+    if lengths is None:
+        if samples < min_samples:
+            raise ValueError(f"waveform rows have {samples} samples, fewer than one analysis "
+                             f"window ({min_samples} samples): too short to classify")
+        return waveform, None
+    lengths = np.asarray(lengths)
+    if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be {batch} integers (one per row), got shape "
+                         f"{lengths.shape} ({lengths.dtype})")
+    for row, length in enumerate(lengths.tolist()):
+        if not min_samples <= length <= samples:
+            raise ValueError(f"row {row}: lengths={length} is outside [{min_samples}, "
+                             f"{samples}] (at least one analysis window of {min_samples} "
+                             f"samples, at most the row's {samples} samples)")
+    return waveform, lengths.astype(np.int64, copy=False)
+
+
+def runner(path: str | Path, format: str, min_samples: int | None = None
+           ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
     """A function ``(waveform (B, S), lengths (B,) or None) -> probabilities (B, C)`` for an
-    exported file, run by onnxruntime (CPU) or ``torch.jit.load``."""
+    exported file, run by onnxruntime (CPU) or ``torch.jit.load``.
+
+    Every call first checks the input contract (:func:`check_inputs`) with ``min_samples``
+    (default: the sidecar's, :func:`min_samples_of`): input shorter than one analysis window
+    or lengths outside ``[min_samples, samples]`` raise ``ValueError`` instead of returning
+    an answer about nothing."""
+    minimum = min_samples_of(path) if min_samples is None else int(min_samples)
+    run = _raw_runner(path, format)
+
+    def checked(waveform, lengths=None):
+        return run(*check_inputs(waveform, lengths, minimum))
+    return checked
+
+
+def _raw_runner(path: str | Path, format: str):
     if format == "onnx":
         import onnxruntime as ort
 
@@ -204,7 +281,7 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
         else:
             exporter = "trace"
             _write_torchscript(wrapper, example, tmp)
-        diff, lengths = _check(checkpoint, runner(tmp, format), options)
+        diff, lengths = _check(checkpoint, runner(tmp, format, cfg.min_samples), options)
         if not diff <= options.tolerance:
             raise ExportError(f"exported {format} model differs from PyTorch by {diff:.3g} "
                               f"(> tolerance {options.tolerance:g}); nothing written to {path}")
@@ -263,7 +340,8 @@ def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int]]:
     """Max |p_exported - p_pytorch| over the check clips: each alone, and (with a lengths
     input) all together as one zero-padded batch."""
     predictor = Predictor(checkpoint, device="cpu")
-    waves = _check_waves(options.check_audio, predictor.sample_rate)
+    waves = _check_waves(options.check_audio, predictor.sample_rate,
+                         checkpoint.feature_config.min_samples)
     reference = np.concatenate([predictor.probabilities([w]) for w in waves])
     diffs = [np.abs(run(w[None, :], None) - ref).max() for w, ref in zip(waves, reference)]
     if options.with_lengths:
@@ -275,16 +353,22 @@ def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int]]:
     return float(max(diffs)), [int(w.size) for w in waves]
 
 
-def _check_waves(files: Sequence[str] | None, sample_rate: int) -> list[np.ndarray]:
+def _check_waves(files: Sequence[str] | None, sample_rate: int,
+                 min_samples: int) -> list[np.ndarray]:
+    """Check clips, each at least ``min_samples`` long (the input contract)."""
     if files:  # each file whole (up to 5.5 s), then a prefix of it, for variable lengths
         waves = [read_head(f, CHECK_SECONDS[-1], sample_rate)[0] for f in files]
-        cuts = [w[: max(1, int(w.size * PREFIX_FRACTIONS[i % len(PREFIX_FRACTIONS)]))]
+        for f, w in zip(files, waves):
+            if w.size < min_samples:
+                raise AudioError(f, f"{w.size} samples, shorter than one analysis window "
+                                    f"({min_samples} samples at {sample_rate} Hz)")
+        cuts = [w[: max(min_samples, int(w.size * PREFIX_FRACTIONS[i % len(PREFIX_FRACTIONS)]))]
                 for i, w in enumerate(waves)]
         return waves + cuts
     rng = np.random.default_rng(0)
     waves = []
     for seconds in CHECK_SECONDS:
-        t = np.arange(int(seconds * sample_rate)) / sample_rate
+        t = np.arange(max(min_samples, int(seconds * sample_rate))) / sample_rate
         pitch = 120 + 40 * np.sin(2 * np.pi * 0.7 * t)  # a gliding voice-like tone + noise
         phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
         envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
@@ -294,11 +378,14 @@ def _check_waves(files: Sequence[str] | None, sample_rate: int) -> list[np.ndarr
 
 
 def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> None:
+    min_samples = checkpoint.feature_config.min_samples
     inputs = {"waveform": {"shape": ["batch", "samples"], "dtype": "float32",
-                           "sample_rate": checkpoint.feature_config.sample_rate}}
+                           "sample_rate": checkpoint.feature_config.sample_rate,
+                           "min_samples": min_samples}}
     if options.with_lengths:
         inputs["lengths"] = {"shape": ["batch"], "dtype": "int64",
-                             "meaning": "valid samples per row"}
+                             "meaning": "valid samples per row",
+                             "range": ["min_samples", "samples"]}
     info = {
         "format": report.format,
         "exporter": report.exporter,
@@ -306,6 +393,11 @@ def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> 
         "model_name": checkpoint.model_name,
         "model_config": _plain(checkpoint.model_config),
         "feature_config": checkpoint.feature_config.to_dict(),
+        "min_samples": min_samples,
+        "contract": (f"every row needs at least min_samples={min_samples} valid samples (one "
+                     f"analysis window) and min_samples <= lengths <= samples; the graph does "
+                     f"not check this: shorter input gives a meaningless answer. "
+                     f"sertk.export.runner checks it before every call."),
         "inputs": inputs,
         "outputs": {"probabilities": {"shape": ["batch", len(report.labels)], "dtype": "float32"}},
         "parity": {"max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance,

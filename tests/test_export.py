@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sertk.export import (ExportError, ExportOptions, WaveformClassifier, export_model, export_onnx,
-                          export_torchscript, runner)
+                          export_torchscript, runner, sidecar_path)
+from sertk.features import FeatureConfig
 from sertk.infer import load_model
 from sertk.infer.stream import read_head
 from sertk.models import load_checkpoint
@@ -95,7 +96,7 @@ def test_onnx_export_of_a_batch_padding_model_handles_variable_lengths(checkpoin
     predictor = load_model(checkpoints["batch"], device="cpu", vad=False)
     _, waves = emodb_waves
     assert _parity(runner(report.path, "onnx"), predictor, waves) <= TOLERANCE
-    synthetic = [speech_like(s, seed=i) for i, s in enumerate([0.01, 0.33, 3.99, 4.0, 6.5])]
+    synthetic = [speech_like(s, seed=i) for i, s in enumerate([0.025, 0.33, 3.99, 4.0, 6.5])]
     assert _parity(runner(report.path, "onnx"), predictor, synthetic) <= TOLERANCE
 
 
@@ -140,8 +141,8 @@ def test_a_failed_parity_check_fails_loudly_and_writes_nothing(checkpoints, tmp_
 
     real = sertk.export.runner
 
-    def off_by_a_little(path, format):
-        run = real(path, format)
+    def off_by_a_little(path, format, min_samples=None):
+        run = real(path, format, min_samples)
         return lambda waveform, lengths: run(waveform, lengths) + 1e-3
 
     monkeypatch.setattr(sertk.export, "runner", off_by_a_little)
@@ -157,3 +158,91 @@ def test_export_model_names_the_file_after_the_checkpoint(checkpoints, tmp_path,
     assert report.path.name == "fixed.pt" and (tmp_path / "fixed.pt.json").is_file()
     with pytest.raises(ValueError, match="format"):
         export_model(checkpoints["fixed"], format="tflite")
+
+
+# ------------------------------------------------------------------ the input contract
+# An exported graph cannot refuse input: fed nothing, one sample or less than one analysis
+# window it returns a confident-looking emotion about nothing, and lengths outside
+# [0, samples] give NaN or a silently different answer. The sidecar states the contract
+# (min_samples) and sertk's runner checks it before every call.
+
+MIN = FeatureConfig().min_samples  # 400 samples = one 25 ms window at 16 kHz
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoints, tmp_path_factory):
+    root = tmp_path_factory.mktemp("contract")
+    return {"onnx": export_onnx(checkpoints["batch"], root / "m.onnx").path,
+            "torchscript": export_torchscript(checkpoints["fixed"], root / "m.pt").path}
+
+
+def _bad_inputs():
+    wave = speech_like(1.0)
+    return [
+        ("no samples", np.zeros((1, 0), np.float32), None, "fewer than one analysis window"),
+        ("one sample", wave[None, :1], None, "fewer than one analysis window"),
+        ("a window less one", wave[None, :MIN - 1], None, "fewer than one analysis window"),
+        ("no rows", np.zeros((0, 16_000), np.float32), None, "batch >= 1"),
+        ("1-D", wave, None, "(batch >= 1, samples)"),
+        ("3-D", wave[None, None], None, "(batch >= 1, samples)"),
+        ("text", np.array([["a"] * MIN]), None, "numbers"),
+        ("NaN sample", np.where(np.arange(wave.size) == 7, np.nan, wave)[None], None, "NaN"),
+        ("zero length", wave[None], np.array([0]), "outside [400, 16000]"),
+        ("negative length", wave[None], np.array([-5]), "outside"),
+        ("length past the end", wave[None], np.array([16_001]), "outside"),
+        ("length of one sample", wave[None], np.array([1]), "outside"),
+        ("one bad row", np.stack([wave, wave]), np.array([16_000, 399]), "row 1"),
+        ("float lengths", wave[None], np.array([16_000.0]), "integers"),
+        ("too few lengths", np.stack([wave, wave]), np.array([16_000]), "2 integers"),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("name, waveform, lengths, words", _bad_inputs(),
+                         ids=[case[0] for case in _bad_inputs()])
+def test_runner_refuses_input_outside_the_contract(exported, fmt, name, waveform, lengths,
+                                                   words):
+    run = runner(exported[fmt], fmt)
+    with pytest.raises(ValueError) as info:
+        run(waveform, lengths)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_one_analysis_window_is_enough(exported, fmt, checkpoints):
+    """The shortest input the contract allows runs and matches the predictor."""
+    padding = "batch" if fmt == "onnx" else "fixed"
+    predictor = load_model(checkpoints[padding], device="cpu", vad=False)
+    wave = speech_like(1.0)[:MIN]
+    run = runner(exported[fmt], fmt)
+    expected = predictor.probabilities([wave])
+    np.testing.assert_allclose(run(wave[None], None), expected, atol=TOLERANCE)
+    padded = np.concatenate([wave, np.zeros(600, np.float32)])[None]
+    np.testing.assert_allclose(run(padded, np.array([MIN])), expected, atol=TOLERANCE)
+
+
+def test_the_sidecar_states_the_contract_and_the_runner_reads_it(exported):
+    path = exported["onnx"]
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert sidecar["min_samples"] == MIN == sidecar["inputs"]["waveform"]["min_samples"]
+    assert "min_samples" in sidecar["contract"]
+    assert min(sidecar["parity"]["lengths"]) >= MIN  # the parity check obeys it too
+    sidecar["min_samples"] = 1_000
+    sidecar_path(path).write_text(json.dumps(sidecar))
+    try:
+        with pytest.raises(ValueError, match="1000 samples"):
+            runner(path, "onnx")(speech_like(1.0)[None, :900], None)
+    finally:
+        sidecar["min_samples"] = MIN
+        sidecar_path(path).write_text(json.dumps(sidecar))
+
+
+def test_check_audio_shorter_than_one_window_is_refused(checkpoints, tmp_path):
+    from sertk.audio import AudioError
+    from tests.infer.tiny import write_clip
+
+    short = write_clip(tmp_path / "click.wav", 0.01)  # 160 samples
+    with pytest.raises(AudioError, match="shorter than one analysis window"):
+        export_torchscript(checkpoints["fixed"], tmp_path / "m.pt",
+                           ExportOptions(check_audio=(str(short),)))
+    assert not (tmp_path / "m.pt").exists()

@@ -3,7 +3,10 @@
 The exported model includes the log-mel front-end (conv STFT) and normalisation:
 input ``waveform`` (batch, samples) float32 at 16 kHz and, unless --no-lengths,
 ``lengths`` (batch,) int64 valid samples per row; output ``probabilities``
-(batch, n_classes). A JSON sidecar (<file>.json) holds the labels and feature config.
+(batch, n_classes). A JSON sidecar (<file>.json) holds the labels, the feature config and
+the input contract: every row needs at least min_samples valid samples (one analysis
+window, 400 = 25 ms at 16 kHz) and min_samples <= lengths <= samples. The graph cannot
+check this; sertk.export.runner does before every call.
 ONNX models that need lengths inside the network (padding=batch) use the legacy
 TorchScript-based exporter, the others torch.export (--exporter to choose).
 
