@@ -95,13 +95,23 @@ def read_metrics(run_dir: str | Path) -> dict:
 
 # --- markdown -------------------------------------------------------------------------------
 
+NORMALISATION_NOTES = {
+    "fold": "per-feature statistics of each fold's training part",
+    "utterance": "each clip's own statistics (deployable)",
+    "speaker": "each speaker's own statistics, test speakers included (transductive: "
+               "needs several recordings of a speaker at prediction time)",
+}
+
+
 def render_report(metrics: dict, *, plots: bool = False) -> str:
     """The markdown report of run-level ``metrics`` (as written by :func:`aggregate_run`)."""
     info = metrics.get("info", {})
     title = f"# Run `{metrics['run']}`: {info.get('model', 'model ?')}, {metrics['protocol']}"
     n_done, n_all = metrics["n_folds"], metrics["n_folds"] + len(metrics["missing_folds"])
+    normalisation = info.get("normalisation", "fold")
     lines = [title, "", f"{n_done} of {n_all} folds, {metrics['pooled']['n']} test utterances. "
-             "Rates in %; ± is the sample standard deviation across folds (n-1)."]
+             "Rates in %; ± is the sample standard deviation across folds (n-1). "
+             f"Normalisation: {NORMALISATION_NOTES.get(normalisation, normalisation)}."]
     if metrics["missing_folds"]:
         lines += ["", f"**Partial run: folds missing: {', '.join(metrics['missing_folds'])}.** "
                   "The figures below cover the other folds only."]

@@ -35,6 +35,7 @@ from sertk.fileio import atomic_write, read_text
 PROTOCOL_CHOICES = ("kfold", "loso", "lospk", "final")
 PADDING_CHOICES = ("fixed", "batch")
 BATCHING_CHOICES = ("random", "bucketed")
+NORMALISATION_CHOICES = ("fold", "utterance", "speaker")
 OPTIMIZER_CHOICES = ("adam", "adamw")
 SCHEDULE_CHOICES = ("none", "cosine")
 
@@ -65,6 +66,12 @@ class TrainConfig:
     ``batch`` (padded to the longest in the batch, lengths passed to the model).
     ``batching``: ``random`` (a shuffle per epoch, the paper) or ``bucketed`` (batches of clips
     of similar length, in a shuffled order; less padding, needs ``padding: batch``).
+    ``normalisation``: ``fold`` (per-feature statistics of the training part, the paper),
+    ``utterance`` (each clip's own statistics first: deployable, no extra information) or
+    ``speaker`` (each speaker's statistics over all of its clips, test speakers included:
+    transductive, needs a speaker for every utterance).
+    Classical models (``egemaps-svm``, ``egemaps-logreg``) use ``protocol``, ``seed`` and
+    ``normalisation`` (``fold`` or ``speaker``) and ignore the neural training keys.
     Selection: the epoch with the best validation UA is kept; early stopping after
     ``patience`` epochs without a better validation UA (0: never stop early).
     Augmentation (training batches only, feature level): ``spec_augment`` masks,
@@ -90,6 +97,7 @@ class TrainConfig:
     model_args: dict = field(default_factory=dict)
     padding: str = "fixed"
     batching: str = "random"
+    normalisation: str = "fold"
     max_seconds: float = 4.0
     # the paper's optimisation
     batch_size: int = 32
@@ -131,6 +139,7 @@ class TrainConfig:
         _check_choice("protocol", self.protocol, PROTOCOL_CHOICES)
         _check_choice("padding", self.padding, PADDING_CHOICES)
         _check_choice("batching", self.batching, BATCHING_CHOICES)
+        _check_choice("normalisation", self.normalisation, NORMALISATION_CHOICES)
         if self.batching == "bucketed" and self.padding != "batch":
             raise ConfigError("batching 'bucketed' needs padding 'batch' (with padding "
                               f"{self.padding!r} every clip is padded to max_seconds anyway)")

@@ -22,6 +22,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
+from sertk.classical.cv import corpus_vectors, run_linear_fold
 from sertk.data.manifest import Utterance
 from sertk.data.splits import check_folds
 from sertk.eval.report import aggregate_run
@@ -57,7 +59,11 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     check_folds(utterances, folds, config.protocol)
     selected = select_folds(folds, config)
     check_same_run(config, run_dir)
-    if features is None and any(not _done(run_dir, f.index) for f in selected):
+    classical = is_classical(config.model)
+    todo = [f for f in selected if not _done(run_dir, f.index)]
+    if classical and todo:
+        vectors = corpus_vectors(utterances, linear_config(config))
+    elif features is None and todo:
         features = load_fold_features(config, utterances)
     with contextlib.ExitStack() as claimed:
         for fold in selected:  # every fold this run will train, before writing anything
@@ -68,11 +74,17 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
                 check_same_run(config, run_dir)
                 init_run(run_dir, folds, labels, protocol=config.protocol,
                          info={"model": config.model, "seed": config.seed,
-                               "padding": config.padding, "manifest": config.manifest})
+                               "padding": config.padding, "normalisation": config.normalisation,
+                               "manifest": config.manifest})
                 save_config(config, run_dir)
         results: list[FoldResult] = []
         for fold in selected:
             log.info("fold %d/%d (%s)", fold.index + 1, len(folds), fold.name)
+            if classical:
+                if not _done(run_dir, fold.index):
+                    run_linear_fold(fold, utterances, vectors, labels, run_dir,
+                                    linear_config(config))
+                continue
             results.append(fit(config, utterances, fold, out_dir=run_dir, features=features,
                                labels=labels))
     if not is_global_zero():
@@ -91,6 +103,12 @@ def select_folds(folds: Sequence, config: TrainConfig) -> list:
                               f"{len(folds)} folds, 0..{len(folds) - 1}")
         return [folds[config.fold]]
     return list(folds[:config.max_folds] if config.max_folds else folds)
+
+
+def linear_config(config: TrainConfig) -> LinearConfig:
+    """The classical model's settings taken from a recipe."""
+    return LinearConfig(classifier=CLASSICAL_MODELS[config.model], seed=config.seed,
+                        normalisation=config.normalisation)
 
 
 def _done(run_dir: Path, index: int) -> bool:

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import torch
 
+from sertk.classical import CLASSICAL_MODELS, is_classical
 from sertk.data.manifest import Utterance, label_names
 from sertk.features import FeatureConfig
 from sertk.models import create_model, list_models
@@ -38,6 +39,19 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
         ManifestError: labels that differ only by case or whitespace.
     """
     labels = label_names(utterances)
+    if config.normalisation == "speaker":
+        missing = [u.id for u in utterances if not u.speaker]
+        if missing:
+            raise ConfigError(f"normalisation 'speaker' needs a speaker for every utterance; "
+                              f"{len(missing)} have none (e.g. {', '.join(missing[:3])})")
+    if is_classical(config.model):
+        if config.normalisation == "utterance":
+            raise ConfigError(f"normalisation 'utterance' does not apply to {config.model} "
+                              "(one vector per clip); use 'fold' or 'speaker'")
+        return labels
+    if config.normalisation != "fold":
+        raise ConfigError(f"normalisation {config.normalisation!r} is not available for neural "
+                          "models yet; use 'fold'")
     check_model(config, n_classes=max(len(labels), 2))
     check_precision(config.precision)
     try:
@@ -51,10 +65,11 @@ def check_model(config: TrainConfig, n_classes: int) -> None:
     """Build ``config.model`` with ``config.model_args`` on the meta device, or raise
     :class:`ConfigError` naming the model or argument."""
     if not is_model(config.model):
-        close = difflib.get_close_matches(config.model, list_models(), n=1)
+        known = [*list_models(), *CLASSICAL_MODELS]
+        close = difflib.get_close_matches(config.model, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"model: unknown model {config.model!r}{hint} "
-                          f"(known: {', '.join(list_models())}; see `sertk models`)")
+                          f"(known: {', '.join(known)}; see `sertk models`)")
     try:
         with torch.device("meta"):
             create_model(config.model, n_classes=n_classes, **config.model_args)

@@ -75,3 +75,31 @@ def test_speaker_normalised_vectors_have_zero_mean_per_speaker(small_emodb, extr
     for speaker in ("03", "08"):
         rows = np.stack([vectors[u.id] for u in small_emodb if u.speaker == speaker])
         np.testing.assert_allclose(rows.mean(axis=0), 0.0, atol=1e-6)
+
+
+def test_sertk_cv_runs_the_classical_peer(small_emodb, extractor, tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    from sertk.cli import main
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
+    manifest = tmp_path / "small.csv"
+    write_manifest(small_emodb, manifest)
+    out = tmp_path / "run"
+    assert main(["cv", "--model", "egemaps-svm", "--manifest", str(manifest), "--protocol",
+                 "lospk", "--set", "normalisation=speaker", "-o", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "egemaps-svm, lospk" in report and "each speaker's own statistics" in report
+    assert json.loads((out / "run.json").read_text())["info"]["normalisation"] == "speaker"
+    capsys.readouterr()
+    # speaker normalisation without speakers, and utterance normalisation, are refused
+    anonymous = tmp_path / "anonymous.csv"
+    write_manifest([replace(u, speaker="", session="") for u in small_emodb], anonymous)
+    assert main(["cv", "--model", "egemaps-svm", "--manifest", str(anonymous), "--protocol",
+                 "kfold", "--set", "normalisation=speaker", "-o", str(tmp_path / "x")]) == 2
+    assert "needs a speaker" in capsys.readouterr().err
+    assert main(["cv", "--model", "egemaps-logreg", "--manifest", str(manifest), "--set",
+                 "normalisation=utterance", "-o", str(tmp_path / "y")]) == 2
+    assert "does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
