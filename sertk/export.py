@@ -20,7 +20,9 @@ Input contract (``min_samples`` in the sidecar: one analysis window, 400 samples
 lengths <= samples``. A graph cannot refuse input (ONNX has no assert), and what it computes
 for an empty or too short row is a confident-looking answer about nothing; so the contract
 is documented in the sidecar and :func:`runner`, sertk's own way to run an exported file,
-checks it with :func:`check_inputs` before every call (a ``ValueError`` naming the row). Every export is checked against the PyTorch predictor on real or generated
+checks it with :func:`check_inputs` before every call (a ``ValueError`` naming the row).
+
+Every export is checked against the PyTorch predictor on real or generated
 audio of several lengths (given files whole and cut short), one clip at a time and as
 one padded batch; an export
 whose probabilities differ by more than ``tolerance`` (1e-4) raises
