@@ -10,6 +10,8 @@ The public API is imported on first use, so ``import sertk`` stays light:
 >>> predictor.predict_files(["clip.wav"])[0].prediction.label  # doctest: +SKIP
 'anger'
 >>> sertk.predict("clip.wav").probabilities  # doctest: +SKIP
+>>> sertk.predict("clip.wav", top_k=2)  # Hugging Face pipeline shape  # doctest: +SKIP
+>>> sertk.predict_frame("clips/", segment=2.0)  # DataFrame by (file, start, end)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "sertk.infer",
     "predict": "sertk.infer.api",
+    "predict_frame": "sertk.infer.api",
     "Predictor": "sertk.infer",
     "Prediction": "sertk.infer",
     "ModelOutputError": "sertk.infer",
@@ -40,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sertk.export import export_onnx, export_torchscript
     from sertk.infer import (FileResult, LongformResult, ModelOutputError, Prediction,
                              PredictOptions, Predictor, SegmentOptions, load_model)
-    from sertk.infer.api import predict
+    from sertk.infer.api import predict, predict_frame
     from sertk.models import create_model, list_models
 
 

@@ -24,6 +24,7 @@ COMMANDS = {
     "compare": "sertk.cli.compare",
     "ablate": "sertk.cli.ablate",
     "predict": "sertk.cli.predict",
+    "embed": "sertk.cli.embed",
     "export": "sertk.cli.export",
 }
 

@@ -2,10 +2,12 @@
 
 Each PATH is an audio file, a folder or a list file (.txt/.lst, one path per line,
 relative to the list's folder). Without --out, a table goes to the terminal; --out
-writes CSV or JSON (path, label, probabilities, error). A file that cannot be read
-(missing, not audio, a format the installed libsndfile does not decode, too short,
-permission denied, a name the system refuses, ...) or for which the model gives
-non-finite output gets a row with the reason, and the others are still predicted.
+writes CSV or JSON (path, label, probabilities, error; with --top-k K the JSON also
+gives each prediction's K most probable labels, [{"label", "score"}, ...]). A file
+that cannot be read (missing, not audio, a format the installed libsndfile does not
+decode, too short, permission denied, a name the system refuses, ...) or for which the
+model gives non-finite output gets a row with the reason, and the others are still
+predicted.
 
 Folders are searched recursively. Every file with an audio or video extension
 (wav flac ogg opus mp3 aiff au caf w64 rf64 sph voc ...; also m4a aac wma mp4 webm
@@ -105,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-duration", type=float, default=0.0, metavar="S",
                         help="emotion segments shorter than S seconds take their longer "
                              "neighbour's label (default 0: off)")
+    parser.add_argument("--top-k", type=int, default=None, metavar="K",
+                        help="with --out x.json: add each prediction's K most probable "
+                             "labels, [{label, score}, ...] highest first (Hugging Face "
+                             "pipeline shape; no-speech gives [{no-speech, 1.0}])")
     parser.add_argument("--plot", default=None, metavar="DIR",
                         help="with --segment or --vad: write a timeline PNG per file into DIR")
     parser.add_argument("--device", default=None,
@@ -121,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
             if not args.out.lower().endswith(OUTPUT_FORMATS):
                 raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
             check_output_path(args.out)  # fail now, not after predicting every file
+        if args.top_k is not None:
+            if args.top_k < 1:
+                raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+            if args.out is None or not args.out.lower().endswith(".json"):
+                raise ValueError("--top-k is for JSON output: add --out FILE.json")
         vad = _vad_options(args)
         if args.plot is not None:
             if segment_options is None:
@@ -158,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         _plot(results, Path(args.plot), predictor.labels)
     if args.out:
         try:
-            written = write_results(results, args.out, predictor.labels)
+            written = write_results(results, args.out, predictor.labels, top_k=args.top_k)
         except OSError as err:  # e.g. the disk filled up while predicting
             print(f"sertk predict: error: cannot write results: {os_error_message(err)}",
                   file=sys.stderr)

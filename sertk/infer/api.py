@@ -1,12 +1,18 @@
-"""``sertk.predict``: one call from audio to a prediction, with a cached predictor."""
+"""``sertk.predict`` and ``sertk.predict_frame``: one call from audio to predictions,
+with a cached predictor."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sertk.infer.predictor import Prediction, Predictor, load_model
+from sertk.infer.predictor import Prediction, Predictor, check_top_k, load_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 _CACHE: dict[tuple[str, str, bool], Predictor] = {}
 _LOCK = threading.Lock()
@@ -14,7 +20,7 @@ _LOCK = threading.Lock()
 
 def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             model: str | Path | None = None, device: str | None = None,
-            vad: bool = True) -> Prediction:
+            vad: bool = True, top_k: int | None = None):
     """Predict the emotion of a file or a waveform.
 
     Args:
@@ -28,6 +34,11 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
         device: as :func:`load_model`.
         vad: answer ``no-speech`` (without asking the model) when the voice activity
             detector finds too little speech (:mod:`sertk.vad`); False predicts anything.
+        top_k: None returns a :class:`Prediction`; an integer ``k`` returns the ``k``
+            most probable labels as the Hugging Face audio-classification pipeline
+            does, ``[{"label": "anger", "score": 0.91}, ...]`` (highest first; every
+            label when ``k`` exceeds their number). A clip without speech gives
+            ``[{"label": "no-speech", "score": 1.0}]`` (see :meth:`Prediction.top`).
 
     The predictor is loaded once per (model, device, vad) and reused.
 
@@ -36,13 +47,32 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             ambiguous layout, or shorter than one analysis window (25 ms):
             ``too short: N samples < M``.
         ModelOutputError: the model's probabilities are not finite (no label).
+        ValueError: an array without ``sample_rate``; ``top_k`` not a positive integer.
     """
+    check_top_k(top_k)
     predictor = _cached(model, device, bool(vad))
     if isinstance(audio, (str, Path)):
-        return predictor.predict_file(audio)
-    if sample_rate is None:
+        prediction = predictor.predict_file(audio)
+    elif sample_rate is None:
         raise ValueError("sample_rate is required when audio is an array")
-    return predictor.predict(audio, sample_rate)
+    else:
+        prediction = predictor.predict(audio, sample_rate)
+    return prediction if top_k is None else prediction.top(top_k)
+
+
+def predict_frame(inputs: str | Path | Iterable[str | Path], *, model: str | Path | None = None,
+                  device: str | None = None, vad: bool = True, segment: float | None = None,
+                  hop: float | None = None, **options) -> "pd.DataFrame":
+    """Predict files, folders or list files into a pandas DataFrame indexed by
+    (file, start, end) (``pd.Timedelta``), with the columns ``label``, one probability
+    per class and ``error``, as audinterface/opensmile do: one row per file
+    (``segment=None``) or per window of ``segment`` seconds every ``hop``. See
+    :mod:`sertk.infer.frames`; ``options`` go to
+    :func:`~sertk.infer.frames.predict_frame`.
+    """
+    from sertk.infer.frames import predict_frame as frame
+
+    return frame(_cached(model, device, bool(vad)), inputs, segment, hop, **options)
 
 
 def _cached(model: str | Path | None, device: str | None, vad: bool) -> Predictor:

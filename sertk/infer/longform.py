@@ -30,12 +30,18 @@ Memory stays flat as the file grows: audio is streamed block by block
 (:func:`sertk.infer.stream.stream_audio`), only the samples of windows not yet cut
 are kept, and windows are predicted in batches of ``batch_size``.
 :meth:`iter_windows` yields results lazily; :func:`predict_long` collects them.
+
+A recording already in memory is accepted too: an array in a layout of
+:mod:`sertk.infer.layout` with its ``sample_rate``. It is mixed to mono and resampled
+to the model's rate once (one copy at 16 kHz), then cut into the same blocks a file
+gives, so both go through one windowing code; its result is named ``<array>`` (or
+``name=``).
 """
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -43,16 +49,18 @@ from typing import NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from sertk.audio import AudioError
+from sertk.audio import AudioError, prepare_waveform
 from sertk.features import FeatureConfig
+from sertk.infer.layout import samples_first
 from sertk.infer.predictor import ModelOutputError, Prediction, Predictor
-from sertk.infer.stream import checked_info, stream_audio
+from sertk.infer.stream import BLOCK_SECONDS, checked_info, stream_audio
 from sertk.infer.timeline import (Segment, Summary, TimelineOptions, Window, build_timeline,
                                   summarize)
 from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
 
 
 DEFAULT_MIN_LAST = 0.5  # seconds
+ARRAY_NAME = "<array>"  # the path of a result for an in-memory recording
 DEFAULT_MIN_GAP = 0.3  # seconds: shorter pauses do not split a speech segment
 WINDOW_MODES = ("sliding", "speech")
 
@@ -229,12 +237,46 @@ def cut_windows(
         yield next_start, buf.copy()
 
 
+class Recording(NamedTuple):
+    """A recording to cut into windows: its name, its length in seconds (from the
+    header for a file) and a way to stream it again from the start."""
+
+    name: str
+    duration: float
+    blocks: Callable[[], Iterator[np.ndarray]]  # (n,) float32 blocks at the model's rate
+
+
+def open_recording(audio: str | Path | np.ndarray, rate: int, sample_rate: int | None = None,
+                   name: str | None = None) -> Recording:
+    """A file (streamed) or an in-memory array (prepared once, then cut into blocks of
+    ``BLOCK_SECONDS``) as a :class:`Recording` at ``rate`` Hz.
+
+    Raises:
+        AudioError: the file's header cannot be read, or the array is not usable audio
+            (a bad layout, no samples, NaN/Inf), naming it.
+        ValueError: an array without ``sample_rate``.
+    """
+    if isinstance(audio, (str, Path)):
+        return Recording(name or str(audio), checked_info(audio).duration,
+                         lambda: stream_audio(audio, rate))
+    if sample_rate is None:
+        raise ValueError("sample_rate is required when audio is an array")
+    name = name or ARRAY_NAME
+    wave = prepare_waveform(samples_first(audio, name), sample_rate, rate, source=name)
+    block = max(1, int(BLOCK_SECONDS * rate))
+    return Recording(name, wave.size / rate,
+                     lambda: (wave[i:i + block] for i in range(0, wave.size, block)))
+
+
 def iter_windows(
     predictor: Predictor,
-    path: str | Path,
+    path: str | Path | np.ndarray,
     options: SegmentOptions,
+    *,
+    sample_rate: int | None = None,
 ) -> Iterator[WindowPrediction]:
-    """Stream ``path`` and yield a :class:`WindowPrediction` per window, in time order.
+    """Stream ``path`` (or an in-memory array at ``sample_rate``) and yield a
+    :class:`WindowPrediction` per window, in time order.
 
     Raises:
         WindowOptionError: bad options for this model (before anything is read).
@@ -246,21 +288,31 @@ def iter_windows(
     if options.mode != "sliding" or predictor.vad is not None:
         raise ValueError("iter_windows streams sliding windows without voice activity "
                          "detection; use predict_long for the rest")
-    cut = cut_windows(stream_audio(path, predictor.sample_rate), window.segment, window.hop,
-                      window.min_last)
-    return _predict_windows(predictor, cut, options.batch_size, path)
+    recording = open_recording(path, predictor.sample_rate, sample_rate)
+    cut = cut_windows(recording.blocks(), window.segment, window.hop, window.min_last)
+    return _predict_windows(predictor, cut, options.batch_size, recording.name)
 
 
-def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions, *,
+def predict_long(predictor: Predictor, path: str | Path | np.ndarray, options: SegmentOptions,
+                 *, sample_rate: int | None = None, name: str | None = None,
                  progress: bool = False) -> LongformResult:
     """All windows of ``path`` and the whole-file prediction; never raises for a bad file.
 
+    ``path`` may also be an in-memory recording: an array (:mod:`sertk.infer.layout`)
+    with its ``sample_rate``; the result is named ``name`` (default ``<array>``).
     ``progress`` shows a bar over the recording's seconds on stderr (when it is a terminal).
 
     Raises:
         WindowOptionError: only for bad options (see :meth:`SegmentOptions.samples`).
+        ValueError: an array without ``sample_rate``.
     """
     window = options.samples(predictor.feature_config)
+    if not isinstance(path, (str, Path)):
+        if sample_rate is None:
+            raise ValueError("sample_rate is required when audio is an array")
+        label = name or ARRAY_NAME
+    else:
+        label = name or str(path)
     total = 0  # samples streamed so far
 
     def counted(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -271,37 +323,38 @@ def predict_long(predictor: Predictor, path: str | Path, options: SegmentOptions
 
     windows: list[WindowPrediction] = []
     regions = None
-    bar = tqdm(desc=Path(path).name, unit="s", file=sys.stderr, disable=None if progress else True,
+    bar = tqdm(desc=Path(label).name, unit="s", file=sys.stderr,
+               disable=None if progress else True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     try:
-        bar.total = checked_info(path).duration
+        recording = open_recording(path, predictor.sample_rate, sample_rate, label)
+        bar.total = recording.duration
         vad = predictor.vad or (VADOptions() if options.mode == "speech" else None)
         if vad is not None:
-            regions = detect_speech(stream_audio(path, predictor.sample_rate),
-                                    predictor.sample_rate, vad)
-        blocks = counted(stream_audio(path, predictor.sample_rate))
+            regions = detect_speech(recording.blocks(), predictor.sample_rate, vad)
+        blocks = counted(recording.blocks())
         cut = (cut_windows(blocks, window.segment, window.hop, window.min_last)
                if options.mode == "sliding" else
                cut_spans(blocks, speech_spans(regions, options, predictor.feature_config)))
         min_fraction = vad.min_speech_fraction if vad is not None else 0.0
-        for prediction in _predict_windows(predictor, cut, options.batch_size, path,
+        for prediction in _predict_windows(predictor, cut, options.batch_size, label,
                                            regions if options.mode == "sliding" else None,
                                            min_fraction):
             windows.append(prediction)
             bar.update(max(0.0, prediction.end - bar.n))
     except AudioError as err:
-        return LongformResult(str(path), tuple(windows), error=err.reason)
+        return LongformResult(label, tuple(windows), error=err.reason)
     except ModelOutputError as err:
-        return LongformResult(str(path), tuple(windows), error=str(err))
+        return LongformResult(label, tuple(windows), error=str(err))
     except Exception as err:  # a model failure ends this file only
-        return LongformResult(str(path), tuple(windows),
+        return LongformResult(label, tuple(windows),
                               error=f"model failed ({type(err).__name__}: {err})")
     finally:
         bar.close()
     duration = total / predictor.sample_rate
     if not windows and options.mode == "sliding":
-        return LongformResult(str(path), error="no audio samples after resampling", duration=0.0)
-    return summarized(LongformResult(str(path), tuple(windows), duration=duration,
+        return LongformResult(label, error="no audio samples after resampling", duration=0.0)
+    return summarized(LongformResult(label, tuple(windows), duration=duration,
                                      regions=None if regions is None else tuple(regions)),
                       predictor.labels, options.timeline)
 

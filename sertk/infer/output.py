@@ -33,10 +33,13 @@ Result = Union[FileResult, LongformResult]
 OUTPUT_FORMATS = (".csv", ".json")
 
 
-def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[str]) -> Path:
+def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[str],
+                  *, top_k: int | None = None) -> Path:
     """Write ``results`` to ``path``; the suffix (.csv or .json) picks the format.
 
     The file appears whole or not at all (a full disk leaves no truncated table).
+    ``top_k`` (JSON only) adds ``"top": [{"label", "score"}, ...]`` to every prediction
+    (:meth:`~sertk.infer.predictor.Prediction.top`).
 
     Raises:
         OSError: naming ``path``, when it cannot be written.
@@ -44,7 +47,7 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
     path = Path(path)
     suffix = _suffix(path)
     if suffix == ".json":
-        records = [to_record(r, labels) for r in results]
+        records = [to_record(r, labels, top_k=top_k) for r in results]
         atomic_write(path, json.dumps(records, indent=2, allow_nan=False) + "\n")
         return path
     rows = [row for r in results for row in to_rows(r, labels)]
@@ -112,13 +115,17 @@ def _segment_prediction(segment: Segment, labels: Sequence[str]) -> Prediction:
     return Prediction(segment.label, {k: float(p) for k, p in zip(labels, segment.probabilities)})
 
 
-def to_record(result: Result, labels: Sequence[str] = ()) -> dict[str, Any]:
-    """A JSON-ready dict for one result."""
-    record: dict[str, Any] = {"path": result.path, **_prediction_fields(result.prediction),
+def to_record(result: Result, labels: Sequence[str] = (), *,
+              top_k: int | None = None) -> dict[str, Any]:
+    """A JSON-ready dict for one result (with ``top``, the ``top_k`` most probable
+    labels of each prediction, when ``top_k`` is given)."""
+    record: dict[str, Any] = {"path": result.path,
+                              **_prediction_fields(result.prediction, top_k),
                               "error": result.error, "duration": _finite(result.duration)}
     if isinstance(result, LongformResult):
         record["windows"] = [{"start": _finite(w.start), "end": _finite(w.end),
-                              **_prediction_fields(w.prediction)} for w in result.windows]
+                              **_prediction_fields(w.prediction, top_k)}
+                             for w in result.windows]
         record["segments"] = [
             {"start": _finite(s.start), "end": _finite(s.end), "label": s.label,
              "probabilities": None if s.probabilities is None or not labels
@@ -159,11 +166,16 @@ def _row(head: dict[str, Any], prediction: Prediction | None, error: str | None,
     return row
 
 
-def _prediction_fields(prediction: Prediction | None) -> dict[str, Any]:
+def _prediction_fields(prediction: Prediction | None,
+                       top_k: int | None = None) -> dict[str, Any]:
     if prediction is None:
-        return {"label": None, "probability": None, "probabilities": None}
-    return {"label": prediction.label, "probability": prediction.probability,
-            "probabilities": dict(prediction.probabilities) or None}
+        fields = {"label": None, "probability": None, "probabilities": None}
+    else:
+        fields = {"label": prediction.label, "probability": prediction.probability,
+                  "probabilities": dict(prediction.probabilities) or None}
+    if top_k is not None:
+        fields["top"] = None if prediction is None else prediction.top(top_k)
+    return fields
 
 
 def _cell(value: Any) -> str:

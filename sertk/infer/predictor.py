@@ -17,11 +17,14 @@ own ``torch.inference_mode``), so one instance may serve several threads.
 Example:
     >>> predictor = load_model("runs/emodb/fold0")  # doctest: +SKIP
     >>> predictor.predict(np.zeros(16000, np.float32), 16000).label  # doctest: +SKIP
-    'neutral'
+    'no-speech'
+    >>> predictor.predict(clip, 16000, top_k=2)  # doctest: +SKIP
+    [{'label': 'anger', 'score': 0.91}, {'label': 'happiness', 'score': 0.06}]
 """
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +91,25 @@ class Prediction:
     def is_speech(self) -> bool:
         return self.label != NO_SPEECH
 
+    def top(self, k: int | None = None) -> list[dict[str, str | float]]:
+        """The ``k`` most probable labels, most probable first, in the shape of the
+        Hugging Face audio-classification pipeline: ``[{"label": "anger", "score": 0.91},
+        {"label": "happiness", "score": 0.06}, ...]``.
+
+        ``k=None`` or a ``k`` above the number of labels gives every label (as the
+        pipeline does); equal scores keep the model's label order. A prediction without
+        probabilities (``no-speech``) gives ``[{"label": "no-speech", "score": 1.0}]``:
+        the detector, not the model, answered, and the one answer is certain.
+
+        Raises:
+            ValueError: ``k`` is not a positive integer.
+        """
+        check_top_k(k)
+        if not self.probabilities:
+            return [{"label": self.label, "score": 1.0}]
+        ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])  # stable
+        return [{"label": label, "score": score} for label, score in ranked[:k]]
+
     @classmethod
     def no_speech(cls) -> "Prediction":
         """The prediction of a clip in which nobody speaks."""
@@ -101,6 +123,28 @@ class Prediction:
             ModelOutputError: a probability is NaN or infinite.
         """
         return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)})
+
+
+def check_top_k(k) -> None:
+    """Raise ``ValueError`` unless ``k`` is None or an integer >= 1."""
+    if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1):
+        raise ValueError(f"top_k must be a positive integer (or None for every label), got {k!r}")
+
+
+def rates_per_clip(sample_rate, count: int) -> list:
+    """One rate per clip: ``sample_rate`` is one rate for all ``count`` clips or a
+    sequence of ``count`` rates (one per clip).
+
+    Raises:
+        ValueError: a sequence of another length.
+    """
+    if isinstance(sample_rate, (str, bytes)) or np.ndim(sample_rate) == 0:
+        return [sample_rate] * count
+    rates = list(sample_rate)
+    if len(rates) != count:
+        raise ValueError(f"sample_rate gives {len(rates)} rates for {count} waveforms "
+                         f"(one rate for all, or one per waveform)")
+    return rates
 
 
 @dataclass(frozen=True)
@@ -218,24 +262,119 @@ class Predictor:
                                 source=source)
         return self.check_length(wave, source)
 
-    def predict(self, waveform: np.ndarray, sample_rate: int) -> Prediction:
+    def predict(self, waveform: np.ndarray, sample_rate: int, *, top_k: int | None = None):
         """Predict one clip.
 
         Args:
             waveform: (samples,) mono, or (samples, channels) / (channels, samples) with
                 at most 8 channels (see :mod:`sertk.infer.layout`), float or integer PCM.
             sample_rate: its rate in Hz (resampled to 16 kHz, channels averaged).
+            top_k: None returns a :class:`Prediction`; an integer returns
+                :meth:`Prediction.top` ``(top_k)`` instead, ``[{"label", "score"}, ...]``
+                like the Hugging Face audio-classification pipeline.
 
         Raises:
             AudioError: empty, too short, NaN/Inf, an ambiguous 2-D array, or otherwise
                 unusable audio.
             ModelOutputError: the model's output is not finite.
+            ValueError: ``top_k`` is not a positive integer.
         """
-        return self.predict_batch([waveform], sample_rate)[0]
+        return self.predict_batch([waveform], sample_rate, top_k=top_k)[0]
 
-    def predict_batch(self, waveforms: Sequence[np.ndarray], sample_rate: int) -> list[Prediction]:
-        """Predict several clips (each as in :meth:`predict`) at one rate in one forward pass."""
-        return self._predict_waves([self.prepare(w, sample_rate) for w in waveforms])
+    def predict_batch(self, waveforms: Sequence[np.ndarray], sample_rate,
+                      *, top_k: int | None = None) -> list:
+        """Predict several clips (each as in :meth:`predict`) in one forward pass.
+
+        ``sample_rate``: one rate in Hz for every clip, or a sequence with one rate per
+        clip (clips at different rates are each resampled to the model's rate).
+        Returns one :class:`Prediction` per clip, or one ``top_k`` list per clip.
+
+        Raises:
+            AudioError: a clip is unusable; the message names it (``waveform 2: ...``,
+                counting from 0).
+            ValueError: as many rates as clips are needed; a bad ``top_k``.
+        """
+        check_top_k(top_k)
+        rates = rates_per_clip(sample_rate, len(waveforms))
+        predictions = self._predict_waves([self.prepare(w, rate, _clip_name(i, len(waveforms)))
+                                           for i, (w, rate) in enumerate(zip(waveforms, rates))])
+        return predictions if top_k is None else [p.top(top_k) for p in predictions]
+
+    @property
+    def embedding_size(self) -> int:
+        """D, the length of an embedding (the input size of the model's head)."""
+        return int(self.model.head.in_features)
+
+    def embeddings(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's embedding (``forward_features``, the pooled vector before the
+        head) of prepared audio, through the same front-end as prediction (see
+        :meth:`features`).
+
+        Returns:
+            (B, D) float32, D = :attr:`embedding_size` (256 for the paper's model).
+        """
+        if not len(waves):
+            return np.zeros((0, self.embedding_size), dtype=np.float32)
+        with torch.inference_mode():
+            feats, frames = self.features(waves)
+            vectors = self.model.forward_features(feats, frames).float()
+        return vectors.cpu().numpy().astype(np.float32)
+
+    def embed(self, inputs: Sequence[np.ndarray | str | Path] | np.ndarray | str | Path,
+              sample_rate=None, *, batch_size: int = 32) -> np.ndarray:
+        """Embeddings of clips or files, one row each, in order.
+
+        Args:
+            inputs: paths, or arrays (layouts of :mod:`sertk.infer.layout`), or a mix;
+                a single path or a single 1-D array is one clip. Files are read like
+                :meth:`predict_file` (their first ``max_seconds``).
+            sample_rate: for arrays: one rate, or one per input (ignored for paths).
+            batch_size: clips per forward pass.
+
+        The voice activity detector is not asked: a clip without speech still gets its
+        embedding (:meth:`has_speech` tells which clips hold speech; ``sertk embed``
+        writes it as the ``speech`` column).
+
+        Returns:
+            (N, D) float32, D = :attr:`embedding_size`. With ``padding="batch"`` a clip's
+            row does not depend on the other clips of its batch.
+
+        Raises:
+            AudioError: an input cannot be used (the message names it).
+            ValueError: an array without ``sample_rate``, or rates not matching inputs.
+        """
+        if isinstance(inputs, np.ndarray):
+            if inputs.ndim != 1:
+                raise ValueError(f"embed takes one (samples,) array or a list of clips; an "
+                                 f"array of shape {inputs.shape} is ambiguous (clips or "
+                                 f"channels?): pass a list")
+            inputs = [inputs]
+        elif isinstance(inputs, (str, Path)):
+            inputs = [inputs]
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        rates = rates_per_clip(sample_rate, len(inputs))
+        rows = [self.embeddings([self.load_clip(inputs[i], rates[i], _clip_name(i, len(inputs)))
+                                 for i in range(start, min(start + batch_size, len(inputs)))])
+                for start in range(0, len(inputs), batch_size)]  # one batch of audio at a time
+        return np.concatenate(rows) if rows else self.embeddings([])
+
+    def load_clip(self, item: np.ndarray | str | Path, sample_rate=None,
+                  name: str | None = None) -> np.ndarray:
+        """A path or an array as the model's prepared (samples,) clip (its first
+        ``max_seconds`` for a file), checked to hold one analysis window.
+
+        Raises:
+            AudioError: unusable audio, naming the path (or ``name`` for an array).
+            ValueError: an array without ``sample_rate``.
+        """
+        if isinstance(item, (str, Path)):
+            wave, _ = read_head(item, self.feature_config.max_seconds, self.sample_rate)
+            return self.check_length(wave, item)
+        if sample_rate is None:
+            raise ValueError("sample_rate is required when audio is an array")
+        return self.prepare(item, sample_rate, name)
 
     def has_speech(self, wave: np.ndarray) -> bool:
         """Whether a prepared (samples,) clip holds enough speech to be asked about
@@ -264,8 +403,7 @@ class Predictor:
             AudioError: it cannot be read, or is shorter than one analysis window.
             ModelOutputError: the model's output is not finite.
         """
-        wave, _ = read_head(path, self.feature_config.max_seconds, self.sample_rate)
-        return self._predict_waves([self.check_length(wave, path)])[0]
+        return self._predict_waves([self.load_clip(path)])[0]
 
     def predict_files(
         self,
@@ -308,15 +446,27 @@ class Predictor:
         self._flush(pending, paths, results)
         return results  # type: ignore[return-value]
 
-    def predict_long(self, path: str | Path, segment: float, hop: float | None = None, *,
+    def predict_long(self, audio: str | Path | np.ndarray, segment: float,
+                     hop: float | None = None, *, sample_rate: int | None = None,
                      progress: bool = False, **options):
-        """Emotion over time: see :func:`sertk.infer.longform.predict_long`.
+        """Emotion over time of a file or an in-memory recording (an array in a layout of
+        :mod:`sertk.infer.layout` with its ``sample_rate``): see
+        :func:`sertk.infer.longform.predict_long`.
 
         ``options`` are further :class:`~sertk.infer.longform.SegmentOptions` fields.
         """
         from sertk.infer.longform import SegmentOptions, predict_long
 
-        return predict_long(self, path, SegmentOptions(segment, hop, **options), progress=progress)
+        return predict_long(self, audio, SegmentOptions(segment, hop, **options),
+                            sample_rate=sample_rate, progress=progress)
+
+    def predict_frame(self, inputs, segment: float | None = None, hop: float | None = None,
+                      *, progress: bool = False, **options):
+        """Predictions as a pandas DataFrame indexed by (file, start, end): see
+        :func:`sertk.infer.frames.predict_frame`."""
+        from sertk.infer.frames import predict_frame
+
+        return predict_frame(self, inputs, segment, hop, progress=progress, **options)
 
     def _flush(self, pending, paths, results) -> None:
         """Predict the decoded files of one batch, one by one if the batch fails."""
@@ -362,6 +512,11 @@ class Predictor:
     def __repr__(self) -> str:
         return (f"Predictor(model={self.model_name!r}, labels={list(self.labels)}, "
                 f"device={str(self.device)!r})")
+
+
+def _clip_name(index: int, count: int) -> str | None:
+    """How errors name clip ``index`` of an in-memory batch (nothing for a lone clip)."""
+    return f"waveform {index}" if count > 1 else None
 
 
 def load_model(path_or_name: str | Path | None = None,
