@@ -1,7 +1,10 @@
 """Inference: emotion predictions for clips, files, folders and long recordings.
 
 - :mod:`~sertk.infer.predictor`: :func:`load_model` and :class:`Predictor` (clips, files in batches)
-- :mod:`~sertk.infer.longform`: sliding windows over long recordings (emotion over time)
+- :mod:`~sertk.infer.longform`: sliding windows over long recordings, files or arrays
+  (emotion over time)
+- :mod:`~sertk.infer.frames`: predictions as a pandas DataFrame by (file, start, end)
+- :mod:`~sertk.infer.embeddings`: embeddings of many files; .npy/.parquet/.csv output
 - :mod:`~sertk.infer.stream`: reading only what is needed; streaming long files
 - :mod:`~sertk.infer.paths`: files, folders and list files -> audio paths
 - :mod:`~sertk.infer.layout`: the array layouts ``predict(array, sr)`` accepts
