@@ -26,6 +26,7 @@ COMMANDS = {
     "predict": "sertk.cli.predict",
     "embed": "sertk.cli.embed",
     "export": "sertk.cli.export",
+    "serve": "sertk.cli.serve",
 }
 
 

@@ -1,0 +1,34 @@
+"""Starting the server: load the model once per worker process, run uvicorn."""
+from __future__ import annotations
+
+import os
+
+from sertk.serve.options import ENV_VAR, ServeOptions
+
+
+def load_predictor(options: ServeOptions):
+    """The predictor ``options`` name (a checkpoint or bundled model), on its device,
+    with ``options.threads`` torch threads per process."""
+    import torch
+
+    from sertk.infer import load_model
+
+    torch.set_num_threads(options.threads)
+    return load_model(options.model, device=options.device, vad=options.vad)
+
+
+def serve(options: ServeOptions, log_level: str = "info") -> None:
+    """Run until interrupted. One worker serves an app built here; several workers each
+    load the model in their own process (uvicorn's process manager)."""
+    import uvicorn
+
+    common = dict(host=options.host, port=options.port, log_level=log_level,
+                  timeout_graceful_shutdown=5)
+    if options.workers == 1:
+        from sertk.serve.app import create_app
+
+        uvicorn.run(create_app(load_predictor(options), options), **common)
+        return
+    os.environ[ENV_VAR] = options.to_environment()
+    uvicorn.run("sertk.serve.app:app_from_environment", factory=True,
+                workers=options.workers, **common)
