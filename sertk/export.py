@@ -268,6 +268,10 @@ def _raw_runner(path: str | Path, format: str):
 
 def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> ExportReport:
     checkpoint = _as_checkpoint(checkpoint)
+    if checkpoint.feature_config.normalisation == "speaker":
+        raise ExportError("a model trained with speaker normalisation needs each speaker's "
+                          "statistics at run time; export a model trained with 'fold' or "
+                          "'utterance' normalisation instead")
     wrapper = WaveformClassifier(checkpoint).eval()
     cfg = checkpoint.feature_config
     half = cfg.max_samples // 2

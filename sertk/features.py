@@ -23,6 +23,9 @@ from sertk.audio import HOP_LENGTH, MAX_SECONDS, N_FFT, N_MELS, SAMPLE_RATE, WIN
 from sertk.configfields import bounded, check_fields
 
 PADDING_MODES = ("fixed", "batch")
+NORMALISATIONS = ("fold", "utterance", "speaker")
+# FeatureConfig fields that change how cached log-mels are used, not their values
+NOT_IN_CACHE_KEY = ("padding", "normalisation")
 # Upper bounds of a FeatureConfig (a checkpoint's JSON is not trusted): generous for any
 # speech front-end, small enough that the buffers and a padded clip stay bounded.
 MAX_SAMPLE_RATE = 192_000
@@ -43,6 +46,12 @@ class FeatureConfig:
     (the paper); ``"batch"`` truncates to ``max_seconds`` but pads only to the
     longest utterance of a batch and passes lengths to the model (ours).
 
+    ``normalisation``: what the log-mels are standardised with before the training
+    fold's per-feature statistics: ``"fold"`` nothing more (the paper); ``"utterance"``
+    each clip's own mean and std per band (:func:`standardise_utterances`);
+    ``"speaker"`` each speaker's, from several of its recordings. Both need
+    ``padding="batch"`` (padded frames are then masked, never standardised).
+
     Every field is checked on creation (type, finite, range: :mod:`sertk.configfields`),
     however the config is made: from options, a recipe or a checkpoint's JSON.
     """
@@ -57,6 +66,7 @@ class FeatureConfig:
     log_offset: float = bounded(1e-6, 0.0, low_open=True)
     max_seconds: float = bounded(MAX_SECONDS, 0.0, MAX_CLIP_SECONDS, low_open=True)
     padding: str = "fixed"
+    normalisation: str = "fold"
 
     def __post_init__(self):
         # Also normalises number types so that equal configs have equal dicts (and cache
@@ -64,6 +74,12 @@ class FeatureConfig:
         check_fields(self)
         if self.padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {self.padding!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, "
+                             f"got {self.normalisation!r}")
+        if self.normalisation != "fold" and self.padding != "batch":
+            raise ValueError(f"normalisation {self.normalisation!r} needs padding 'batch' "
+                             "(padded frames must be masked, not standardised)")
         if not self.win_length <= self.n_fft:
             raise ValueError(f"need win_length <= n_fft, got win_length={self.win_length}, "
                              f"n_fft={self.n_fft}")
@@ -91,13 +107,6 @@ class FeatureConfig:
     @property
     def max_samples(self) -> int:
         return int(round(self.max_seconds * self.sample_rate))
-
-    @property
-    def min_samples(self) -> int:
-        """The shortest input the model accepts: one analysis window (``win_length``
-        samples, 25 ms at 16 kHz). Shorter audio gives a frame that is mostly the
-        zero padding of centred framing, so its prediction would say nothing."""
-        return self.win_length
 
     @property
     def max_frames(self) -> int:
@@ -260,6 +269,27 @@ class FeatureNormalizer(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.mean[:, None]) / self.std[:, None]
+
+
+def standardise_utterances(feats: torch.Tensor, frames: torch.Tensor | None = None,
+                           eps: float = 1e-5) -> torch.Tensor:
+    """Each clip's log-mels standardised with its own mean and std per band.
+
+    Statistics come from the valid frames only, so padding changes nothing.
+
+    Shapes: feats (B, n_mels, T), frames (B,) valid frames per clip (None: all T)
+    -> (B, n_mels, T); padded frames come out as 0.
+    """
+    if frames is None:
+        valid = torch.ones(feats.shape[0], 1, feats.shape[2], dtype=feats.dtype,
+                           device=feats.device)
+    else:
+        steps = torch.arange(feats.shape[2], device=feats.device)
+        valid = (steps[None, :] < frames[:, None]).to(feats.dtype)[:, None, :]  # (B, 1, T)
+    count = valid.sum(dim=2, keepdim=True).clamp_min(1.0)
+    mean = (feats * valid).sum(dim=2, keepdim=True) / count
+    var = (((feats - mean) * valid) ** 2).sum(dim=2, keepdim=True) / count
+    return (feats - mean) / var.sqrt().clamp_min(eps) * valid
 
 
 def feature_stats(features: list[np.ndarray] | list[torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:

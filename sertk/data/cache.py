@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from sertk.audio import AudioError, load_audio
 from sertk.data.manifest import Utterance
-from sertk.features import FeatureConfig, LogMel
+from sertk.features import NOT_IN_CACHE_KEY, FeatureConfig, LogMel
 from sertk.fileio import atomic_write, naming
 
 CACHE_ENV = "SERTK_CACHE"
@@ -91,8 +91,9 @@ def default_cache_root() -> Path:
 
 
 def config_key(config: FeatureConfig) -> str:
-    """Hex digest of the numbers that determine cached values (all but ``padding``)."""
-    numbers = {k: v for k, v in config.to_dict().items() if k != "padding"}
+    """Hex digest of the numbers that determine cached values (all but ``padding`` and
+    ``normalisation``, which change how cached values are used)."""
+    numbers = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_CACHE_KEY}
     text = json.dumps({"format": FORMAT_VERSION, **numbers}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -9,6 +9,11 @@ Training (``sertk.data``) computes each clip's log-mels alone from its first
 - ``padding="batch"``: to the longest clip of the batch, and the model gets the
   frame lengths so it can ignore the padding.
 
+A model trained with ``normalisation="utterance"`` first standardises each clip's
+log-mels with the clip's own statistics (valid frames only); one trained with
+``"speaker"`` with the statistics of the speaker, which the caller must set
+(:meth:`WaveformFrontend.set_speaker_stats`, :mod:`sertk.infer.speaker`).
+
 :class:`WaveformFrontend` does the same to a zero-padded waveform batch in one
 ``nn.Module``, so the predictor (``stft="fft"``) and the exported model
 (``stft="conv"``, see :mod:`sertk.export`) share one definition.
@@ -21,7 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sertk.features import FeatureConfig, FeatureNormalizer, LogMel
+from sertk.features import FeatureConfig, FeatureNormalizer, LogMel, standardise_utterances
+
+
+class SpeakerStatsError(ValueError):
+    """A speaker-normalised model asked to predict before it knows the speaker."""
 
 
 class WaveformFrontend(nn.Module):
@@ -52,7 +61,16 @@ class WaveformFrontend(nn.Module):
         self.logmel = LogMel(config, stft=stft)
         self.normalizer = FeatureNormalizer(norm_mean, norm_std)
         silence = torch.full((1, config.n_mels, 1), math.log(config.log_offset))
+        if config.normalisation != "fold":  # padded frames are masked: their value is moot
+            silence = torch.zeros_like(silence)
         self.register_buffer("silence", self.normalizer(silence)[0, :, 0], persistent=False)
+        self.speaker: FeatureNormalizer | None = None  # see set_speaker_stats
+
+    def set_speaker_stats(self, mean: np.ndarray | None, std: np.ndarray | None) -> None:
+        """The (n_mels,) log-mel statistics of the speaker being predicted, for a model
+        trained with ``normalisation="speaker"`` (None clears them)."""
+        self.speaker = None if mean is None else FeatureNormalizer(mean, std).to(
+            self.normalizer.mean.device)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
         cfg = self.config
@@ -63,6 +81,14 @@ class WaveformFrontend(nn.Module):
             inside = samples[None, :] < lengths[:, None]
             waveforms = torch.where(inside, waveforms, torch.zeros_like(waveforms))
         feats, frames = self.logmel(waveforms, lengths)
+        if cfg.normalisation == "utterance":
+            feats = standardise_utterances(feats, frames)
+        elif cfg.normalisation == "speaker":
+            if self.speaker is None:
+                raise SpeakerStatsError("this model was trained with speaker normalisation: "
+                                        "give it several recordings of the speaker first "
+                                        "(Predictor.fit_speaker, or pass them to predict_files)")
+            feats = self.speaker(feats)
         feats = self.normalizer(feats)  # (B, n_mels, T)
         silence = self.silence[None, :, None]
         valid = torch.arange(feats.shape[2], device=feats.device)[None, :] < frames[:, None]

@@ -23,7 +23,8 @@ from sertk.data.buckets import BucketSampler
 from sertk.data.dataset import EpochSampler, FeatureDataset
 from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold
-from sertk.features import FeatureConfig, FeatureNormalizer, feature_stats
+from sertk.features import (FeatureConfig, FeatureNormalizer, feature_stats,
+                            standardise_utterances)
 
 
 def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig, *,
@@ -64,16 +65,48 @@ class FoldData:
     ids: dict[str, list[str]]
 
 
+def prenormalise(features: Mapping[str, np.ndarray], utterances: Sequence[Utterance],
+                 feature_config: FeatureConfig) -> dict[str, np.ndarray]:
+    """The log-mels (truncated to ``max_frames``) after ``feature_config.normalisation``'s
+    first step: unchanged for ``fold``; each clip standardised with its own statistics for
+    ``utterance``; with its speaker's (all of the speaker's clips, whatever part of the
+    fold they are in: no labels are used) for ``speaker``."""
+    max_frames = feature_config.max_frames
+    clipped = {u.id: np.asarray(features[u.id][:, :max_frames], dtype=np.float32)
+               for u in utterances}
+    mode = feature_config.normalisation
+    if mode == "utterance":
+        with torch.no_grad():
+            return {i: standardise_utterances(torch.from_numpy(f)[None])[0].numpy()
+                    for i, f in clipped.items()}
+    if mode == "speaker":
+        by_speaker: dict[str, list[str]] = {}
+        for u in utterances:
+            by_speaker.setdefault(u.speaker, []).append(u.id)
+        out = {}
+        for ids in by_speaker.values():
+            mean, std = feature_stats([clipped[i] for i in ids])
+            for i in ids:
+                out[i] = (clipped[i] - mean[:, None]) / np.maximum(std, 1e-5)[:, None]
+        return out
+    return clipped
+
+
 def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utterance],
                   fold: Fold, labels: Sequence[str], feature_config: FeatureConfig) -> FoldData:
-    """Normalise and pad one fold's features; statistics come from ``fold.train_ids`` only."""
+    """Normalise and pad one fold's features; statistics come from ``fold.train_ids`` only
+    (after the clip- or speaker-level step of :func:`prenormalise`)."""
     by_id = {u.id: u for u in utterances}
     index = {label: i for i, label in enumerate(labels)}
     max_frames = feature_config.max_frames
+    if feature_config.normalisation != "fold":
+        features = prenormalise(features, utterances, feature_config)
     train_feats = [features[i][:, :max_frames] for i in fold.train_ids]
     mean, std = feature_stats(train_feats)
     normalizer = FeatureNormalizer(mean, std)
     silence = torch.full((len(mean), 1), math.log(feature_config.log_offset))
+    if feature_config.normalisation != "fold":  # as the inference front-end: masked anyway
+        silence = torch.zeros_like(silence)
     pad_value = normalizer(silence[None])[0, :, 0]
 
     def dataset(ids: Sequence[str]) -> FeatureDataset | None:

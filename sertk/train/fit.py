@@ -98,7 +98,8 @@ class FoldResult:
 
 def feature_config_of(config: TrainConfig) -> FeatureConfig:
     """The front-end of a recipe (SPEC section 1 numbers; padding and length from the recipe)."""
-    return FeatureConfig(max_seconds=config.max_seconds, padding=config.padding)
+    return FeatureConfig(max_seconds=config.max_seconds, padding=config.padding,
+                         normalisation=config.normalisation)
 
 
 def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int | None = None, *,

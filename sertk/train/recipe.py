@@ -49,15 +49,13 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
             raise ConfigError(f"normalisation 'utterance' does not apply to {config.model} "
                               "(one vector per clip); use 'fold' or 'speaker'")
         return labels
-    if config.normalisation != "fold":
-        raise ConfigError(f"normalisation {config.normalisation!r} is not available for neural "
-                          "models yet; use 'fold'")
     check_model(config, n_classes=max(len(labels), 2))
     check_precision(config.precision)
     try:
-        FeatureConfig(max_seconds=config.max_seconds, padding=config.padding)
+        FeatureConfig(max_seconds=config.max_seconds, padding=config.padding,
+                      normalisation=config.normalisation)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"front-end (max_seconds, padding): {err}") from None
+        raise ConfigError(f"front-end (max_seconds, padding, normalisation): {err}") from None
     return labels
 
 
