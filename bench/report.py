@@ -14,7 +14,8 @@ from pathlib import Path
 
 from benchlib import RESULTS
 
-ORDER = ("train_speed", "varlen_blstm", "infer_speed", "features_speed", "scaling", "threads")
+ORDER = ("train_speed", "varlen_blstm", "infer_speed", "features_speed", "scaling", "threads",
+         "serve_load")
 COLUMNS = {
     "train_speed": [("corpus", "corpus"), ("path", "training path"),
                     ("utt_per_s", "utt/s"), ("median_step_s", "s/step"),
@@ -37,6 +38,11 @@ COLUMNS = {
     "threads": [("machine", "machine"), ("threads", "threads"), ("environment", "environment"),
                 ("train_step_2s_s", "train step 2 s, s"), ("train_step_4s_s", "train step 4 s, s"),
                 ("infer_b32_4s_s", "infer 32 x 4 s, s"), ("infer_b1_4s_s", "infer 1 x 4 s, s")],
+    "serve_load": [("workers", "workers"), ("pool", "slots/worker"), ("clients", "clients"),
+                   ("requests", "requests"), ("ok", "200"), ("refused_503", "503"),
+                   ("errors", "errors"), ("lost", "unanswered"), ("p50_ms", "p50 ms"),
+                   ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"),
+                   ("throughput_per_s", "clips/s"), ("peak_server_rss_mb", "peak server RSS MB")],
 }
 
 
