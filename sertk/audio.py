@@ -120,6 +120,8 @@ def check_regular_file(path: str | Path) -> int:
         info = os.stat(path)
     except OSError as err:
         raise AudioError(path, _missing_reason(path, err)) from None
+    except ValueError:  # os.stat refuses a NUL in a path before asking the system
+        raise AudioError(repr(str(path)), "not a valid path (it contains a NUL byte)") from None
     if stat.S_ISDIR(info.st_mode):
         raise AudioError(path, "is a directory, not an audio file")
     for is_kind, kind in _NOT_REGULAR:

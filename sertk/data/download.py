@@ -39,6 +39,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import threading
 import time
@@ -176,6 +177,8 @@ def fetch(url: str, out: BinaryIO, *, max_bytes: int, progress: bool = True,
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https", "file"):
         raise DownloadError(f"{url}: only http, https and file URLs are supported")
+    if scheme == "file":
+        _check_local_file(url)
     request = urllib.request.Request(url, headers={"User-Agent": f"sertk/{__version__}"})
     digest, total = hashlib.sha256(), None
     with _Watchdog(timeout, stall_timeout) as watchdog:
@@ -328,6 +331,18 @@ def _sigterm_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _check_local_file(url: str) -> None:
+    """A ``file://`` URL must name a regular file (a FIFO would block before any limit)."""
+    path = urllib.request.url2pathname(urllib.parse.urlsplit(url).path)
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as err:
+        raise DownloadError(f"{url}: cannot open ({getattr(err, 'strerror', None) or err})"
+                            ) from None
+    if not stat.S_ISREG(mode):
+        raise DownloadError(f"{url}: not a regular file")
+
+
 def _check_seconds(**limits: float) -> None:
     for name, value in limits.items():
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -382,7 +397,9 @@ def _move_into(root: Path, dest: Path) -> None:
         for entry in entries:
             entry.rename(dest / entry.name)
             moved.append(entry)
-    except OSError as err:
+    except BaseException as err:  # an OSError, or SIGTERM/SIGINT half way: all or none
         for entry in reversed(moved):
             (dest / entry.name).rename(entry)
-        raise DownloadError(f"{dest}: cannot move the corpus into place ({err})") from None
+        if isinstance(err, OSError):
+            raise DownloadError(f"{dest}: cannot move the corpus into place ({err})") from None
+        raise

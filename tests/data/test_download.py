@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import socket
 import tarfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -341,3 +343,29 @@ def test_time_limits_must_be_positive_and_finite(dest, limits):
     with pytest.raises(DownloadError, match="must be a positive number of seconds"):
         _download("http://127.0.0.1:9/x.zip", dest, **limits)
     assert not dest.exists()
+
+
+def test_a_file_url_must_name_a_regular_file(tmp_path, dest):
+    os.mkfifo(tmp_path / "pipe.zip")  # opening it would wait for a writer forever
+    with pytest.raises(DownloadError, match="not a regular file"):
+        _download((tmp_path / "pipe.zip").as_uri(), dest)
+    with pytest.raises(DownloadError, match="cannot open"):
+        _download((tmp_path / "missing.zip").as_uri(), dest)
+    _assert_clean(dest)
+
+
+def test_an_interrupt_while_moving_into_place_moves_nothing(server, dest, monkeypatch):
+    """Ctrl-C (or SIGTERM) between two renames: the first is undone, no temporaries remain."""
+    url = server.add("moving.zip", zip_bytes(corpus_members(3)))
+    real_rename, calls = Path.rename, []
+
+    def interrupted_rename(self, target):
+        calls.append(self)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted_rename)
+    with pytest.raises(KeyboardInterrupt):
+        _download(url, dest)
+    _assert_clean(dest)

@@ -75,6 +75,11 @@ def test_a_broken_link_names_its_target(tmp_path):
         assert f"file not found (a broken symbolic link to {tmp_path / 'deleted.wav'})" in message
 
 
+def test_a_path_with_a_nul_byte_is_an_audio_error(tmp_path):
+    for message in _reasons(f"{tmp_path}/a\0b.wav").values():
+        assert "not a valid path (it contains a NUL byte)" in message
+
+
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM, errno.EIO, errno.ENAMETOOLONG])
 def test_the_operating_systems_refusal_is_reported_in_its_words(tmp_path, monkeypatch, code):
     """Simulated: os.stat or open of this one file fails with ``code``."""
