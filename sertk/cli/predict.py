@@ -154,6 +154,14 @@ def run(args: argparse.Namespace) -> int:
 
     progress = not args.no_progress
     readable = [e.path for e in listing.entries if e.error is None]
+    if predictor.needs_speaker and readable:
+        print(f"note: the model is speaker-normalised: statistics of the {len(readable)} input "
+              "file(s), taken as one speaker's recordings", file=sys.stderr)
+        try:
+            predictor.fit_speaker(predictor.readable_paths([str(p) for p in readable]))
+        except ValueError as err:
+            print(f"sertk predict: error: {err}", file=sys.stderr)
+            return 1
     if segment_options is None:
         predicted = iter(predictor.predict_files(readable, batch_size=args.batch_size,
                                                  progress=progress))

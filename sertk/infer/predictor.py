@@ -405,6 +405,35 @@ class Predictor:
         """
         return self._predict_waves([self.load_clip(path)])[0]
 
+    @property
+    def needs_speaker(self) -> bool:
+        """Whether the model is speaker-normalised and has no speaker statistics yet."""
+        return self.feature_config.normalisation == "speaker" and self.frontend.speaker is None
+
+    def fit_speaker(self, recordings, sample_rate: int | None = None) -> None:
+        """Use the log-mel statistics of one speaker's ``recordings`` (paths or arrays at
+        ``sample_rate``) from now on: what a model trained with ``normalisation="speaker"``
+        needs (:mod:`sertk.infer.speaker`). Files that cannot be read are left out.
+
+        Raises:
+            ValueError: no usable recording.
+        """
+        from sertk.infer.speaker import fit_speaker
+
+        fit_speaker(self, recordings, sample_rate)
+
+    def readable_paths(self, paths: Sequence[str]) -> list[str]:
+        """The ``paths`` this predictor can read (at least one analysis window each)."""
+        usable = []
+        for path in paths:
+            try:
+                self.check_length(read_head(path, self.feature_config.max_seconds,
+                                            self.sample_rate)[0], path)
+            except Exception:  # the file's own row will say why
+                continue
+            usable.append(path)
+        return usable
+
     def predict_files(
         self,
         paths: Iterable[str | Path],
@@ -419,10 +448,15 @@ class Predictor:
             (an operating-system error included), is shorter than one analysis window,
             or makes the model fail or produce non-finite output has ``error`` set and
             no prediction.
+
+        A model trained with speaker normalisation that has no speaker statistics yet
+        (:meth:`fit_speaker`) takes them from these files: they must be one speaker's.
         """
         options = options or PredictOptions()
         batch_size = batch_size or options.batch_size
         paths = [str(p) for p in paths]
+        if self.needs_speaker and (usable := self.readable_paths(paths)):
+            self.fit_speaker(usable)
         results: list[FileResult | None] = [None] * len(paths)
         pending: list[tuple[int, np.ndarray, float]] = []
         bar = tqdm(paths, desc="predict", unit="file", file=sys.stderr,

@@ -105,3 +105,29 @@ def test_utterance_models_export_and_speaker_models_are_refused(tiny, wav_corpus
             with pytest.raises(ExportError, match="speaker normalisation"):
                 export_onnx(result.directory / "checkpoint", tmp_path / "s.onnx")
             assert not (tmp_path / "s.onnx").exists()
+
+
+def test_sertk_predict_takes_speaker_statistics_from_its_inputs(tiny, wav_corpus, tmp_path,
+                                                                capsys):
+    from sertk.cli import main
+
+    fold = make_folds(wav_corpus, "lospk")[1]
+    result = fit(tiny.replace(normalisation="speaker"), wav_corpus, fold, out_dir=tmp_path / "r")
+    expected = _fold_probs(result.directory)
+    test = [u for u in wav_corpus if u.id in fold.test_ids]
+    out = tmp_path / "preds.csv"
+    assert main(["predict", "--no-vad", *[u.path for u in test], "--model",
+                 str(result.directory / "checkpoint"), "--out", str(out)]) == 0
+    assert "speaker-normalised" in capsys.readouterr().err
+    with open(out, newline="") as fh:
+        rows = {r["path"]: r for r in csv.DictReader(fh)}
+    labels = [k[len("prob_"):] for k in next(iter(_rows(result.directory))) if
+              k.startswith("prob_")]
+    for u in test:
+        np.testing.assert_allclose([float(rows[u.path][k]) for k in labels], expected[u.id],
+                                   atol=1e-4)
+
+
+def _rows(directory):
+    with open(directory / "predictions.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
