@@ -98,3 +98,36 @@ class WaveformFrontend(nn.Module):
         padding = silence.expand(feats.shape[0], -1, cfg.max_frames)
         feats = torch.cat([feats, padding], dim=2)[:, :, : cfg.max_frames]
         return feats, (frames if cfg.padding == "batch" else None)
+
+
+class WaveformPassthrough(nn.Module):
+    """The front-end of a model that reads waveforms itself (an SSL encoder,
+    :class:`sertk.models.ssl.SSLNet`): truncate to ``max_seconds``, zero past each clip.
+
+    Shapes: waveforms (B, S), lengths (B,) or None -> waveforms (B, min(S, max_samples)),
+    sample lengths (B,) int64.
+    """
+
+    speaker = None  # no speaker statistics: the encoder's layers are layer-normalised
+
+    def __init__(self, config: FeatureConfig):
+        super().__init__()
+        self.config = config
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
+        waveforms = waveforms[:, : self.config.max_samples]
+        if lengths is None:
+            lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long,
+                                 device=waveforms.device)
+        lengths = lengths.clamp(max=waveforms.shape[1]).long()
+        samples = torch.arange(waveforms.shape[1], device=waveforms.device)
+        inside = samples[None, :] < lengths[:, None]
+        return torch.where(inside, waveforms, torch.zeros_like(waveforms)), lengths
+
+
+def frontend_for(checkpoint) -> nn.Module:
+    """The front-end a checkpoint's model was trained behind: log-mels, or the waveform
+    itself for a model that reads waveforms (``model.takes_waveforms``)."""
+    if getattr(checkpoint.model, "takes_waveforms", False):
+        return WaveformPassthrough(checkpoint.feature_config)
+    return WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean, checkpoint.norm_std)

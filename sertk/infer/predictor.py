@@ -38,7 +38,7 @@ from sertk.audio import MAX_FILE_SECONDS, AudioError, prepare_waveform
 from sertk.devices import resolve_device
 from sertk.features import FeatureConfig
 from sertk.infer.bundled import resolve_model
-from sertk.infer.frontend import WaveformFrontend
+from sertk.infer.frontend import frontend_for
 from sertk.infer.layout import samples_first
 from sertk.infer.stream import read_head
 from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
@@ -187,8 +187,7 @@ class Predictor:
         self.model_name: str = checkpoint.model_name
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval().to(self.device)
-        self.frontend = WaveformFrontend(self.feature_config, checkpoint.norm_mean,
-                                         checkpoint.norm_std).eval().to(self.device)
+        self.frontend = frontend_for(checkpoint).eval().to(self.device)
 
     @property
     def sample_rate(self) -> int:

@@ -37,6 +37,7 @@ from sertk.features import FeatureConfig
 from sertk.fileio import naming, os_error_message
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
+from sertk.models.ssl import SSL_MODELS, SSLNet, SSLNetConfig
 
 FORMAT = "sertk-checkpoint"
 VERSION = 1
@@ -95,8 +96,9 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
     Returns the checkpoint directory.
     """
     path = Path(path)
-    if not isinstance(model, SERNet):
-        raise CheckpointError(path, f"can only save a SERNet, got {type(model).__name__}")
+    if not isinstance(model, (SERNet, SSLNet)):
+        raise CheckpointError(path, f"can only save a SERNet or an SSLNet, got "
+                                    f"{type(model).__name__}")
     if not is_model(model_name):
         raise CheckpointError(path, f"unknown model name {model_name!r}; known: {list_models()}")
     config = {
@@ -106,11 +108,11 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         "model_config": model.config.to_dict(),
         "labels": _check_labels(path, list(labels), model.config.n_classes),
         "feature_config": feature_config.to_dict(),
-        "norm_mean": _check_stats(path, "norm_mean", norm_mean, model.config.n_mels),
-        "norm_std": _check_stats(path, "norm_std", norm_std, model.config.n_mels),
+        "norm_mean": _check_stats(path, "norm_mean", norm_mean, _stats_size(model.config)),
+        "norm_std": _check_stats(path, "norm_std", norm_std, _stats_size(model.config)),
         "metadata": dict(metadata or {}),
     }
-    if feature_config.n_mels != model.config.n_mels:
+    if isinstance(model, SERNet) and feature_config.n_mels != model.config.n_mels:
         raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
                                     f"the model expects {model.config.n_mels}")
     weights = _serialise_weights(model, dtype)
@@ -205,19 +207,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                                     f"{list_models()}")
     # every field is checked (type, finite, range) and the parameter count bounded by the
     # config dataclasses themselves, before anything is built
-    model_config = _parse(path, "model_config", SERNetConfig.from_dict, config["model_config"])
+    config_class, model_class = (SSLNetConfig, SSLNet) if model_name in SSL_MODELS else (
+        SERNetConfig, SERNet)
+    model_config = _parse(path, "model_config", config_class.from_dict, config["model_config"])
     feature_config = _parse(path, "feature_config", FeatureConfig.from_dict,
                             config["feature_config"])
-    if feature_config.n_mels != model_config.n_mels:
+    if model_class is SERNet and feature_config.n_mels != model_config.n_mels:
         raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
                                     f"model_config expects {model_config.n_mels}")
     labels = _check_labels(path, config["labels"], model_config.n_classes)
-    norm_mean = _check_stats(path, "norm_mean", config["norm_mean"], model_config.n_mels)
-    norm_std = _check_stats(path, "norm_std", config["norm_std"], model_config.n_mels)
+    norm_mean = _check_stats(path, "norm_mean", config["norm_mean"], _stats_size(model_config))
+    norm_std = _check_stats(path, "norm_std", config["norm_std"], _stats_size(model_config))
     if not isinstance(config["metadata"], dict):
         raise CheckpointError(path / CONFIG_NAME, "metadata must be a JSON object")
 
-    model = SERNet(model_config)
+    model = model_class(model_config)
     _load_tensors(path, model, _read_weights(path, config, _max_weights_bytes(model)))
     return Checkpoint(model=model.to(map_location).eval(), model_name=model_name,
                       model_config=model_config, labels=labels, feature_config=feature_config,
@@ -308,6 +312,12 @@ def _check_labels(path: Path, labels, n_classes: int) -> list[str]:
         repeated = sorted({x for x in labels if labels.count(x) > 1})
         raise CheckpointError(path, f"labels are not unique: {reprlib.repr(repeated)} repeated")
     return labels
+
+
+def _stats_size(model_config) -> int:
+    """Normalisation statistics a model's checkpoint holds: one per mel band for a SERNet,
+    none for an SSLNet (its layer sum is layer-normalised instead)."""
+    return 0 if isinstance(model_config, SSLNetConfig) else model_config.n_mels
 
 
 def _check_stats(path: Path, key: str, values, n_mels: int) -> list[float]:

@@ -18,17 +18,21 @@ class ModelEntry:
     name: str
     constructor: Callable[..., SERNet]
     description: str
+    requires: str = ""  # what the constructor needs beyond n_classes (shown by `sertk models`)
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
-def register_model(description: str):
-    """Decorator: register ``fn`` under its own name with a one-line ``description``."""
+def register_model(description: str, *, name: str | None = None, requires: str = ""):
+    """Decorator: register ``fn`` under ``name`` (default: its own name) with a one-line
+    ``description``; ``requires`` names what it needs beyond ``n_classes`` (its models are
+    left out of :func:`paper_models` and not built by ``sertk models``)."""
     def decorator(fn: Callable[..., SERNet]) -> Callable[..., SERNet]:
-        if fn.__name__ in _MODELS:
-            raise ValueError(f"model {fn.__name__!r} is already registered")
-        _MODELS[fn.__name__] = ModelEntry(fn.__name__, fn, description)
+        key = name or fn.__name__
+        if key in _MODELS:
+            raise ValueError(f"model {key!r} is already registered")
+        _MODELS[key] = ModelEntry(key, fn, description, requires)
         return fn
     return decorator
 
@@ -36,6 +40,16 @@ def register_model(description: str):
 def list_models() -> list[str]:
     """Registered model names, in registration order (``proposed``, ``base1``..``base7``)."""
     return list(_MODELS)
+
+
+def paper_models() -> list[str]:
+    """The models that build from ``n_classes`` alone: the paper's Table 2."""
+    return [name for name, entry in _MODELS.items() if not entry.requires]
+
+
+def model_requires(name: str) -> str:
+    """What model ``name`` needs beyond ``n_classes`` ("" for none)."""
+    return _entry(name).requires
 
 
 def _entry(name: str) -> ModelEntry:

@@ -14,18 +14,19 @@ import torch
 
 from sertk.audio import MAX_SECONDS
 from sertk.features import FeatureConfig
-from sertk.models.registry import create_model, describe_model, list_models
+from sertk.models.registry import create_model, describe_model, list_models, model_requires
 
 UTTERANCE_FRAMES = FeatureConfig().max_frames  # 401 frames = one 4 s utterance
 
 
 @dataclass(frozen=True)
 class ModelSummary:
-    """One row of the model table; ``forward_ms`` is None when timing was skipped."""
+    """One row of the model table; ``forward_ms`` is None when timing was skipped;
+    ``n_params`` is None for a model that needs more than ``n_classes`` (an SSL encoder)."""
 
     name: str
     description: str
-    n_params: int
+    n_params: int | None
     forward_ms: float | None
 
 
@@ -56,6 +57,10 @@ def summarize_models(n_classes: int = 4, n_frames: int = UTTERANCE_FRAMES, repea
     """One :class:`ModelSummary` per model in ``names`` (default: all registered)."""
     rows = []
     for name in names or list_models():
+        needs = model_requires(name)
+        if needs:  # not built: it needs an encoder, which may be a download
+            rows.append(ModelSummary(name, f"{describe_model(name)} (needs {needs})", None, None))
+            continue
         model = create_model(name, n_classes=n_classes)
         ms = time_forward(model, model.config.n_mels, n_frames, repeats) if timing else None
         rows.append(ModelSummary(name, describe_model(name), count_parameters(model), ms))
@@ -69,7 +74,7 @@ def format_model_table(rows: list[ModelSummary], n_frames: int = UTTERANCE_FRAME
     threads_note = "" if threads is None else f", {threads} thread{'s' * (threads != 1)}"
     time_header = f"CPU ms ({n_frames} frames = {seconds:.1f} s{threads_note})"
     header = ("model", "what it changes", "parameters", time_header)
-    lines = [(r.name, r.description, f"{r.n_params:,}",
+    lines = [(r.name, r.description, "-" if r.n_params is None else f"{r.n_params:,}",
               "-" if r.forward_ms is None else f"{r.forward_ms:.1f}") for r in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
 

@@ -53,3 +53,20 @@ def base6(**overrides) -> SERNet:
 def base7(**overrides) -> SERNet:
     return _create({"conv_front": False, "blstm": "plain", "time_pooling": False,
                     "transformer": "none"}, overrides)
+
+
+SSL_REQUIRES = "model_args.encoder: a hub name or a local directory of a WavLM/wav2vec2/HuBERT"
+
+
+@register_model("SSL encoder (frozen), weighted layer sum, projection + the paper's back-end "
+                "without 3-Conv", name="ssl-proposed", requires=SSL_REQUIRES)
+def ssl_proposed(**overrides):
+    from sertk.models.ssl import create_ssl_model
+    return create_ssl_model("proposed", overrides)
+
+
+@register_model("SSL encoder (frozen), weighted layer sum, stats pooling + MLP head",
+                name="ssl-linear", requires=SSL_REQUIRES)
+def ssl_linear(**overrides):
+    from sertk.models.ssl import create_ssl_model
+    return create_ssl_model("linear", overrides)
