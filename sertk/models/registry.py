@@ -37,14 +37,11 @@ def register_model(description: str, *, name: str | None = None, requires: str =
     return decorator
 
 
-def list_models() -> list[str]:
-    """Registered model names, in registration order (``proposed``, ``base1``..``base7``)."""
-    return list(_MODELS)
-
-
-def paper_models() -> list[str]:
-    """The models that build from ``n_classes`` alone: the paper's Table 2."""
-    return [name for name, entry in _MODELS.items() if not entry.requires]
+def list_models(all_models: bool = False) -> list[str]:
+    """Registered model names, in registration order: those that build from ``n_classes``
+    alone (the paper's Table 2: ``proposed``, ``base1``..``base7``), or with
+    ``all_models=True`` also those that need more (``ssl-proposed``, ``ssl-linear``)."""
+    return [name for name, entry in _MODELS.items() if all_models or not entry.requires]
 
 
 def model_requires(name: str) -> str:
@@ -56,7 +53,7 @@ def _entry(name: str) -> ModelEntry:
     try:
         return _MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {list_models()}") from None
+        raise ValueError(f"unknown model {name!r}; known models: {list_models(True)}") from None
 
 
 def is_model(name: str) -> bool:

@@ -56,7 +56,7 @@ def summarize_models(n_classes: int = 4, n_frames: int = UTTERANCE_FRAMES, repea
                      names: list[str] | None = None, timing: bool = True) -> list[ModelSummary]:
     """One :class:`ModelSummary` per model in ``names`` (default: all registered)."""
     rows = []
-    for name in names or list_models():
+    for name in names or list_models(all_models=True):
         needs = model_requires(name)
         if needs:  # not built: it needs an encoder, which may be a download
             rows.append(ModelSummary(name, f"{describe_model(name)} (needs {needs})", None, None))

@@ -63,7 +63,7 @@ def check_model(config: TrainConfig, n_classes: int) -> None:
     """Build ``config.model`` with ``config.model_args`` on the meta device, or raise
     :class:`ConfigError` naming the model or argument."""
     if not is_model(config.model):
-        known = [*list_models(), *CLASSICAL_MODELS]
+        known = [*list_models(all_models=True), *CLASSICAL_MODELS]
         close = difflib.get_close_matches(config.model, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"model: unknown model {config.model!r}{hint} "

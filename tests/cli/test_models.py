@@ -18,6 +18,6 @@ def test_models_command_lists_every_model(capsys, single_thread):
     assert main(["models", "--frames", "30", "--repeats", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "30 frames" in lines[0]
-    assert [line.split()[0] for line in lines[2:]] == list_models()
+    assert [line.split()[0] for line in lines[2:]] == list_models(all_models=True)
     proposed = count_parameters(create_model("proposed", n_classes=4))
     assert f"{proposed:,}" in lines[2]
