@@ -1,4 +1,5 @@
-"""Figures: confusion matrices (one, or a grid like the paper's Figure 3) and training curves.
+"""Figures: confusion matrices (one, or a grid like the paper's Figure 3), training curves and
+reliability diagrams (calibration).
 
 Drawn on matplotlib's Agg canvas through the object API (``Figure``, never ``pyplot``), so
 plotting works headless, sets no global state and is safe beside other threads. Every
@@ -121,6 +122,41 @@ def plot_history(history: str | Path | Mapping[str, Sequence[float]], path: str 
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_reliability(bins: Mapping[str, object], path: str | Path, *,
+                     title: str | None = None) -> Path:
+    """A reliability diagram: accuracy against mean confidence per bin, one line per
+    :class:`sertk.eval.calibration.Bins` in ``bins`` (e.g. ``{"before": b0, "after": b1}``,
+    labelled with their ECE), the diagonal of perfect calibration, and the share of
+    predictions per bin below."""
+    from sertk.eval.calibration import Bins
+
+    if not bins:
+        raise ReportError("no reliability bins to plot")
+    fig = Figure(figsize=(5.2, 5.6), layout="constrained")
+    curve_ax, count_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    curve_ax.plot([0, 1], [0, 1], ":", color="0.5", linewidth=1, label="perfect calibration")
+    width = None
+    for name, item in bins.items():
+        item = item if isinstance(item, Bins) else Bins.from_dict(item)
+        n_bins = len(item.count)
+        edges = np.linspace(0, 1, n_bins + 1)
+        width = 1 / n_bins
+        centres = (edges[:-1] + edges[1:]) / 2
+        seen = np.asarray(item.count) > 0
+        curve_ax.plot(item.confidence()[seen], item.accuracy()[seen], marker="o", markersize=3,
+                      label=f"{name} (ECE {100 * item.ece:.1f}%)")
+        share = np.asarray(item.count, dtype=float) / max(item.n, 1)
+        count_ax.step(centres, share, where="mid", label=name)
+    curve_ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02),
+                 title=title or "reliability diagram")
+    count_ax.set(xlabel=f"confidence (top probability), bins of {width:.3g}",
+                 ylabel="share", ylim=(0, None))
+    for ax in (curve_ax, count_ax):
+        ax.grid(alpha=0.3)
+    curve_ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from sertk.eval.calibration import calibration_lines, run_calibration
 from sertk.eval.metrics import SUMMARY_KEYS, fold_metrics, summarize
 from sertk.eval.rundir import (CONFUSION_PNG, CURVES_PNG, HISTORY_FILE, METRICS_FILE,
                                PREDICTIONS_FILE, REPORT_FILE, IncompleteRunError, Predictions,
@@ -40,6 +41,7 @@ PAPER_IEMOCAP = {
 ABLATION_MD = "ablation.md"
 ABLATION_JSON = "ablation.json"
 ABLATION_GRID_PNG = "confusion-grid.png"
+RELIABILITY_PNG = "reliability.png"
 METRIC_NAMES = {"wa": "WA", "ua": "UA", "f1": "macro-F1"}
 
 
@@ -74,6 +76,9 @@ def aggregate_run(run_dir: str | Path, *, partial: bool = False, plots: bool = T
         **summarize(per_fold, pooled.y_true, pooled.y_pred, labels),
         **_training_totals(per_fold), "folds": per_fold,
     }
+    calibration = run_calibration(per_fold)  # temperature scaling's ECE before/after
+    if calibration is not None:
+        metrics["calibration"] = calibration
     if plots:
         _write_plots(run_dir, metrics)
     write_predictions(run_dir / PREDICTIONS_FILE, pooled)
@@ -126,6 +131,11 @@ def render_report(metrics: dict, *, plots: bool = False) -> str:
               confusion_table(cm, labels, normalize=True)]
     if plots:
         lines += ["", f"![pooled confusion matrix]({CONFUSION_PNG})"]
+    calibration = calibration_lines(metrics.get("calibration"))
+    if calibration:
+        lines += ["", *calibration]
+        if plots:
+            lines += ["", f"![reliability diagram, pooled test predictions]({RELIABILITY_PNG})"]
     return "\n".join(lines) + "\n"
 
 
@@ -231,6 +241,12 @@ def _write_plots(run_dir: Path, metrics: dict) -> None:
     from sertk.eval.plots import plot_confusion, plot_history
     plot_confusion(metrics["pooled"]["confusion"], metrics["labels"], run_dir / CONFUSION_PNG,
                    title=f"{metrics['info'].get('model', metrics['run'])}, pooled over folds")
+    calibration = metrics.get("calibration")
+    if calibration:
+        from sertk.eval.plots import plot_reliability
+        plot_reliability({"uncalibrated": calibration["bins_before"],
+                          "calibrated": calibration["bins_after"]}, run_dir / RELIABILITY_PNG,
+                         title="reliability, pooled test predictions")
     for fold in metrics["folds"]:
         history = fold_dir(run_dir, fold["index"]) / HISTORY_FILE
         if history.is_file():

@@ -8,7 +8,10 @@ Layout::
 
 ``config.json`` holds ``{"format": "sertk-checkpoint", "version": 1, "model_name",
 "model_config", "labels", "feature_config", "norm_mean", "norm_std", "weights",
-"weights_sha256", "metadata"}``. The loader rebuilds the network from that JSON
+"weights_sha256", "metadata", "temperature"}``. ``temperature`` (optional, 1.0 when absent,
+as in checkpoints saved before calibration existed) divides the logits before the softmax
+(temperature scaling, :mod:`sertk.train.calibration`); it must be a finite number in
+:data:`TEMPERATURE_RANGE`. The loader rebuilds the network from that JSON
 alone (``SERNet(SERNetConfig.from_dict(model_config))``), checks the weights
 against their sha256 and the model's tensor names and shapes, and reports any
 problem as a :class:`CheckpointError` naming the path.
@@ -47,6 +50,8 @@ STALE_TMP_PATTERN = re.compile(r"\.(weights-[0-9a-f]{12}\.safetensors|config\.js
 #: config.json is read only up to this size (a real one is ~5 kB): a huge file is refused.
 MAX_CONFIG_BYTES = 1 << 20
 MAX_LABEL_CHARS = 200
+#: The temperatures a checkpoint may hold (both ends included); fitting searches this range.
+TEMPERATURE_RANGE = (0.05, 20.0)
 REQUIRED_KEYS = ("format", "version", "model_name", "model_config", "labels", "feature_config",
                  "norm_mean", "norm_std", "weights", "weights_sha256", "metadata")
 
@@ -73,6 +78,7 @@ class Checkpoint:
     norm_std: np.ndarray  # (n_mels,) float32
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    temperature: float = 1.0  # logits / temperature before the softmax
 
 
 # ----------------------------------------------------------------------------- save
@@ -81,7 +87,7 @@ class Checkpoint:
 def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels: list[str],
                     feature_config: FeatureConfig, norm_mean, norm_std,
                     metadata: dict[str, Any] | None = None,
-                    dtype: torch.dtype | None = None) -> Path:
+                    dtype: torch.dtype | None = None, temperature: float = 1.0) -> Path:
     """Save ``model`` and what it needs for inference into directory ``path``.
 
     Args:
@@ -92,6 +98,8 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         metadata: free JSON-serialisable dict (metrics, fold, epoch, ...).
         dtype: store floating weights as this dtype (e.g. ``torch.float16``);
             they are loaded back as float32.
+        temperature: the calibration temperature (logits are divided by it), a finite
+            number in :data:`TEMPERATURE_RANGE`; 1.0 = uncalibrated.
 
     Returns the checkpoint directory.
     """
@@ -111,6 +119,7 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         "norm_mean": _check_stats(path, "norm_mean", norm_mean, _stats_size(model.config)),
         "norm_std": _check_stats(path, "norm_std", norm_std, _stats_size(model.config)),
         "metadata": dict(metadata or {}),
+        "temperature": check_temperature(path, temperature),
     }
     if isinstance(model, SERNet) and feature_config.n_mels != model.config.n_mels:
         raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
@@ -221,13 +230,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(config["metadata"], dict):
         raise CheckpointError(path / CONFIG_NAME, "metadata must be a JSON object")
 
+    temperature = check_temperature(path / CONFIG_NAME, config.get("temperature", 1.0))
+
     model = model_class(model_config)
     _load_tensors(path, model, _read_weights(path, config, _max_weights_bytes(model)))
     return Checkpoint(model=model.to(map_location).eval(), model_name=model_name,
                       model_config=model_config, labels=labels, feature_config=feature_config,
                       norm_mean=np.asarray(norm_mean, dtype=np.float32),
                       norm_std=np.asarray(norm_std, dtype=np.float32),
-                      metadata=config["metadata"], path=path)
+                      metadata=config["metadata"], path=path, temperature=temperature)
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SERNet:
@@ -318,6 +329,17 @@ def _stats_size(model_config) -> int:
     """Normalisation statistics a model's checkpoint holds: one per mel band for a SERNet,
     none for an SSLNet (its layer sum is layer-normalised instead)."""
     return 0 if isinstance(model_config, SSLNetConfig) else model_config.n_mels
+
+
+def check_temperature(path: str | Path, value) -> float:
+    """``value`` as a float if it is a finite number (not a bool) in
+    :data:`TEMPERATURE_RANGE`; else :class:`CheckpointError` naming ``path``."""
+    low, high = TEMPERATURE_RANGE
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number))
+            or not np.isfinite(value) or not low <= float(value) <= high):
+        raise CheckpointError(path, f"temperature must be a finite number in [{low:g}, "
+                                    f"{high:g}], got {reprlib.repr(value)}")
+    return float(value)
 
 
 def _check_stats(path: Path, key: str, values, n_mels: int) -> list[float]:

@@ -38,6 +38,7 @@ BATCHING_CHOICES = ("random", "bucketed")
 NORMALISATION_CHOICES = ("fold", "utterance", "speaker")
 OPTIMIZER_CHOICES = ("adam", "adamw")
 SCHEDULE_CHOICES = ("none", "cosine")
+FREEZE_FRONT = "front"  # freeze: the 3-Conv front-end and every residual-BLSTM block
 
 # Keys that change how a run executes, not what it computes: a run directory may be resumed
 # or extended with different values (e.g. one cluster job per ``--fold``).
@@ -77,6 +78,10 @@ class TrainConfig:
     Augmentation (training batches only, feature level): ``spec_augment`` masks,
     ``speed_perturb`` (time-stretch factor in [1 - s, 1 + s]), ``gain_perturb_db`` (a gain
     in [-g, g] dB, i.e. a constant added to the log-mel), ``mixup_alpha``.
+    Fine-tuning: ``init_from`` (a checkpoint directory or a bundled model's name) starts
+    from that model's weights; ``freeze`` (``front`` or a number of blocks) keeps the first
+    blocks fixed (:mod:`sertk.train.warmstart`). Both change the numbers, so both belong
+    to the recipe a run directory is tied to.
     Runtime: Lightning ``accelerator``/``devices``/``num_nodes``/``strategy``/``precision``;
     ``batch_size`` is per process. ``num_threads`` 0 leaves torch's default.
     ``limit_train_batches``/``limit_val_batches`` are Lightning's (for smoke tests).
@@ -120,6 +125,9 @@ class TrainConfig:
     n_time_masks: int = 2
     speed_perturb: float = 0.0
     gain_perturb_db: float = 0.0
+    # fine-tuning
+    init_from: str = ""
+    freeze: str = ""
     # runtime
     seed: int = 0
     accelerator: str = "auto"
@@ -169,6 +177,10 @@ class TrainConfig:
             raise ConfigError(f"speed_perturb must be in [0, 0.5), got {self.speed_perturb!r}")
         if self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0, got {self.max_seconds!r}")
+        if not (self.freeze in ("", FREEZE_FRONT) or (self.freeze.isdigit()
+                                                      and self.freeze.isascii())):
+            raise ConfigError(f"freeze must be {FREEZE_FRONT!r} or a number of blocks (0, 1, "
+                              f"2, ...); got {self.freeze!r}")
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"model_args must be a mapping, got {self.model_args!r}")
 

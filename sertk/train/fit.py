@@ -9,7 +9,9 @@ the fold's directory::
       checkpoint/       best-validation model (safetensors + config.json, sertk.models)
       history.csv       one row per epoch: losses, validation UA/WA, LR, seconds
       curves.png        training curves drawn from history.csv
-      result.json       training summary (best epoch, validation UA, time, parameters)
+      result.json       training summary (best epoch, validation UA, time, parameters,
+                        calibration; init_val_ua: the starting model's validation UA when
+                        fine-tuning from init_from)
       predictions.csv   test predictions   } written by sertk.eval.rundir.write_fold;
       metrics.json      test metrics       } metrics.json last: the fold is complete
       resume/last.ckpt  Lightning state at the last epoch end (removed when the fold is done)
@@ -20,6 +22,11 @@ atomically, loaded with ``weights_only=True``; an unusable one is set aside with
 the fold trains from its start, :mod:`sertk.train.resume`) and, because every epoch reseeds
 from ``(seed, fold, epoch)``, ends with the same numbers as an uninterrupted run on the same
 machine.
+
+After training, the best checkpoint's temperature is fitted on the validation part
+(:mod:`sertk.train.calibration`); the test predictions use it, and the fold's metrics keep
+the test ECE before and after. ``init_from``/``freeze`` start from another checkpoint
+(:mod:`sertk.train.warmstart`).
 
 Nothing is written before the whole recipe has been checked (:mod:`sertk.train.recipe`) and
 the features computed, and a fold is trained under an exclusive lock
@@ -47,11 +54,14 @@ from sertk.data.dataset import FeatureDataset
 from sertk.data.labels import normalise_label
 from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold, check_fold_labels
+from sertk.eval.calibration import fold_calibration
+from sertk.eval.metrics import unweighted_accuracy
 from sertk.eval.plots import plot_history
 from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir as run_fold_dir,
                                read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
+from sertk.train.calibration import calibrate_checkpoint, predict_logits, softmax
 from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
@@ -61,6 +71,7 @@ from sertk.train.module import SERModule
 from sertk.train.recipe import check_recipe
 from sertk.train.resume import AtomicCheckpointIO, usable_resume_state
 from sertk.train.runlock import RUN_LOCK, exclusive, fold_lock_path
+from sertk.train.warmstart import KeepFrozen, freeze, initialise, load_init_checkpoint
 
 CHECKPOINT_DIR = "checkpoint"
 RESUME_DIR = "resume"
@@ -125,6 +136,7 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     fold = _resolve_fold(config, utterances, fold)
     check_fold(utterances, fold, config.protocol)  # whoever made the split
     check_fold_labels(utterances, fold, labels)  # known labels, each one trained on
+    init = load_init_checkpoint(config, feature_config_of(config), len(labels))
     run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
     check_same_run(config, run_dir)
     directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
@@ -144,7 +156,7 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
         if done is not None:
             return done
         if not (directory / RESULT_FILE).is_file():
-            _train(config, fold, data, labels, feature_config, directory)
+            _train(config, fold, data, labels, feature_config, directory, init)
         summary = read_json(directory / RESULT_FILE)
         metrics = None
         if data.test is not None and is_global_zero():
@@ -170,21 +182,25 @@ def writing(run_dir: Path, fold_name: str | None = None):
 
 
 def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
-           feature_config: FeatureConfig, directory: Path) -> None:
+           feature_config: FeatureConfig, directory: Path, init=None) -> None:
     """Run Lightning on the fold's training part; writes checkpoint/, history.csv, result.json."""
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     try:
-        _run_trainer(config, fold, data, labels, feature_config, directory)
+        _run_trainer(config, fold, data, labels, feature_config, directory, init)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
-                 feature_config: FeatureConfig, directory: Path) -> None:
+                 feature_config: FeatureConfig, directory: Path, init=None) -> None:
     seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
     model = create_model(config.model, n_classes=len(labels), **config.model_args)
+    frozen = []
+    if init is not None:  # fine-tuning: the checkpoint's weights, maybe a new head
+        initialise(model, init, labels, log=None if is_global_zero() else (lambda _: None))
+        frozen = freeze(model, config.freeze)
     module = SERModule(model, config, norm_std=data.std, pad_value=data.pad_value,
                        max_frames=feature_config.max_frames, class_counts=data.class_counts)
     meta = {"fold": fold.name, "fold_index": fold.index, "protocol": config.protocol,
@@ -198,7 +214,8 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
 
     has_val = data.val is not None and config.limit_val_batches != 0
     best, history = BestCheckpoint(save_best), History(directory)
-    trainer = build_trainer(config, directory, [EpochSeed(config.seed, fold.index), best, history],
+    callbacks = [EpochSeed(config.seed, fold.index), best, history]
+    trainer = build_trainer(config, directory, callbacks + ([KeepFrozen(frozen)] if frozen else []),
                             has_val=has_val)
     datamodule = SERDataModule(data.train, data.val if has_val else None,
                                batch_size=config.batch_size,
@@ -207,20 +224,29 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
     # restricted load first: an unusable file (torn, crafted) is set aside, never unpickled
     last = usable_resume_state(directory / RESUME_DIR / "last.ckpt",
                                set_aside=trainer.is_global_zero)
+    init_val_ua = None
+    if init is not None and has_val and last is None:
+        init_val_ua = _validation_ua(model, data.val, config)
     try:
         with _quiet_lightning():
             trainer.fit(module, datamodule=datamodule, ckpt_path=last, weights_only=True)
     except SIGTERMException:  # Lightning stops after the batch; its exit status would be 0
         raise TrainingInterrupted(f"{directory}: stopped by SIGTERM; run the same command "
                                   "again to resume from the last finished epoch") from None
+    calibration = None
+    if trainer.is_global_zero and has_val and (directory / CHECKPOINT_DIR).is_dir():
+        calibration = calibrate_checkpoint(directory / CHECKPOINT_DIR, data.val,
+                                           config.eval_batch_size,
+                                           use_lengths=config.padding == "batch")
     if trainer.is_global_zero:
+        extra = {"init_val_ua": init_val_ua} if init_val_ua is not None else {}
         write_json(directory / RESULT_FILE, {
             "fold": fold.name, "index": fold.index, "best_epoch": best.best_epoch,
             "best_val_ua": best.best_ua, "best_val_wa": best.best_wa,
             "best_val_loss": best.best_loss, "epochs": len(history.rows),
             "stopped_early": len(history.rows) < config.max_epochs,
             "train_seconds": history.train_seconds, "params": count_parameters(model),
-            "checkpoint": CHECKPOINT_DIR})
+            "checkpoint": CHECKPOINT_DIR, "calibration": calibration, **extra})
         plot_history(directory / HISTORY_FILE, directory / CURVES_PNG, title=fold.name)
     trainer.strategy.barrier()
 
@@ -257,28 +283,25 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
     if checkpoint.labels != labels:
         raise ConfigError(f"{directory / CHECKPOINT_DIR}: labels {checkpoint.labels} differ "
                           f"from the manifest's {labels}")
-    probs = predict_probs(checkpoint.model, test, config.eval_batch_size,
-                          use_lengths=config.padding == "batch")
+    logits = predict_logits(checkpoint.model, test, config.eval_batch_size,
+                            use_lengths=config.padding == "batch")
+    probs = softmax(logits, checkpoint.temperature)  # calibrated (same argmax)
     by_label = test.targets.tolist()
     info = {k: summary.get(k) for k in ("params", "train_seconds", "best_epoch", "epochs",
                                         "best_val_ua", "best_val_wa", "stopped_early")}
     info.update(model=config.model, seed=config.seed)
+    if "calibration" in checkpoint.metadata:  # test ECE before/after temperature scaling
+        info["calibration"] = fold_calibration(softmax(logits), probs, by_label,
+                                               checkpoint.temperature)
     return write_fold(run_dir, fold, list(fold.test_ids), [labels[i] for i in by_label], probs,
                       labels, info=info)
 
 
-@torch.inference_mode()
-def predict_probs(model: torch.nn.Module, dataset: FeatureDataset, batch_size: int, *,
-                  use_lengths: bool) -> np.ndarray:
-    """Class probabilities (N, C) of every item of ``dataset``, in order (eval mode, CPU)."""
-    model.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                                         collate_fn=dataset.collate)
-    out = []
-    for batch in loader:
-        logits = model(batch.features, batch.lengths if use_lengths else None)
-        out.append(torch.softmax(logits.float(), dim=1))
-    return torch.cat(out).numpy()
+def _validation_ua(model: torch.nn.Module, val: FeatureDataset, config: TrainConfig) -> float:
+    """UA of ``model`` on the validation part (the fine-tuning start point)."""
+    logits = predict_logits(model, val, config.eval_batch_size,
+                            use_lengths=config.padding == "batch")
+    return unweighted_accuracy(val.targets.tolist(), logits.argmax(axis=1).tolist())
 
 
 def load_fold_features(config: TrainConfig, utterances: Sequence[Utterance]):
