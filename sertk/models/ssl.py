@@ -135,6 +135,7 @@ def load_encoder(name_or_path: str, revision: str | None = None) -> tuple[nn.Mod
     """A pretrained encoder and its config dict, from a local directory or a hub name.
 
     A local directory is read offline; a hub name downloads (or reads the hub cache).
+    Under a ``torch.device("meta")`` context only the config is read (no weights).
     """
     from pathlib import Path
 
@@ -148,6 +149,8 @@ def load_encoder(name_or_path: str, revision: str | None = None) -> tuple[nn.Mod
     except (OSError, ValueError) as err:
         raise ValueError(f"encoder {name_or_path!r}: {str(err).splitlines()[0][:200]}") from None
     data = check_encoder_config(encoder_config_dict(config))
+    if torch.empty(0).device.type == "meta":  # a recipe check builds shapes, never weights
+        return AutoModel.from_config(config), data
     model = AutoModel.from_pretrained(str(name_or_path), **kwargs)
     return model, data
 

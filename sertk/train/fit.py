@@ -70,6 +70,7 @@ from sertk.train.folds import FINAL_FOLD_NAME, check_fold, protocol_folds
 from sertk.train.module import SERModule
 from sertk.train.recipe import check_recipe
 from sertk.train.resume import AtomicCheckpointIO, usable_resume_state
+from sertk.train.ssl_data import is_ssl_model, ssl_fold_data
 from sertk.train.runlock import RUN_LOCK, exclusive, fold_lock_path
 from sertk.train.warmstart import KeepFrozen, freeze, initialise, load_init_checkpoint
 
@@ -146,7 +147,10 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     feature_config = feature_config_of(config)
     if features is None:
         features = load_fold_features(config, utterances)
-    data = fold_datasets(features, utterances, fold, labels, feature_config)
+    if is_ssl_model(config.model):  # encoder hidden states from the feature store
+        data = ssl_fold_data(config, utterances, fold, labels, feature_config)
+    else:
+        data = fold_datasets(features, utterances, fold, labels, feature_config)
     with writing(run_dir, directory.name if directory != run_dir else FINAL_FOLD_NAME):
         if is_global_zero():
             with writing(run_dir):
@@ -305,7 +309,10 @@ def _validation_ua(model: torch.nn.Module, val: FeatureDataset, config: TrainCon
 
 
 def load_fold_features(config: TrainConfig, utterances: Sequence[Utterance]):
-    """``{id: (n_mels, frames)}`` for the recipe's front-end, via the cache."""
+    """``{id: (n_mels, frames)}`` for the recipe's front-end, via the cache (none for an
+    SSL model: its features come from the feature store, :mod:`sertk.train.ssl_data`)."""
+    if is_ssl_model(config.model):
+        return {}
     return load_features(utterances, feature_config_of(config), cache_dir=config.cache_dir,
                          progress=config.progress_bar)
 
