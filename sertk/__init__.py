@@ -16,9 +16,10 @@ The public API is imported on first use, so ``import sertk`` stays light:
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("sertk")
 
 _LAZY = {
     "load_model": "sertk.infer",

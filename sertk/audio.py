@@ -37,6 +37,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from sertk.fileio import short_error
+
 SAMPLE_RATE = 16_000  # Hz; SPEC 1 (IEMOCAP's rate)
 WIN_LENGTH = 400  # samples = 25 ms at 16 kHz (Hamming window)
 HOP_LENGTH = 160  # samples = 10 ms
@@ -398,9 +400,4 @@ def _decode_error(path: str | Path, what: str, err: Exception) -> AudioError:
             check_regular_file(path)
         except AudioError as real:
             return real
-    return AudioError(path, f"{what} ({_short(err)})")
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__
+    return AudioError(path, f"{what} ({short_error(err)})")

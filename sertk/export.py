@@ -39,6 +39,7 @@ length.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
@@ -51,8 +52,8 @@ import numpy as np
 import torch
 from torch import nn
 
-import sertk
 from sertk.audio import AudioError
+from sertk.fileio import atomic_write, short_error
 from sertk.features import FeatureConfig
 from sertk.infer.frontend import WaveformFrontend
 from sertk.infer.predictor import Predictor
@@ -330,8 +331,8 @@ def _write_onnx(wrapper: nn.Module, example: tuple, path: Path, options: ExportO
             return exporter
         except Exception as err:
             if exporter == exporters[-1]:
-                raise ExportError(f"ONNX export ({exporter}) failed: {_short(err)}") from err
-            notes.append(f"{exporter} exporter failed ({_short(err)}); used the next one")
+                raise ExportError(f"ONNX export ({exporter}) failed: {short_error(err, first=True)}") from err
+            notes.append(f"{exporter} exporter failed ({short_error(err, first=True)}); used the next one")
     raise AssertionError("unreachable")
 
 
@@ -408,10 +409,10 @@ def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> 
         "outputs": {"probabilities": {"shape": ["batch", len(report.labels)], "dtype": "float32"}},
         "parity": {"max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance,
                    "clips": report.check_clips, "lengths": list(report.check_lengths)},
-        "sertk_version": sertk.__version__,
+        "sertk_version": importlib.metadata.version("sertk"),
         "checkpoint_metadata": checkpoint.metadata,
     }
-    report.sidecar.write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write(report.sidecar, json.dumps(info, indent=2, default=str) + "\n")
 
 
 def _plain(config) -> dict:
@@ -426,8 +427,3 @@ def _as_checkpoint(checkpoint):
 
         return load_checkpoint(checkpoint)
     return checkpoint
-
-
-def _short(err: Exception) -> str:
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    return (lines[0] if lines else type(err).__name__)[:300]

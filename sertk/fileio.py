@@ -69,11 +69,13 @@ def temporary_path(path: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | None = "utf-8",
-                newline: str | None = None) -> Iterator[IO]:
+                newline: str | None = None, durable: bool = True) -> Iterator[IO]:
     """Open a temporary file for writing; on success fsync it and rename it onto ``path``.
 
     The parent folder is created. On any error (in the ``with`` body too) the temporary
     file is removed, ``path`` is left as it was, and an ``OSError`` names ``path``.
+    ``durable=False`` skips the fsyncs of the file and its folder (a cache entry that
+    can be rebuilt: still whole or absent to readers, not necessarily after a power cut).
     """
     path = Path(path)
     if "b" in mode:
@@ -84,19 +86,36 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", *, encoding: str | Non
         try:
             with open(tmp, mode, encoding=encoding, newline=newline) as fh:
                 yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+def atomic_write(path: str | os.PathLike, data: bytes | str, *, durable: bool = True) -> Path:
     """Write ``data`` (text as UTF-8) to ``path`` atomically (see :func:`atomic_open`)."""
     mode = "wb" if isinstance(data, bytes) else "w"
-    with atomic_open(path, mode) as fh:
+    with atomic_open(path, mode, durable=durable) as fh:
         fh.write(data)
     return Path(path)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened or synced."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def check_writable_folder(path: str | os.PathLike) -> None:
@@ -146,6 +165,22 @@ def os_error_message(err: OSError) -> str:
             reason = (f"{blocker} is a file, not a folder" if str(blocker) != where
                       else "is a file, not a folder")
     return f"{where}: {reason}"
+
+
+def short_error(err: BaseException, *, first: bool = False, limit: int = 300) -> str:
+    """One line of a library's (possibly multi-line) error message for a user: its last
+    non-empty line (decoders put the cause last), or with ``first`` its first (exporters
+    put the summary first); at most ``limit`` characters; the type's name if it says nothing.
+
+    >>> short_error(RuntimeError("Error opening 'x.wav':\\nFormat not recognised."))
+    'Format not recognised.'
+    >>> short_error(ValueError(""))
+    'ValueError'
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return (lines[0] if first else lines[-1])[:limit]
 
 
 def _file_in_the_way(path: Path) -> Path | None:

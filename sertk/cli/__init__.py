@@ -2,17 +2,25 @@
 
 Every subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``;
 its docstring's first line is the help text. Each ``run`` parses nothing itself
-and calls one library function that is also usable from Python. An ``OSError`` that
-a command does not handle itself (a full disk, an unwritable output folder) becomes
-one line naming the path and the reason, and exit status 1.
+and calls one library function that is also usable from Python. Subcommand modules
+import their heavy dependencies (Lightning, matplotlib, scikit-learn, pandas, FastAPI,
+...) inside ``run``, so ``sertk --help`` and ``sertk X --help`` load none of them
+(tests/cli/test_startup.py). A failure a command does not handle itself becomes one
+line and an exit status (:mod:`sertk.cli.errors`: 2 for user errors, 143 for an
+interrupted training, 1 for an ``OSError`` such as a full disk).
+
+Global flags: ``--version``, ``--quiet`` (warnings and errors only, no progress bars)
+and ``--verbose`` (debug messages), given before the command.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import logging
 import sys
 
-from sertk.fileio import os_error_message
+from sertk.cli.errors import error_line, exit_status
 
 COMMANDS = {
     "prepare": "sertk.cli.prepare",
@@ -33,6 +41,13 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sertk", description="Speech emotion recognition toolkit.")
+    parser.add_argument("--version", action="version",
+                        version=f"sertk {importlib.metadata.version('sertk')}")
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                          default=0, help="warnings and errors only, no progress bars")
+    loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1,
+                          help="debug messages too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         try:
@@ -49,13 +64,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(verbosity: int) -> None:
+    """sertk's messages on stderr: INFO by default, WARNING with --quiet, DEBUG with
+    --verbose; --quiet also turns progress bars off (``SERTK_NO_PROGRESS``)."""
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
+    logger = logging.getLogger("sertk")
+    logger.setLevel(level)
+    if not any(getattr(h, "_sertk_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._sertk_cli = True
+        logger.addHandler(handler)
+    if verbosity < 0:
+        import os
+
+        os.environ["SERTK_NO_PROGRESS"] = "1"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(args.verbosity)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except OSError as err:  # a full disk, a read-only or missing folder: one line, no traceback
-        print(f"sertk {args.command}: error: {os_error_message(err)}", file=sys.stderr)
-        return 1
+    except Exception as err:  # a user error or a full disk: one line, no traceback
+        status = exit_status(err)
+        if status is None:
+            raise
+        print(error_line(args.command, err), file=sys.stderr)
+        return status

@@ -14,12 +14,8 @@ examples:
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sertk.cli.train import USER_ERRORS, add_config_arguments, config_from_args
-from sertk.train.errors import TrainingInterrupted
-from sertk.data.manifest import read_manifest
-from sertk.fileio import read_text
+from sertk.cli.train import add_config_arguments, config_from_args
 
 EXTRA = {"max_folds": ("--max-folds", int, "run only the first N folds of each model")}
 
@@ -30,19 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.data.manifest import read_manifest
+    from sertk.fileio import read_text
     from sertk.train import ablate
     from sertk.train.fit import is_global_zero
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    try:
-        config = config_from_args(args, extra=EXTRA)
-        path = ablate(config, read_manifest(config.manifest), args.out, models=models)
-    except USER_ERRORS as err:
-        print(f"sertk ablate: {err}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as err:
-        print(f"sertk ablate: {err}", file=sys.stderr)
-        return 143
+    config = config_from_args(args, extra=EXTRA)
+    path = ablate(config, read_manifest(config.manifest), args.out, models=models)
     if not is_global_zero():
         return 0
     if path is None:

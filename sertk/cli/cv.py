@@ -18,11 +18,8 @@ examples:
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sertk.cli.train import USER_ERRORS, add_config_arguments, config_from_args
-from sertk.train.errors import TrainingInterrupted
-from sertk.data.manifest import read_manifest
+from sertk.cli.train import add_config_arguments, config_from_args
 
 EXTRA = {"max_folds": ("--max-folds", int, "run only the first N folds (partial report)")}
 
@@ -32,19 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.data.manifest import read_manifest
     from sertk.eval.report import render_report
     from sertk.train import cross_validate
     from sertk.train.fit import is_global_zero
 
-    try:
-        config = config_from_args(args, extra=EXTRA)
-        metrics = cross_validate(config, read_manifest(config.manifest), args.out)
-    except USER_ERRORS as err:
-        print(f"sertk cv: {err}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as err:
-        print(f"sertk cv: {err}", file=sys.stderr)
-        return 143
+    config = config_from_args(args, extra=EXTRA)
+    metrics = cross_validate(config, read_manifest(config.manifest), args.out)
     if not is_global_zero():
         return 0
     if metrics is None:

@@ -12,7 +12,6 @@ examples:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -26,12 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sertk.eval.report import aggregate_run, render_report
-    from sertk.eval.rundir import ReportError
 
-    try:
-        metrics = aggregate_run(Path(args.run_dir), partial=args.partial, plots=args.plots)
-    except ReportError as err:
-        print(f"sertk report: {err}", file=sys.stderr)
-        return 2
+    metrics = aggregate_run(Path(args.run_dir), partial=args.partial, plots=args.plots)
     print(render_report(metrics))
     return 0

@@ -19,20 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from typing import TYPE_CHECKING
 
-from sertk.data.cache import FeatureCacheError
-from sertk.data.manifest import ManifestError, read_manifest
-from sertk.data.splits import SplitError
-from sertk.devices import DeviceError, check_training_devices
-from sertk.eval.rundir import ReportError
-from sertk.models import CheckpointError
-from sertk.train.config import ConfigError, TrainConfig, resolve_config
-from sertk.train.errors import TrainingInterrupted
-
-#: Errors caused by the user's input: printed as one line, exit status 2.
-USER_ERRORS = (ConfigError, ManifestError, SplitError, FeatureCacheError, ReportError,
-               CheckpointError, DeviceError)
+if TYPE_CHECKING:  # pragma: no cover
+    from sertk.train.config import TrainConfig
 
 # flag -> TrainConfig field, for the commonest keys (everything else via --set)
 FLAGS = {
@@ -76,6 +66,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None 
 def config_from_args(args: argparse.Namespace, extra: dict | None = None,
                      **defaults) -> TrainConfig:
     """Resolve ``--config``, ``--set`` and the flags into a :class:`TrainConfig`."""
+    from sertk.devices import check_training_devices
+    from sertk.train.config import ConfigError, resolve_config
+
     values = {key: getattr(args, key, None) for key in {**FLAGS, **(extra or {})}}
     values["progress_bar"] = args.progress_bar
     for key, value in defaults.items():
@@ -90,30 +83,25 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.data.manifest import read_manifest
     from sertk.train import cross_validate, fit
+    from sertk.train.config import ConfigError
     from sertk.train.fit import is_global_zero
 
-    try:
-        config = config_from_args(args)
-        if config.fold is None:  # a final model; a recipe file's protocol does not apply
-            if args.protocol not in (None, "final"):
-                raise ConfigError(f"`sertk train` runs one split: add --fold K to train one "
-                                  f"fold of {args.protocol}, or use `sertk cv` for all folds")
-            config = config.replace(protocol="final")
-        utterances = read_manifest(config.manifest)
-        if config.protocol == "final":
-            result = fit(config, utterances, out_dir=args.out)
-            if is_global_zero():
-                print(json.dumps(result.to_dict(), indent=2))
-                print(f"model: {result.checkpoint}")
-            return 0
-        cross_validate(config, utterances, args.out)
+    config = config_from_args(args)
+    if config.fold is None:  # a final model; a recipe file's protocol does not apply
+        if args.protocol not in (None, "final"):
+            raise ConfigError(f"`sertk train` runs one split: add --fold K to train one "
+                              f"fold of {args.protocol}, or use `sertk cv` for all folds")
+        config = config.replace(protocol="final")
+    utterances = read_manifest(config.manifest)
+    if config.protocol == "final":
+        result = fit(config, utterances, out_dir=args.out)
         if is_global_zero():
-            print(f"fold {config.fold} done: {args.out}/fold-{config.fold:02d}")
+            print(json.dumps(result.to_dict(), indent=2))
+            print(f"model: {result.checkpoint}")
         return 0
-    except USER_ERRORS as err:
-        print(f"sertk train: {err}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as err:
-        print(f"sertk train: {err}", file=sys.stderr)
-        return 143
+    cross_validate(config, utterances, args.out)
+    if is_global_zero():
+        print(f"fold {config.fold} done: {args.out}/fold-{config.fold:02d}")
+    return 0

@@ -1,7 +1,7 @@
 """Safe extraction of untrusted corpus archives (.zip, .tar, .tar.gz/.bz2/.xz).
 
 A downloaded archive is untrusted input. ``zipfile.extractall`` and ``tarfile.extractall``
-(before Python 3.12's ``filter="data"``) will follow ``..`` names, absolute paths and links
+(without Python 3.12's ``filter="data"``, which every tar member here must also pass) will follow ``..`` names, absolute paths and links
 out of the target, create device files, and unpack zip bombs until the disk is full. Here
 every member is checked before anything is written:
 
@@ -111,7 +111,7 @@ def extract_archive(archive: str | Path, dest: str | Path, *, max_bytes: int = M
         if kind == "zip":
             _check_zip_entry_count(archive, max_members)
         with opener(archive) as handle:
-            members = _zip_members(handle) if kind == "zip" else _tar_members(handle)
+            members = _zip_members(handle) if kind == "zip" else _tar_members(handle, dest)
             checked = list(_within_limits(members, max_bytes, max_members))
             return _write_members(checked, dest, max_bytes)
     except ValueError as err:  # member_path's refusals, and ArchiveError itself
@@ -143,7 +143,7 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[_Member]:
                       None if is_dir else (lambda info=info: zf.open(info)))
 
 
-def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
+def _tar_members(tf: tarfile.TarFile, dest: Path) -> Iterator[_Member]:
     while (info := tf.next()) is not None:  # one header at a time, not getmembers()
         name = member_path(info.name)
         if info.issym() or info.islnk():
@@ -151,6 +151,12 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[_Member]:
             raise ValueError(f"member {info.name!r} is a {kind} (to {info.linkname!r})")
         if not (info.isreg() or info.isdir()):
             raise ValueError(f"member {info.name!r} is a device, FIFO or other special file")
+        if hasattr(tarfile, "data_filter"):  # Python's own "data" filter too (3.12, 3.11.4+)
+            try:
+                tarfile.data_filter(info, str(dest))
+            except tarfile.FilterError as err:
+                raise ValueError(f"member {info.name!r} refused by tarfile's data filter "
+                                 f"({err})") from None
         if name is None:
             continue
         yield _Member(name, info.isdir(), info.size if info.isreg() else 0,

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from sertk.audio import AudioError, load_audio
 from sertk.data.manifest import Utterance
 from sertk.features import NOT_IN_CACHE_KEY, FeatureConfig, LogMel
-from sertk.fileio import atomic_write, naming
+from sertk.fileio import atomic_open, atomic_write
 
 CACHE_ENV = "SERTK_CACHE"
 FORMAT_VERSION = 1  # bump when the stored values change meaning
@@ -278,15 +278,8 @@ class FeatureCache:
     def _write(self, entry: Path, feats: np.ndarray) -> np.ndarray:
         """Store float16 atomically; returns what a later read will give (float32)."""
         stored = feats.astype(np.float16)
-        tmp = entry.with_name(f".{entry.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            with naming(entry, instead_of=tmp):  # a full disk: name the entry, keep no part
-                entry.parent.mkdir(parents=True, exist_ok=True)
-                with open(tmp, "wb") as fh:
-                    np.save(fh, stored, allow_pickle=False)
-                os.replace(tmp, entry)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_open(entry, "wb", durable=False) as fh:  # rebuilt if a power cut loses it
+            np.save(fh, stored, allow_pickle=False)
         return stored.astype(np.float32)
 
     def _write_config(self) -> None:

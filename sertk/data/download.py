@@ -27,12 +27,18 @@ connection's socket, which wakes a read blocked in the middle of a response.
 
 The canonical archive carries no published checksum, so none is pinned by default: the
 digest is printed on every download so that a user can pin it for the next one.
+
+Why not ``pooch``: it downloads and checks a hash, but has no whole-download deadline or
+stall timeout (a trickling server holds it forever), no member checks or size limits on
+extraction, and no clean-up on SIGTERM; those are the reasons this module exists, so
+adding pooch would be a second download path, not a replacement.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import http.client
+import importlib.metadata
 import math
 import os
 import re
@@ -52,7 +58,6 @@ from typing import BinaryIO, Iterator
 
 from tqdm.auto import tqdm
 
-from sertk import __version__
 from sertk.data.archive import ArchiveError, extract_archive
 
 
@@ -179,7 +184,7 @@ def fetch(url: str, out: BinaryIO, *, max_bytes: int, progress: bool = True,
         raise DownloadError(f"{url}: only http, https and file URLs are supported")
     if scheme == "file":
         _check_local_file(url)
-    request = urllib.request.Request(url, headers={"User-Agent": f"sertk/{__version__}"})
+    request = urllib.request.Request(url, headers={"User-Agent": f"sertk/{importlib.metadata.version('sertk')}"})
     digest, total = hashlib.sha256(), None
     with _Watchdog(timeout, stall_timeout) as watchdog:
         try:

@@ -42,7 +42,6 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from sertk.data.manifest import ManifestError, Utterance, check_unique_ids, label_names
 
@@ -162,6 +161,8 @@ def kfold(utterances: Sequence[Utterance], *, k: int = DEFAULT_K, seed: int = 0,
         raise SplitError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
     labels = [u.label for u in utts]
     _check_class_sizes(Counter(labels), k)
+    from sklearn.model_selection import StratifiedKFold  # heavy: only when splitting
+
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     with warnings.catch_warnings():  # sklearn's "least populated class" warning: ours is clearer
         warnings.simplefilter("ignore", UserWarning)
@@ -211,18 +212,19 @@ def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol
     classes = set(label_names(utts))
     tested = Counter()
     for fold in folds:
-        _check_fold_parts(fold, by_id)
+        _check_one_fold(fold, by_id, spec)
+        if not fold.test_ids:
+            raise SplitError(f"{fold.name}: empty test part")
+        covered = len(fold.train_ids) + len(fold.val_ids) + len(fold.test_ids)
+        if covered != len(by_id):
+            parts = set(fold.train_ids + fold.val_ids + fold.test_ids)
+            left = [i for i in by_id if i not in parts]
+            raise SplitError(f"{fold.name}: {len(left)} utterance(s) in no part: {_show(left)}")
         tested.update(fold.test_ids)
         absent = classes - {by_id[i].label for i in fold.train_ids}
         if absent:
             raise SplitError(f"{fold.name}: class(es) {', '.join(sorted(absent))} absent from the "
                              "training part, so the model would never see them")
-        for field in spec.test_disjoint:
-            _check_disjoint(fold, field, by_id, fold.test_ids, fold.train_ids + fold.val_ids,
-                            "test", "train/validation")
-        for field in spec.val_disjoint:
-            _check_disjoint(fold, field, by_id, fold.val_ids, fold.train_ids,
-                            "validation", "train")
     twice = sorted(i for i, n in tested.items() if n > 1)
     if twice:
         raise LeakageError(f"{protocol}: {len(twice)} utterance(s) tested in several folds: "
@@ -230,6 +232,15 @@ def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol
     never = [u.id for u in utts if u.id not in tested]
     if never:
         raise SplitError(f"{protocol}: {len(never)} utterance(s) never tested: {_show(never)}")
+
+
+def check_fold(utterances: Sequence[Utterance], fold: Fold, protocol: str) -> None:
+    """Raise unless one fold (of any maker, a final split without a test part included) is
+    sound under ``protocol``: the per-fold checks of :func:`check_folds` (known, unrepeated
+    ids, a training part, disjoint parts, the protocol's disjoint fields) without the
+    whole-plan ones (coverage, every utterance tested once). An unknown protocol (such as
+    ``final``) checks ids only. :class:`LeakageError` for anything crossing parts."""
+    _check_one_fold(fold, {u.id: u for u in utterances}, PROTOCOLS.get(protocol))
 
 
 def check_fold_labels(utterances: Sequence[Utterance], fold: Fold,
@@ -350,7 +361,9 @@ def _n_val_speakers(val_speakers: int | float, n_speakers: int) -> int:
     return val_speakers
 
 
-def _check_fold_parts(fold: Fold, by_id: dict[str, Utterance]) -> None:
+def _check_one_fold(fold: Fold, by_id: dict[str, Utterance], spec: Protocol | None) -> None:
+    """The checks of one fold: known, unrepeated ids, a training part, disjoint parts, and
+    the protocol's disjoint fields (``spec`` None: ids only)."""
     parts = {"train": fold.train_ids, "validation": fold.val_ids, "test": fold.test_ids}
     for part, ids in parts.items():
         unknown = [i for i in ids if i not in by_id]
@@ -360,8 +373,8 @@ def _check_fold_parts(fold: Fold, by_id: dict[str, Utterance]) -> None:
         dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
         if dupes:
             raise SplitError(f"{fold.name}: {part} part repeats id(s) {_show(dupes)}")
-    if not fold.test_ids or not fold.train_ids:
-        raise SplitError(f"{fold.name}: empty {'test' if not fold.test_ids else 'train'} part")
+    if not fold.train_ids:
+        raise SplitError(f"{fold.name}: empty train part")
     names = list(parts)
     for a in range(3):
         for b in range(a + 1, 3):
@@ -369,10 +382,11 @@ def _check_fold_parts(fold: Fold, by_id: dict[str, Utterance]) -> None:
             if shared:
                 raise LeakageError(f"{fold.name}: {len(shared)} utterance(s) in both "
                                    f"{names[a]} and {names[b]}: {_show(shared)}")
-    covered = len(fold.train_ids) + len(fold.val_ids) + len(fold.test_ids)
-    if covered != len(by_id):
-        left = [i for i in by_id if i not in set(fold.train_ids + fold.val_ids + fold.test_ids)]
-        raise SplitError(f"{fold.name}: {len(left)} utterance(s) in no part: {_show(left)}")
+    for field in spec.test_disjoint if spec else ():
+        _check_disjoint(fold, field, by_id, fold.test_ids, fold.train_ids + fold.val_ids,
+                        "test", "train/validation")
+    for field in spec.val_disjoint if spec else ():
+        _check_disjoint(fold, field, by_id, fold.val_ids, fold.train_ids, "validation", "train")
 
 
 def _check_disjoint(fold: Fold, field: str, by_id: dict[str, Utterance], ids_a: Sequence[str],

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -25,7 +24,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sertk.eval.rundir import HISTORY_COLUMNS, ReportError, atomic_path
+from sertk.eval.rundir import HISTORY_COLUMNS, ReportError
+from sertk.fileio import atomic_open
 from sertk.fileio import open_text
 
 DPI = 120
@@ -191,13 +191,7 @@ def _checked_confusion(confusion, labels: Sequence[str]) -> np.ndarray:
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    tmp = atomic_path(path)
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI)
+    return Path(path)

@@ -18,7 +18,7 @@ from sertk.eval.calibration import calibration_lines, run_calibration
 from sertk.eval.metrics import SUMMARY_KEYS, fold_metrics, summarize
 from sertk.eval.rundir import (CONFUSION_PNG, CURVES_PNG, HISTORY_FILE, METRICS_FILE,
                                PREDICTIONS_FILE, REPORT_FILE, IncompleteRunError, Predictions,
-                               ReportError, atomic_write_text, fold_dir, read_json,
+                               ReportError, atomic_write, fold_dir, read_json,
                                read_predictions, read_run, write_json, write_predictions)
 
 #: The paper's names for the models of Table 2 (SPEC section 3).
@@ -83,7 +83,7 @@ def aggregate_run(run_dir: str | Path, *, partial: bool = False, plots: bool = T
         _write_plots(run_dir, metrics)
     write_predictions(run_dir / PREDICTIONS_FILE, pooled)
     write_json(run_dir / METRICS_FILE, metrics)
-    atomic_write_text(run_dir / REPORT_FILE, render_report(metrics, plots=plots))
+    atomic_write(run_dir / REPORT_FILE, render_report(metrics, plots=plots))
     return metrics
 
 
@@ -208,7 +208,7 @@ def write_ablation(run_dirs: Mapping[str, str | Path], out_dir: str | Path, *,
                "params": m.get("params"), "train_seconds": m.get("train_seconds"),
                "paper_iemocap": PAPER_IEMOCAP.get(name)}
         for name, m in results.items()})
-    return atomic_write_text(out_dir / ABLATION_MD, "\n".join(lines) + "\n")
+    return atomic_write(out_dir / ABLATION_MD, "\n".join(lines) + "\n")
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -32,7 +32,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -226,20 +225,9 @@ def write_history(directory: str | Path, rows: Iterable[Mapping]) -> Path:
 
 # --- atomic files ---------------------------------------------------------------------------
 
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of ``path``, unique to this process."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary sibling, then rename it over ``path`` (an OSError, on a
-    full disk say, names ``path`` and leaves no partial file; :mod:`sertk.fileio`)."""
-    return atomic_write(path, text)
-
-
 def write_json(path: str | Path, obj) -> Path:
     """Atomically write ``obj`` as indented JSON; numpy values become Python, NaN becomes null."""
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    return atomic_write(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path) -> dict:

@@ -20,6 +20,7 @@ import soxr
 
 from sertk.audio import (MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, AudioInfo, audio_info,
                          check_length, mono_blocks, prepare_waveform)
+from sertk.fileio import short_error
 from sertk.infer.paths import OTHER_MEDIA_EXTENSIONS, os_reason
 
 # Decoded beyond the needed length so that resampling the head matches resampling
@@ -55,7 +56,7 @@ def read_head(
         with sf.SoundFile(str(path)) as f:
             data = f.read(frames, dtype="float32", always_2d=True)
     except Exception as err:  # libsndfile raises several types
-        raise AudioError(path, f"cannot decode audio ({_short(err)})") from None
+        raise AudioError(path, f"cannot decode audio ({short_error(err)})") from None
     if data.shape[0] < frames:  # the whole file was read: it must be as long as it says
         check_length(info, data.shape[0])
     return prepare_waveform(data, info.sample_rate, sample_rate, source=path), info
@@ -122,8 +123,3 @@ def checked_info(path: str | Path) -> AudioInfo:
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
     return info
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import reprlib
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ import safetensors.torch
 import torch
 
 from sertk.features import FeatureConfig
-from sertk.fileio import naming, os_error_message
+from sertk.fileio import atomic_write, os_error_message
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
 from sertk.models.ssl import SSL_MODELS, SSLNet, SSLNetConfig
@@ -143,8 +142,8 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
     except OSError as err:
         raise CheckpointError(path, f"cannot create the checkpoint directory "
                                     f"({os_error_message(err)})") from err
-    _atomic_write(path / config["weights"], weights)
-    _atomic_write(path / CONFIG_NAME, text.encode("utf-8"))
+    atomic_write(path / config["weights"], weights)
+    atomic_write(path / CONFIG_NAME, text)
     _remove_unreferenced_weights(path, keep=config["weights"])
     return path
 
@@ -157,35 +156,6 @@ def _serialise_weights(model: SERNet, dtype: torch.dtype | None) -> bytes:
             tensor = tensor.to(dtype)
         tensors[name] = tensor.contiguous().clone()
     return safetensors.torch.save(tensors)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file, fsync it, then rename it onto ``target``."""
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        with naming(target, instead_of=tmp), open(tmp, "wb") as f:  # ENOSPC names no file
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_unreferenced_weights(directory: Path, keep: str) -> None:

@@ -25,7 +25,6 @@ import numpy as np
 from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
 from sertk.classical.cv import corpus_vectors, run_linear_fold
 from sertk.data.manifest import Utterance
-from sertk.data.splits import check_folds
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
@@ -55,8 +54,7 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
                           "use fit() / `sertk train` for it")
     run_dir = Path(out_dir)
     labels = check_recipe(config, utterances)  # nothing is written before this
-    folds = protocol_folds(utterances, config)
-    check_folds(utterances, folds, config.protocol)
+    folds = protocol_folds(utterances, config)  # checked for leakage by make_folds
     selected = select_folds(folds, config)
     check_same_run(config, run_dir)
     classical = is_classical(config.model)

@@ -53,7 +53,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from sertk.data.dataset import FeatureDataset
 from sertk.data.labels import normalise_label
 from sertk.data.manifest import Utterance
-from sertk.data.splits import Fold, check_fold_labels
+from sertk.data.splits import Fold, check_fold, check_fold_labels
 from sertk.eval.calibration import fold_calibration
 from sertk.eval.metrics import unweighted_accuracy
 from sertk.eval.plots import plot_history
@@ -66,7 +66,7 @@ from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.errors import TrainingInterrupted
-from sertk.train.folds import FINAL_FOLD_NAME, check_fold, protocol_folds
+from sertk.train.folds import FINAL_FOLD_NAME, protocol_folds
 from sertk.train.module import SERModule
 from sertk.train.recipe import check_recipe
 from sertk.train.resume import AtomicCheckpointIO, usable_resume_state

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from sertk.data.splits import Fold, LeakageError, make_folds
+from sertk.data.splits import Fold, LeakageError, check_fold, make_folds
 from sertk.features import feature_stats
 from sertk.models import load_checkpoint
 from sertk.train import callbacks as callbacks_module
 from sertk.train.config import ConfigError
 from sertk.train.fit import CHECKPOINT_DIR, RESULT_FILE, fit
-from sertk.train.folds import check_fold, final_split
+from sertk.train.folds import final_split
 
 
 def _history(directory):
