@@ -9,7 +9,7 @@
 2. Training memory on an IEMOCAP-sized synthetic corpus (5531 utterances of 4 s
    log-mels, float32 as the feature cache hands them out), each in a fresh process:
    the features alone; plus the fold's in-memory datasets (``fold_datasets``); plus a
-   few training steps of ``sertk.train.fit`` (batch 32, the paper's recipe).
+   few training steps of ``sertk.train.fitting`` (batch 32, the paper's recipe).
 3. The same few training steps (wall time and memory) on an IEMOCAP-sized corpus whose
    durations follow the IEMOCAP-like mix of ``bench/benchdata.py`` (log-normal, 5 % under
    1 s, 25 % over 4 s, cut at 4 s) with ``padding=batch``, beside its equal-length twin (as
@@ -61,7 +61,6 @@ def worker_train(args) -> dict:
     Everything is imported before the first figure, so ``rss_start_mb`` is the cost of
     the libraries and the rest is data and training.
     """
-    import importlib
     import warnings
 
     import torch
@@ -72,8 +71,7 @@ def worker_train(args) -> dict:
     from sertk.train.config import TrainConfig
     from sertk.train.datamodule import fold_datasets
 
-    fit_module = importlib.import_module("sertk.train.fit")  # (the package's `fit` may be
-    # shadowed by its submodule of the same name once that is imported)
+    from sertk.train import fit
     labels = ["ang", "hap", "neu", "sad"]
     frames = FeatureConfig().max_frames
     torch.set_num_threads(args.threads or 1)
@@ -108,7 +106,7 @@ def worker_train(args) -> dict:
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             start = time.perf_counter()
-            fit_module.fit(config, utterances, out_dir=tmp, features=features, labels=labels)
+            fit(config, utterances, out_dir=tmp, features=features, labels=labels)
             out["wall_s"] = time.perf_counter() - start
         out["steps"] = args.steps
     out["peak_rss_mb"] = benchlib.peak_rss_mb()

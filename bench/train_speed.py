@@ -7,7 +7,7 @@ cross-entropy and batch 32 on the same pre-computed log-mels, in the same proces
   (401 frames) up front, a python list of ``(features, label)`` pairs, a torch
   ``DataLoader`` with the default collate and ``shuffle=True``, and the textbook
   ``zero_grad / loss.backward / step`` loop; the model never sees lengths.
-- **sertk**: ``sertk.train.fit`` (what ``sertk train`` runs: in-memory feature
+- **sertk**: ``sertk.train.fitting`` (what ``sertk train`` runs: in-memory feature
   datasets, the epoch sampler and collate, the Lightning module and trainer with
   its callbacks) on the same features, for a fixed number of steps. A timing
   callback is added to the trainer it builds (and nothing else changes).
@@ -158,15 +158,12 @@ def reference_loop(corpus: Corpus, steps: int, model_args: dict, seed: int = 0) 
 
 def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
               threads: int, batching: str = "random") -> tuple[StepClock, float]:
-    """``sertk.train.fit`` on the corpus for ``steps`` steps; (step clock, fit wall seconds)."""
-    import importlib
-
+    """``sertk.train.fitting`` on the corpus for ``steps`` steps; (step clock, fit wall seconds)."""
     import lightning as L
 
+    from sertk.train import fitting as fit_module
     from sertk.train.config import TrainConfig
 
-    # the module, not the function (the package's `fit` may be either once imported)
-    fit_module = importlib.import_module("sertk.train.fit")
     fit = fit_module.fit
 
     clock = StepClock()

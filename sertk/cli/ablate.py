@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.data.manifest import read_manifest
     from sertk.fileio import read_text
     from sertk.train import ablate
-    from sertk.train.fit import is_global_zero
+    from sertk.train.fitting import is_global_zero
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     config = config_from_args(args, extra=EXTRA)

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.data.manifest import read_manifest
     from sertk.eval.report import render_report
     from sertk.train import cross_validate
-    from sertk.train.fit import is_global_zero
+    from sertk.train.fitting import is_global_zero
 
     config = config_from_args(args, extra=EXTRA)
     metrics = cross_validate(config, read_manifest(config.manifest), args.out)

@@ -29,27 +29,26 @@ from sertk.infer import DEFAULT_MODEL, ModelNotFoundError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sertk.serve.options import ServeOptions
-
-    d = ServeOptions()
+    # Defaults live in sertk.serve.options.ServeOptions; importing it here would load FastAPI
+    # (sertk.serve imports its app), so an option left out is simply not passed on.
     parser.add_argument("--model", default=None, metavar="CKPT",
                         help=f"checkpoint directory or bundled model name (default: {DEFAULT_MODEL})")
-    parser.add_argument("--host", default=d.host, help=f"address to bind (default {d.host})")
-    parser.add_argument("--port", type=int, default=d.port, help=f"default {d.port}")
-    parser.add_argument("--workers", type=int, default=d.workers, metavar="N",
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="default 8000")
+    parser.add_argument("--workers", type=int, metavar="N",
                         help="server processes, each with the model loaded (default 1)")
-    parser.add_argument("--pool", type=int, default=d.pool, metavar="N",
-                        help=f"inferences at once per worker; more get 503 (default {d.pool})")
-    parser.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 1e6,
-                        metavar="MB", help="largest request body in MB (default 50)")
-    parser.add_argument("--max-duration", type=float, default=d.max_duration, metavar="S",
-                        help=f"longest audio in seconds (default {d.max_duration:g})")
-    parser.add_argument("--timeout", type=float, default=d.timeout, metavar="S",
-                        help=f"seconds per request, upload and inference (default {d.timeout:g})")
-    parser.add_argument("--retry-after", type=int, default=d.retry_after, metavar="S",
-                        help=f"Retry-After of a 503 answer (default {d.retry_after})")
-    parser.add_argument("--threads", type=int, default=d.threads, metavar="N",
-                        help=f"torch threads per worker (default {d.threads})")
+    parser.add_argument("--pool", type=int, metavar="N",
+                        help="inferences at once per worker; more get 503 (default 2)")
+    parser.add_argument("--max-upload-mb", type=float, metavar="MB",
+                        help="largest request body in MB (default 50)")
+    parser.add_argument("--max-duration", type=float, metavar="S",
+                        help="longest audio in seconds (default 600)")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help="seconds per request, upload and inference (default 120)")
+    parser.add_argument("--retry-after", type=int, metavar="S",
+                        help="Retry-After of a 503 answer (default 1)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch threads per worker (default 1)")
     parser.add_argument("--no-vad", action="store_true",
                         help="no voice activity detection (predict every clip and window)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
@@ -62,12 +61,13 @@ def run(args: argparse.Namespace) -> int:
     from sertk.serve.server import load_predictor, serve
 
     try:
-        options = ServeOptions(
-            model=args.model, host=args.host, port=args.port, workers=args.workers,
-            device=args.device, vad=not args.no_vad,
-            max_upload_bytes=max(1, round(args.max_upload_mb * 1e6)),
-            max_duration=args.max_duration, pool=args.pool, timeout=args.timeout,
-            retry_after=args.retry_after, threads=args.threads)
+        given = {name: getattr(args, name) for name in (
+            "host", "port", "workers", "max_duration", "pool", "timeout", "retry_after",
+            "threads") if getattr(args, name) is not None}
+        if args.max_upload_mb is not None:
+            given["max_upload_bytes"] = max(1, round(args.max_upload_mb * 1e6))
+        options = ServeOptions(model=args.model, device=args.device, vad=not args.no_vad,
+                               **given)
         if options.workers > 1:
             load_predictor(options)  # refuse a bad model here, not in every worker
     except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError

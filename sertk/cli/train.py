@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from sertk.data.manifest import read_manifest
     from sertk.train import cross_validate, fit
     from sertk.train.config import ConfigError
-    from sertk.train.fit import is_global_zero
+    from sertk.train.fitting import is_global_zero
 
     config = config_from_args(args)
     if config.fold is None:  # a final model; a recipe file's protocol does not apply

@@ -5,7 +5,7 @@
 ['proposed', 'base1', 'base2', 'base3', 'base4', 'base5', 'base6', 'base7']
 """
 from sertk.models import zoo  # noqa: F401  (registers the models)
-from sertk.models.checkpoint import (Checkpoint, CheckpointError, load_checkpoint, load_model,
+from sertk.models.checkpoint import (Checkpoint, CheckpointError, load_checkpoint, load_network,
                                      save_checkpoint)
 from sertk.models.registry import create_model, describe_model, list_models, register_model
 from sertk.models.sernet import SERNet, SERNetConfig
@@ -13,6 +13,6 @@ from sertk.models.summary import ModelSummary, count_parameters, summarize_model
 
 __all__ = [
     "Checkpoint", "CheckpointError", "ModelSummary", "SERNet", "SERNetConfig", "count_parameters",
-    "create_model", "describe_model", "list_models", "load_checkpoint", "load_model",
+    "create_model", "describe_model", "list_models", "load_checkpoint", "load_network",
     "register_model", "save_checkpoint", "summarize_models",
 ]

@@ -211,8 +211,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                       metadata=config["metadata"], path=path, temperature=temperature)
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SERNet:
-    """The network of the checkpoint at ``path``, in eval mode."""
+def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> SERNet:
+    """The network of the checkpoint at ``path``, in eval mode (``sertk.load_model`` gives a
+    predictor: audio in, labels out)."""
     return load_checkpoint(path, map_location).model
 
 

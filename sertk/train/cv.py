@@ -1,4 +1,4 @@
-"""Cross-validation: the same :func:`~sertk.train.fit.fit` once per fold, then the report.
+"""Cross-validation: the same :func:`~sertk.train.fitting.fit` once per fold, then the report.
 
 A run directory holds everything (layout in :mod:`sertk.eval.rundir`): ``config.yaml`` /
 ``config.json`` (the resolved recipe), ``run.json`` (the folds), one ``fold-XX/`` per fold
@@ -28,7 +28,7 @@ from sertk.data.manifest import Utterance
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
 from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
-from sertk.train.fit import FoldResult, fit, is_global_zero, load_fold_features, writing
+from sertk.train.fitting import FoldResult, fit, is_global_zero, load_fold_features, writing
 from sertk.train.folds import protocol_folds
 from sertk.train.recipe import check_recipe
 

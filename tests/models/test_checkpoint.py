@@ -13,7 +13,7 @@ import torch
 import sertk.models.checkpoint as checkpoint_module
 from sertk.features import FeatureConfig
 from sertk.models import (CheckpointError, create_model, list_models, load_checkpoint,
-                          load_model, save_checkpoint)
+                          load_network, save_checkpoint)
 
 LABELS = ["neutral", "happy", "angry", "sad"]
 
@@ -90,7 +90,7 @@ def test_checkpoint_holds_everything_inference_needs(tmp_path):
     assert config["weights"] == weights.name
     assert config["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert weights.name == f"weights-{config['weights_sha256'][:12]}.safetensors"
-    assert isinstance(load_model(path), type(ckpt.model))
+    assert isinstance(load_network(path), type(ckpt.model))
 
 
 def test_float16_save_is_smaller_and_close(tmp_path):
@@ -98,7 +98,7 @@ def test_float16_save_is_smaller_and_close(tmp_path):
     full = _save(tmp_path / "fp32", model)
     half = _save(tmp_path / "fp16", model, dtype=torch.float16)
     assert _weights_file(half).stat().st_size < 0.6 * _weights_file(full).stat().st_size
-    loaded = load_model(half)
+    loaded = load_network(half)
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     assert torch.allclose(_outputs(loaded), _outputs(model), atol=2e-2, rtol=1e-2)
 
@@ -258,11 +258,11 @@ def test_crash_before_config_replace_keeps_previous_checkpoint(tmp_path, monkeyp
 
     assert len(list(path.glob("weights-*.safetensors"))) == 2  # the new weights were written
     assert not list(path.glob(".*tmp*"))
-    assert torch.equal(_outputs(load_model(path)), _outputs(old_model))
+    assert torch.equal(_outputs(load_network(path)), _outputs(old_model))
 
     _save(path, new_model)  # a later save succeeds and removes the orphan
     assert old_weights not in [p.name for p in path.glob("weights-*.safetensors")]
-    assert torch.equal(_outputs(load_model(path)), _outputs(new_model))
+    assert torch.equal(_outputs(load_network(path)), _outputs(new_model))
 
 
 def test_crash_before_cleanup_leaves_new_checkpoint(tmp_path, monkeypatch):
@@ -275,7 +275,7 @@ def test_crash_before_cleanup_leaves_new_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint_module, "_remove_unreferenced_weights", crash)
     with pytest.raises(OSError):
         _save(path, new_model)
-    assert torch.equal(_outputs(load_model(path)), _outputs(new_model))
+    assert torch.equal(_outputs(load_network(path)), _outputs(new_model))
 
 
 def test_metadata_must_be_plain_json(tmp_path):

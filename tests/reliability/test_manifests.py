@@ -19,7 +19,7 @@ from sertk.data.manifest import (ManifestError, Utterance, label_names, read_man
                                   write_manifest)
 from sertk.data.splits import Fold, SplitError, make_folds
 from sertk.train.config import TrainConfig
-from sertk.train.fit import fit
+from sertk.train.fitting import fit
 from tests.data.bad_audio import write_wav
 from tests.reliability.conftest import TINY_CV
 from tests.train.synthetic import synthetic_corpus

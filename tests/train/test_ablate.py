@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sertk.train.ablate import ablate
+from sertk.train.ablation import ablate
 from sertk.train.config import ConfigError
 
 

@@ -10,7 +10,7 @@ from sertk.models import CheckpointError, SERNet, SERNetConfig, load_checkpoint,
 from sertk.models.checkpoint import TEMPERATURE_RANGE
 from sertk.features import FeatureConfig
 from sertk.train.calibration import fit_temperature, nll, softmax
-from sertk.train.fit import CHECKPOINT_DIR, RESULT_FILE, fit
+from sertk.train.fitting import CHECKPOINT_DIR, RESULT_FILE, fit
 
 
 def _overconfident(n=400, classes=4, seed=0):

@@ -13,7 +13,7 @@ from sertk.features import feature_stats
 from sertk.models import load_checkpoint
 from sertk.train import callbacks as callbacks_module
 from sertk.train.config import ConfigError
-from sertk.train.fit import CHECKPOINT_DIR, RESULT_FILE, fit
+from sertk.train.fitting import CHECKPOINT_DIR, RESULT_FILE, fit
 from sertk.train.folds import final_split
 
 

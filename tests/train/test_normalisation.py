@@ -14,7 +14,7 @@ from sertk.infer.frontend import SpeakerStatsError
 from sertk.infer.speaker import fit_speaker
 from sertk.train.config import ConfigError
 from sertk.train.datamodule import prenormalise
-from sertk.train.fit import fit
+from sertk.train.fitting import fit
 from tests.train.synthetic import write_wav_corpus
 
 

@@ -20,7 +20,7 @@ from sertk.eval.report import write_ablation
 from sertk.models import list_models
 from sertk.train.config import ConfigError, TrainConfig, save_config
 from sertk.train.cv import cross_validate
-from sertk.train.fit import is_global_zero, load_fold_features, writing
+from sertk.train.fitting import is_global_zero, load_fold_features, writing
 from sertk.train.recipe import check_recipe
 
 
