@@ -19,6 +19,8 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/python examples/make_clips.py examples/clips
 	$(BIN)/sertk predict examples/clips
+	$(BIN)/python examples/make_recording.py examples/out/recording.wav
+	$(BIN)/sertk predict examples/out/recording.wav --segment 2 --hop 1 --plot examples/out
 
 test: venv
 	$(BIN)/python -m pytest -q
