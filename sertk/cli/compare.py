@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         runs = [load_run(path, name) for path, name in zip(args.runs, names)]
-        text = render_comparison(runs, compare_runs(runs, n_boot=args.boot, seed=args.seed))
+        text = render_comparison(runs, compare_runs(runs, n_boot=args.boot, seed=args.seed),
+                                 n_boot=args.boot)
     except ReportError as err:
         print(f"sertk compare: error: {err}", file=sys.stderr)
         return 2

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from sertk.eval.metrics import unweighted_accuracy
-from sertk.eval.rundir import (METRICS_FILE, ReportError, fold_dir, read_predictions, read_run)
+from sertk.eval.rundir import (METRICS_FILE, ReportError, fold_dir, read_json, read_predictions,
+                               read_run)
 
 N_BOOT = 2000
 SEED_GLOB = "seed-*"
@@ -45,6 +46,12 @@ class RunResult:
     y_true: np.ndarray
     y_pred: np.ndarray
     labels: tuple[str, ...]
+    val_ua: dict[str, float] | None = None  # fold name -> best validation UA (seed mean)
+
+    def mean_val_ua(self) -> float | None:
+        """Mean over folds of the selected epoch's validation UA: the number to choose
+        recipes by (the test parts never choose anything)."""
+        return None if not self.val_ua else float(np.mean(list(self.val_ua.values())))
 
     @property
     def seeds(self) -> int:
@@ -96,23 +103,34 @@ def load_run(path: str | Path, name: str | None = None) -> RunResult:
     for other, seed in zip(runs[1:], seeds[1:]):
         if other[0] != ids or other[4] != labels:
             raise ReportError(f"{seed}: tests other utterances or labels than {seeds[0]}")
+    vals = [r[5] for r in runs]
+    val_ua = None
+    if all(v and set(v) == set(vals[0]) for v in vals):
+        val_ua = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
     return RunResult(name or path.name, path, ids, fold_of, np.stack([r[2] for r in runs]),
-                     np.stack([r[3] for r in runs]), labels)
+                     np.stack([r[3] for r in runs]), labels, val_ua)
 
 
 def _load_single(run_dir: Path):
     plan = read_run(run_dir)
     rows: dict[str, tuple[str, str, str]] = {}
+    val_ua: dict[str, float] = {}
     for fold in plan["folds"]:
         directory = fold_dir(run_dir, fold.index)
         if not (directory / METRICS_FILE).is_file():
             raise ReportError(f"{directory}: fold not finished (no {METRICS_FILE})")
+        info = read_json(directory / METRICS_FILE).get("info", {})
+        selected = info.get("best_val_ua", info.get("val_ua"))
+        if isinstance(selected, (int, float)):
+            val_ua[fold.name] = float(selected)
         preds = read_predictions(directory / "predictions.csv")
         for i, t, p in zip(preds.ids, preds.y_true, preds.y_pred):
             rows[i] = (fold.name, t, p)
     ids = tuple(sorted(rows))
+    complete = len(val_ua) == len(plan["folds"])
     return (ids, tuple(rows[i][0] for i in ids), np.array([rows[i][1] for i in ids]),
-            np.array([rows[i][2] for i in ids]), tuple(plan["labels"]))
+            np.array([rows[i][2] for i in ids]), tuple(plan["labels"]),
+            val_ua if complete else None)
 
 
 def compare_runs(runs: Sequence[RunResult], *, n_boot: int = N_BOOT,
@@ -147,7 +165,8 @@ def compare_runs(runs: Sequence[RunResult], *, n_boot: int = N_BOOT,
     return out
 
 
-def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Comparison]) -> str:
+def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Comparison], *,
+                      n_boot: int = N_BOOT) -> str:
     """Markdown: the per-fold UA table and the paired statistics."""
     names = [r.name for r in runs]
     per_fold = [r.fold_ua() for r in runs]
@@ -163,6 +182,8 @@ def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Compariso
     lines.append("| **pooled** | " + " | ".join(f"**{r.pooled_ua() * 100:.1f}**" for r in runs)
                  + " |")
     lines.append("| seeds | " + " | ".join(str(r.seeds) for r in runs) + " |")
+    lines.append("| validation UA (selection) | " + " | ".join(
+        "n/a" if r.mean_val_ua() is None else f"{r.mean_val_ua() * 100:.1f}" for r in runs) + " |")
     lines += ["", f"## Against {runs[0].name} (UA points)", "",
               "| system | mean fold diff | wins/losses | Wilcoxon p | pooled diff | "
               "bootstrap 95 % CI |", "|---|---:|---:|---:|---:|---:|"]
@@ -172,5 +193,7 @@ def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Compariso
                      f"{c.pooled_diff:+.1f} | [{c.ci_low:+.1f}, {c.ci_high:+.1f}] |")
     lines += ["", "Wilcoxon signed-rank over per-fold UA differences (two-sided, zero "
               "differences dropped); paired bootstrap over test utterances for the pooled "
-              f"difference ({N_BOOT} resamples)."]
+              f"difference ({n_boot} resamples). Choose among recipes by the validation UA "
+              "row (the mean over folds of the selected epoch's validation UA, or the "
+              "classical model's chosen C's); the test rows only report."]
     return "\n".join(lines) + "\n"

@@ -24,8 +24,9 @@ def truth(fold: Fold) -> list[str]:
     return ["a" if int(i[1:]) % 2 == 0 else "b" for i in fold.test_ids]
 
 
-def make_run(path, wrong_per_fold: list[int]):
-    """A run whose fold k gets ``wrong_per_fold[k]`` of its 'a' utterances wrong."""
+def make_run(path, wrong_per_fold: list[int], val_ua: float | None = None):
+    """A run whose fold k gets ``wrong_per_fold[k]`` of its 'a' utterances wrong (and,
+    optionally, recorded ``val_ua + k / 100`` as its selected validation UA)."""
     plan = folds()
     init_run(path, plan, LABELS, protocol="lospk")
     for fold, wrong in zip(plan, wrong_per_fold):
@@ -34,7 +35,8 @@ def make_run(path, wrong_per_fold: list[int]):
         for n in [j for j, c in enumerate(y) if c == "a"][:wrong]:
             pred[n] = "b"
         probs = np.array([[0.9, 0.1] if p == "a" else [0.1, 0.9] for p in pred])
-        write_fold(path, fold, list(fold.test_ids), y, probs, LABELS)
+        info = {} if val_ua is None else {"best_val_ua": val_ua + fold.index / 100}
+        write_fold(path, fold, list(fold.test_ids), y, probs, LABELS, info=info)
     return path
 
 
@@ -116,3 +118,12 @@ def test_cli_prints_and_writes_the_table(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "svm")]) == 2
     assert main(["compare", str(tmp_path / "svm"), str(tmp_path / "nothing")]) == 2
     assert "nothing" in capsys.readouterr().err
+
+
+def test_the_validation_row_is_the_mean_selected_validation_ua(tmp_path):
+    a = load_run(make_run(tmp_path / "a", [3] * N_FOLDS, val_ua=0.5))
+    b = load_run(make_run(tmp_path / "b", [3] * N_FOLDS))  # no validation recorded
+    assert a.mean_val_ua() == pytest.approx(0.5 + 0.045)
+    assert b.mean_val_ua() is None
+    text = render_comparison([a, b], compare_runs([a, b], n_boot=10), n_boot=10)
+    assert "| validation UA (selection) | 54.5 | n/a |" in text and "(10 resamples)" in text
