@@ -55,7 +55,7 @@ from torch import nn
 from sertk.audio import AudioError
 from sertk.fileio import atomic_write, short_error
 from sertk.features import FeatureConfig
-from sertk.infer.frontend import WaveformFrontend
+from sertk.infer.frontend import WaveformFrontend, WaveformPassthrough
 from sertk.infer.predictor import Predictor
 from sertk.infer.stream import read_head
 
@@ -125,8 +125,10 @@ class WaveformClassifier(nn.Module):
 
     def __init__(self, checkpoint, stft: str = "conv"):
         super().__init__()
-        self.frontend = WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean,
-                                         checkpoint.norm_std, stft=stft, pad_to_max=True)
+        self.frontend = (WaveformPassthrough(checkpoint.feature_config, pad_to_max=True)  # SSL
+                         if getattr(checkpoint.model, "takes_waveforms", False) else
+                         WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean,
+                                          checkpoint.norm_std, stft=stft, pad_to_max=True))
         self.model = checkpoint.model.eval()
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -273,6 +275,10 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
         raise ExportError("a model trained with speaker normalisation needs each speaker's "
                           "statistics at run time; export a model trained with 'fold' or "
                           "'utterance' normalisation instead")
+    if getattr(checkpoint.model, "group_norm", False):
+        raise ExportError("this SSL encoder group-normalises its first convolution over time "
+                          "(wav2vec 2.0 base), so a clip's output depends on the batch's "
+                          "padding; sertk runs it clip by clip, which a graph cannot")
     wrapper = WaveformClassifier(checkpoint).eval()
     cfg = checkpoint.feature_config
     half = cfg.max_samples // 2

@@ -105,14 +105,16 @@ class WaveformPassthrough(nn.Module):
     :class:`sertk.models.ssl.SSLNet`): truncate to ``max_seconds``, zero past each clip.
 
     Shapes: waveforms (B, S), lengths (B,) or None -> waveforms (B, min(S, max_samples)),
-    sample lengths (B,) int64.
+    or (B, max_samples) with ``pad_to_max`` (an exported graph then has one length inside
+    the model), and sample lengths (B,) int64.
     """
 
     speaker = None  # no speaker statistics: the encoder's layers are layer-normalised
 
-    def __init__(self, config: FeatureConfig):
+    def __init__(self, config: FeatureConfig, pad_to_max: bool = False):
         super().__init__()
         self.config = config
+        self.pad_to_max = pad_to_max
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
         waveforms = waveforms[:, : self.config.max_samples]
@@ -122,7 +124,11 @@ class WaveformPassthrough(nn.Module):
         lengths = lengths.clamp(max=waveforms.shape[1]).long()
         samples = torch.arange(waveforms.shape[1], device=waveforms.device)
         inside = samples[None, :] < lengths[:, None]
-        return torch.where(inside, waveforms, torch.zeros_like(waveforms)), lengths
+        waveforms = torch.where(inside, waveforms, torch.zeros_like(waveforms))
+        if self.pad_to_max:
+            padding = waveforms.new_zeros(waveforms.shape[0], self.config.max_samples)
+            waveforms = torch.cat([waveforms, padding], dim=1)[:, : self.config.max_samples]
+        return waveforms, lengths
 
 
 def frontend_for(checkpoint) -> nn.Module:

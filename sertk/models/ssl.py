@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sertk.configfields import bounded, check_fields
-from sertk.models.masking import valid_mask
+from sertk.models.masking import _capturing, valid_mask
 from sertk.models.pooling import StatisticsPooling
 from sertk.models.sernet import MAX_CLASSES, SERNet, SERNetConfig
 
@@ -269,14 +269,15 @@ class LayerWeights(nn.Module):
     Shapes: (B, L, T, D) -> (B, T, D).
     """
 
-    def __init__(self, n_layers: int):
+    def __init__(self, n_layers: int, width: int):
         super().__init__()
+        self.width = width
         self.logits = nn.Parameter(torch.zeros(n_layers))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        states = F.layer_norm(states, states.shape[-1:])
+        states = F.layer_norm(states, (self.width,))
         weights = torch.softmax(self.logits, dim=0).to(states.dtype)
-        return torch.einsum("bltd,l->btd", states, weights)
+        return (states * weights[None, :, None, None]).sum(dim=1)
 
 
 class LinearHead(nn.Module):
@@ -334,7 +335,7 @@ class SSLNet(nn.Module):
         self.config = config
         self.encoder = encoder if encoder is not None else build_encoder(config.encoder_config)
         self.group_norm = getattr(self.encoder.config, "feat_extract_norm", "") == "group"
-        self.layer_weights = LayerWeights(len(config.layer_indices))
+        self.layer_weights = LayerWeights(len(config.layer_indices), config.width)
         self.head = (LinearHead(config.width, config.hidden, config.n_classes, config.dropout)
                      if config.backend == "linear" else ProposedHead(config.width, config))
         self.encoder.requires_grad_(False)
@@ -378,11 +379,11 @@ class SSLNet(nn.Module):
         if lengths is None:
             lengths = torch.full((batch,), samples, dtype=torch.long, device=waveforms.device)
         lengths = lengths.to(device=waveforms.device, dtype=torch.long)
-        if batch and int(lengths.min()) < self.min_samples:
+        if batch and not _capturing() and int(lengths.min()) < self.min_samples:
             raise ValueError(f"a clip of {int(lengths.min())} samples is shorter than the "
                              f"encoder's receptive field ({self.min_samples} samples)")
         frames = self.frame_lengths(lengths)
-        if self.group_norm and batch > 1:
+        if self.group_norm and batch > 1 and not _capturing():
             parts = [self.hidden_states(waveforms[i:i + 1, :int(n)])[0][0]
                      for i, n in enumerate(lengths.tolist())]
             width = int(frames.max())
@@ -398,7 +399,8 @@ class SSLNet(nn.Module):
             warnings.filterwarnings("ignore", message=".*mismatched key_padding_mask.*")
             out = self.encoder(waveforms, attention_mask=mask, output_hidden_states=True)
         states = torch.stack([out.hidden_states[i] for i in self.config.layer_indices], dim=1)
-        states = states[:, :, :int(frames.max())]
+        if not _capturing():  # exported graphs keep the padded length (frames still mask)
+            states = states[:, :, :int(frames.max())]
         return states, frames
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
