@@ -48,8 +48,8 @@ from sertk.fileio import atomic_open, atomic_write
 FORMAT_VERSION = 1
 #: a shard is written once it holds this many bytes (bounded memory while building)
 SHARD_BYTES = 64 << 20
-#: open memory maps kept by a reader (each maps one shard)
-OPEN_SHARDS = 4
+#: open files kept by a reader
+OPEN_SHARDS = 8
 MAX_INDEX_BYTES = 64 << 20
 
 log = logging.getLogger(__name__)
@@ -64,30 +64,54 @@ def store_key(description: dict) -> str:
 
 
 class StoreReader:
-    """Index of a store and lazy reads of its entries (a few shards mapped at a time).
+    """Index of a store and lazy reads of its entries.
 
     ``entry(key)`` -> (shard number, offset, frames) or None; ``read(shard, offset, frames)``
-    -> float16 (frames, L, D) copied out of the memory map.
+    -> float16 (frames, L, D). Reads are positioned reads of the rows wanted (``os.pread``),
+    not memory maps: the process maps nothing, so its resident memory does not grow with
+    what it has read (the operating system's page cache, which it can evict, holds that).
     """
 
-    def __init__(self, directory: Path, shards: list[Path], index: dict[str, tuple[int, int, int]]):
-        self.directory, self.shards, self.index = directory, shards, index
-        self._open: OrderedDict[int, np.ndarray] = OrderedDict()
+    def __init__(self, directory: Path, shards: list[Path],
+                 layouts: list[tuple[int, tuple[int, ...]]],
+                 index: dict[str, tuple[int, int, int]]):
+        self.directory, self.shards, self.layouts, self.index = directory, shards, layouts, index
+        self._open: OrderedDict[int, int] = OrderedDict()  # shard -> file descriptor
 
     def entry(self, key: str) -> tuple[int, int, int] | None:
         return self.index.get(key)
 
     def read(self, shard: int, offset: int, frames: int) -> np.ndarray:
-        array = self._open.get(shard)
-        if array is None:
-            array = np.load(self.shards[shard], mmap_mode="r", allow_pickle=False)
-            self._open[shard] = array
-            while len(self._open) > OPEN_SHARDS:
-                self._open.popitem(last=False)  # unmapped when no longer referenced
-        self._open.move_to_end(shard)
-        return np.array(array[offset:offset + frames])
+        start, row_shape = self.layouts[shard]
+        row_bytes = 2 * int(np.prod(row_shape))  # float16
+        fd = self._fd(shard)
+        data = bytearray(frames * row_bytes)  # writable: torch.from_numpy takes it as is
+        if os.preadv(fd, [data], start + offset * row_bytes) != len(data):
+            raise OSError(f"{self.shards[shard]}: truncated shard (expected "
+                          f"{frames * row_bytes} bytes at row {offset})")
+        return np.frombuffer(data, dtype=np.float16).reshape(frames, *row_shape)
 
-    def __getstate__(self):  # DataLoader workers reopen their own maps
+    def _fd(self, shard: int) -> int:
+        fd = self._open.get(shard)
+        if fd is None:
+            fd = os.open(self.shards[shard], os.O_RDONLY)
+            self._open[shard] = fd
+            while len(self._open) > OPEN_SHARDS:
+                os.close(self._open.popitem(last=False)[1])
+        self._open.move_to_end(shard)
+        return fd
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1])
+
+    def __del__(self):
+        try:
+            self.close()
+        except (OSError, AttributeError):
+            pass
+
+    def __getstate__(self):  # DataLoader workers open their own files
         return {**self.__dict__, "_open": OrderedDict()}
 
 
@@ -107,19 +131,23 @@ class FeatureStore:
 
     def open(self) -> StoreReader:
         """The current index (complete shards only); malformed shards are skipped."""
-        shards, index = [], {}
+        shards, layouts, index = [], [], {}
         if self.directory.is_dir():
             for meta in sorted(self.directory.glob("shard-*.json")):
-                entries = self._read_shard(meta)
-                if entries is None:
+                shard = self._read_shard(meta)
+                if shard is None:
                     continue
+                layout, entries = shard
                 number = len(shards)
                 shards.append(meta.with_suffix(".npy"))
+                layouts.append(layout)
                 for key, (offset, frames) in entries.items():
                     index[key] = (number, offset, frames)
-        return StoreReader(self.directory, shards, index)
+        return StoreReader(self.directory, shards, layouts, index)
 
-    def _read_shard(self, meta: Path) -> dict[str, tuple[int, int]] | None:
+    def _read_shard(self, meta: Path):
+        """((data offset, row shape), {key: (offset, frames)}) of a complete, consistent
+        shard, or None (with a warning) for anything else."""
         array_path = meta.with_suffix(".npy")
         try:
             if meta.stat().st_size > MAX_INDEX_BYTES:
@@ -127,8 +155,9 @@ class FeatureStore:
             entries = json.loads(meta.read_text(encoding="utf-8"))["entries"]
             array = np.load(array_path, mmap_mode="r", allow_pickle=False)
             rows = array.shape[0]
-            if array.dtype != np.float16 or array.ndim != 3:
+            if array.dtype != np.float16 or array.ndim != 3 or not array.flags.c_contiguous:
                 raise ValueError(f"{array.dtype} array of {array.ndim} dimensions")
+            layout = (int(array.offset), tuple(int(n) for n in array.shape[1:]))
             out = {}
             for key, (offset, frames) in entries.items():
                 if not (isinstance(offset, int) and isinstance(frames, int) and offset >= 0
@@ -136,7 +165,7 @@ class FeatureStore:
                     raise ValueError(f"entry {key[:12]} outside the shard")
                 out[str(key)] = (offset, frames)
             del array
-            return out
+            return layout, out
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             log.warning("ignoring store shard %s (%s); its entries are recomputed", meta, err)
             return None

@@ -92,7 +92,7 @@ def test_bad_files_are_reported_and_the_rest_stored(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["no-json", "bad-json", "entry-outside", "pickled-array",
-                                    "wrong-dtype"])
+                                    "wrong-dtype", "truncated"])
 def test_broken_shard_is_ignored_and_recomputed(tmp_path, damage):
     paths = write_clips(tmp_path / "wav", 2)
     store = FeatureStore(tmp_path / "store", {"encoder": "e1"})
@@ -110,12 +110,27 @@ def test_broken_shard_is_ignored_and_recomputed(tmp_path, damage):
         meta.write_text(json.dumps(data))
     elif damage == "pickled-array":
         np.save(array, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    elif damage == "truncated":
+        with open(array, "r+b") as fh:
+            fh.truncate(array.stat().st_size - 100)
     else:
         np.save(array, np.zeros((5, LAYERS, WIDTH), np.float64))
     assert store.open().index == {}
     report = store.build(paths, fake_compute, load, progress=False)
     assert report.computed == 2
     assert len(StoredDataset(store.open(), paths, [0, 1])) == 2
+
+
+def test_a_shard_truncated_after_opening_is_an_error_naming_it(tmp_path):
+    paths = write_clips(tmp_path / "wav", 2)
+    store = FeatureStore(tmp_path / "store", {"encoder": "e1"})
+    store.build(paths, fake_compute, load, progress=False)
+    dataset = StoredDataset(store.open(), paths, [0, 1])
+    (array,) = store.directory.glob("shard-*.npy")
+    with open(array, "r+b") as fh:
+        fh.truncate(200)
+    with pytest.raises(OSError, match="truncated shard"):
+        dataset[1]
 
 
 def test_collate_pads_with_zeros_and_lengths(tmp_path):
