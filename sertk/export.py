@@ -11,6 +11,14 @@ Inputs and output (batch and sample axes are dynamic):
 - ``lengths`` (unless ``with_lengths=False``): (B,) int64 valid samples per row;
 - ``probabilities``: (B, n_classes) float32, in the order of the sidecar's ``labels``.
 
+The graph divides the logits by the checkpoint's calibration temperature before the softmax
+(as :class:`~sertk.infer.Predictor` does; :mod:`sertk.train.calibration`), so its
+probabilities are the calibrated ones. An ONNX file also carries its labels in its own
+metadata (``metadata_props``: ``labels`` as a JSON list, ``sample_rate``, ``min_samples``,
+``temperature``, ``model_name``, ``sertk_version``), readable without the sidecar::
+
+    {p.key: p.value for p in onnx.load(path).metadata_props}["labels"]
+
 Only the first ``max_seconds`` of each row are used, as in training. A JSON sidecar
 (``<file>.json``) records the labels, the feature config, the inputs, the input contract
 and the parity check.
@@ -130,13 +138,17 @@ class WaveformClassifier(nn.Module):
                          WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean,
                                           checkpoint.norm_std, stft=stft, pad_to_max=True))
         self.model = checkpoint.model.eval()
+        self.temperature = float(getattr(checkpoint, "temperature", 1.0))
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if lengths is None and self.frontend.config.padding == "batch":
             lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long,
                                  device=waveform.device)
         feats, frames = self.frontend(waveform, lengths)
-        return torch.softmax(self.model(feats, frames), dim=-1)
+        logits = self.model(feats, frames)
+        if self.temperature != 1.0:  # calibrated checkpoint, as in the predictor
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=-1)
 
 
 def export_onnx(checkpoint, path: str | Path, options: ExportOptions | None = None) -> ExportReport:
@@ -298,6 +310,8 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
         if not diff <= options.tolerance:
             raise ExportError(f"exported {format} model differs from PyTorch by {diff:.3g} "
                               f"(> tolerance {options.tolerance:g}); nothing written to {path}")
+        if format == "onnx":  # after the parity check: metadata does not touch the graph
+            add_onnx_metadata(tmp, onnx_metadata(checkpoint))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -390,6 +404,31 @@ def _check_waves(files: Sequence[str] | None, sample_rate: int,
     return waves
 
 
+def onnx_metadata(checkpoint) -> dict[str, str]:
+    """The ``metadata_props`` of an exported ONNX file (strings; ``labels`` a JSON list in
+    output order)."""
+    from importlib.metadata import version
+
+    cfg = checkpoint.feature_config
+    return {"labels": json.dumps(list(checkpoint.labels)), "model_name": checkpoint.model_name,
+            "sample_rate": str(cfg.sample_rate), "min_samples": str(cfg.min_samples),
+            "temperature": repr(float(getattr(checkpoint, "temperature", 1.0))),
+            "output": "probabilities", "sertk_version": version("sertk")}
+
+
+def add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Set ``metadata`` as the ``metadata_props`` of the ONNX file at ``path`` (in place)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(metadata)
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+
+
 def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> None:
     min_samples = checkpoint.feature_config.min_samples
     inputs = {"waveform": {"shape": ["batch", "samples"], "dtype": "float32",
@@ -403,6 +442,7 @@ def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> 
         "format": report.format,
         "exporter": report.exporter,
         "labels": list(report.labels),
+        "temperature": float(getattr(checkpoint, "temperature", 1.0)),
         "model_name": checkpoint.model_name,
         "model_config": _plain(checkpoint.model_config),
         "feature_config": checkpoint.feature_config.to_dict(),

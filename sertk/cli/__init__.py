@@ -30,6 +30,7 @@ COMMANDS = {
     "cv": "sertk.cli.cv",
     "report": "sertk.cli.report",
     "compare": "sertk.cli.compare",
+    "evaluate": "sertk.cli.evaluate",
     "ablate": "sertk.cli.ablate",
     "predict": "sertk.cli.predict",
     "embed": "sertk.cli.embed",

@@ -37,6 +37,11 @@ one. Files are streamed, so hours-long recordings use little memory. S must lie
 between one analysis window (0.025 s) and the model's 4 s, H must be at least one
 sample, and 0 <= --min-last <= S (all finite); otherwise exit 2 before any work.
 
+Abstention: --min-confidence P labels a prediction (clip or window) whose top
+probability is below P as "uncertain" instead of an emotion; its probabilities are
+still written. Probabilities are calibrated when the checkpoint holds a temperature
+(fitted on validation data at the end of training).
+
 Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
 written at the end), 2 for usage errors. --out is checked before any work: a folder,
 a path that cannot be created or written, or a wrong suffix is a usage error.
@@ -61,6 +66,7 @@ from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoun
                          SegmentOptions, load_model, predict_long)
 from sertk.infer.longform import DEFAULT_MIN_GAP, WindowOptionError
 from sertk.infer.timeline import TimelineOptions, format_summary
+from sertk.infer.predictor import check_min_confidence
 from sertk.vad import VADOptions
 from sertk.infer.output import OUTPUT_FORMATS, check_output_path, format_table, write_results
 from sertk.infer.paths import Listing, list_input
@@ -111,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --out x.json: add each prediction's K most probable "
                              "labels, [{label, score}, ...] highest first (Hugging Face "
                              "pipeline shape; no-speech gives [{no-speech, 1.0}])")
+    parser.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                        help="label predictions whose top probability is below P (0..1) "
+                             "'uncertain', probabilities kept (default 0: never)")
     parser.add_argument("--plot", default=None, metavar="DIR",
                         help="with --segment or --vad: write a timeline PNG per file into DIR")
     parser.add_argument("--device", default=None,
@@ -133,12 +142,18 @@ def run(args: argparse.Namespace) -> int:
             if args.out is None or not args.out.lower().endswith(".json"):
                 raise ValueError("--top-k is for JSON output: add --out FILE.json")
         vad = _vad_options(args)
+        try:
+            min_confidence = check_min_confidence(args.min_confidence)
+        except ValueError:
+            raise ValueError(f"--min-confidence must be a probability in [0, 1], got "
+                             f"{args.min_confidence}") from None
         if args.plot is not None:
             if segment_options is None:
                 raise ValueError("--plot needs --segment or --vad")
             check_writable_folder(Path(args.plot) / "timeline.png")
         listing = _collect(args.paths)
         predictor = load_model(args.model, device=args.device, vad=vad)
+        predictor.min_confidence = min_confidence
         if segment_options is not None:
             segment_options.samples(predictor.feature_config)
     except WindowOptionError as err:

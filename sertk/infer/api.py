@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sertk.infer.predictor import Prediction, Predictor, check_top_k, load_model
+from sertk.infer.predictor import (Prediction, Predictor, check_min_confidence, check_top_k,
+                                   load_model)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -20,7 +21,7 @@ _LOCK = threading.Lock()
 
 def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             model: str | Path | None = None, device: str | None = None,
-            vad: bool = True, top_k: int | None = None):
+            vad: bool = True, top_k: int | None = None, min_confidence: float = 0.0):
     """Predict the emotion of a file or a waveform.
 
     Args:
@@ -39,6 +40,9 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             does, ``[{"label": "anger", "score": 0.91}, ...]`` (highest first; every
             label when ``k`` exceeds their number). A clip without speech gives
             ``[{"label": "no-speech", "score": 1.0}]`` (see :meth:`Prediction.top`).
+        min_confidence: a probability P in [0, 1]: a prediction whose top probability
+            is below P is labelled ``uncertain`` (its probabilities kept; with ``top_k``
+            the ranked labels are still given). 0 (default): never.
 
     The predictor is loaded once per (model, device, vad) and reused.
 
@@ -47,9 +51,11 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
             ambiguous layout, or shorter than one analysis window (25 ms):
             ``too short: N samples < M``.
         ModelOutputError: the model's probabilities are not finite (no label).
-        ValueError: an array without ``sample_rate``; ``top_k`` not a positive integer.
+        ValueError: an array without ``sample_rate``; ``top_k`` not a positive integer;
+            ``min_confidence`` outside [0, 1].
     """
     check_top_k(top_k)
+    min_confidence = check_min_confidence(min_confidence)
     predictor = _cached(model, device, bool(vad))
     if isinstance(audio, (str, Path)):
         prediction = predictor.predict_file(audio)
@@ -57,6 +63,7 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
         raise ValueError("sample_rate is required when audio is an array")
     else:
         prediction = predictor.predict(audio, sample_rate)
+    prediction = prediction.abstaining(min_confidence)
     return prediction if top_k is None else prediction.top(top_k)
 
 

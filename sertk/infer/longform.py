@@ -472,7 +472,7 @@ def _predict(predictor: Predictor,
     for (start, wave), row in zip(batch, probs):
         begin, end = start / rate, (start + wave.size) / rate
         try:
-            prediction = Prediction.from_probabilities(predictor.labels, row)
+            prediction = predictor.prediction(row)  # uncertain below min_confidence
         except ModelOutputError as err:
             raise ModelOutputError(f"{err} (window {begin:.2f}-{end:.2f} s)") from None
         yield WindowPrediction(begin, end, prediction)

@@ -9,7 +9,10 @@ turns audio into emotion probabilities:
    (:class:`~sertk.infer.frontend.WaveformFrontend`): to ``max_frames`` for
    ``padding="fixed"``, to the longest clip of the batch with frame lengths passed to
    the model for ``padding="batch"``;
-3. model, softmax.
+3. model, logits divided by the checkpoint's calibration temperature
+   (:mod:`sertk.train.calibration`; 1.0 for uncalibrated checkpoints), softmax;
+4. abstention: with ``min_confidence`` P > 0, a prediction whose top probability is below
+   P is labelled ``uncertain`` (its probabilities kept), never an emotion.
 
 The predictor holds no mutable state while predicting (every call runs under its
 own ``torch.inference_mode``), so one instance may serve several threads.
@@ -44,6 +47,8 @@ from sertk.infer.stream import read_head
 from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
 
 NON_FINITE_OUTPUT = "model produced non-finite output"
+#: The label of a prediction whose top probability is below ``min_confidence``.
+UNCERTAIN = "uncertain"
 
 
 class ModelOutputError(RuntimeError):
@@ -110,6 +115,13 @@ class Prediction:
         ranked = sorted(self.probabilities.items(), key=lambda item: -item[1])  # stable
         return [{"label": label, "score": score} for label, score in ranked[:k]]
 
+    def abstaining(self, min_confidence: float) -> "Prediction":
+        """This prediction, or the same probabilities labelled ``uncertain`` when the top
+        probability is below ``min_confidence`` (``no-speech`` is kept as it is)."""
+        if not self.probabilities or max(self.probabilities.values()) >= min_confidence:
+            return self
+        return Prediction(UNCERTAIN, self.probabilities)
+
     @classmethod
     def no_speech(cls) -> "Prediction":
         """The prediction of a clip in which nobody speaks."""
@@ -123,6 +135,14 @@ class Prediction:
             ModelOutputError: a probability is NaN or infinite.
         """
         return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)})
+
+
+def check_min_confidence(value) -> float:
+    """``value`` as a float if it is a number in [0, 1], else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"min_confidence must be a probability in [0, 1], got {value!r}")
+    return float(value)
 
 
 def check_top_k(k) -> None:
@@ -176,12 +196,19 @@ class Predictor:
             (:mod:`sertk.vad`) and answers ``no-speech`` for a clip or window with less
             than ``vad.min_speech_fraction`` of speech, without running the model. None
             (this class's default) predicts every input; :func:`load_model` turns it on.
+
+    Attributes:
+        temperature: the checkpoint's calibration temperature (logits are divided by it).
+        min_confidence: 0.0 (default) or a probability P: predictions whose top probability
+            is below P are labelled ``uncertain`` (:data:`UNCERTAIN`), probabilities kept.
     """
 
     def __init__(self, checkpoint, device: str | torch.device | None = None,
                  vad: VADOptions | None = None):
         self.device = resolve_device(device)  # DeviceError (a ValueError) if unusable here
         self.vad = vad
+        self.temperature = float(getattr(checkpoint, "temperature", 1.0))
+        self.min_confidence = 0.0
         self.labels: tuple[str, ...] = tuple(checkpoint.labels)
         self.feature_config: FeatureConfig = checkpoint.feature_config
         self.model_name: str = checkpoint.model_name
@@ -227,7 +254,10 @@ class Predictor:
             return np.zeros((0, len(self.labels)))
         with torch.inference_mode():
             feats, frames = self.features(waves)
-            probs = torch.softmax(self.model(feats, frames).float(), dim=-1)
+            logits = self.model(feats, frames).float()
+            if self.temperature != 1.0:  # calibrated checkpoint
+                logits = logits / self.temperature
+            probs = torch.softmax(logits, dim=-1)
         return probs.cpu().numpy().astype(np.float64)
 
     def check_length(self, wave: np.ndarray, source: str | Path | None = None) -> np.ndarray:
@@ -533,14 +563,19 @@ class Predictor:
             return
         for (index, _, duration), row in zip(pending, probs):
             try:
-                prediction = Prediction.from_probabilities(self.labels, row)
+                prediction = self.prediction(row)
             except ModelOutputError as err:
                 results[index] = FileResult(paths[index], duration=duration, error=str(err))
             else:
                 results[index] = FileResult(paths[index], prediction, duration=duration)
 
+    def prediction(self, probs: np.ndarray) -> Prediction:
+        """The prediction of one (n_classes,) probability row: its top label, or
+        ``uncertain`` below :attr:`min_confidence`."""
+        return Prediction.from_probabilities(self.labels, probs).abstaining(self.min_confidence)
+
     def _predictions(self, probs: np.ndarray) -> list[Prediction]:
-        return [Prediction.from_probabilities(self.labels, row) for row in probs]
+        return [self.prediction(row) for row in probs]
 
     def __repr__(self) -> str:
         return (f"Predictor(model={self.model_name!r}, labels={list(self.labels)}, "

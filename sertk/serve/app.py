@@ -167,9 +167,10 @@ def _infer(predictor, path: Path, filename: str, values: dict, options: ServeOpt
         if windows is not None:
             windows.samples(cfg)
         view = deadline_predictor(predictor, deadline)
-        if values.get("no_vad"):
+        if values.get("no_vad") or "min_confidence" in values:
             view = copy.copy(view)
-            view.vad = None
+            view.vad = None if values.get("no_vad") else view.vad
+            view.min_confidence = values.get("min_confidence", view.min_confidence)
         if windows is None:
             result = FileResult(filename, view.predict_file(path), duration=info.duration)
         else:
@@ -184,7 +185,7 @@ def _infer(predictor, path: Path, filename: str, values: dict, options: ServeOpt
         raise RequestFailed(500, str(err)) from None
     except DeadlinePassed:
         raise RequestFailed(504, f"prediction took longer than {options.timeout:g} s") from None
-    record = to_record(result, predictor.labels)
+    record = to_record(result, predictor.labels, top_k=values.get("top_k"))
     record["path"] = filename
     record["options"] = ({"mode": "utterance", "seconds": cfg.max_seconds} if windows is None
                          else {"mode": windows.mode, "segment": windows.segment,

@@ -11,6 +11,8 @@ query              ``sertk predict``              meaning
 ``min_gap=S``      ``--min-gap S``                with vad: pauses shorter than S merge
 ``smooth=K``       ``--smooth K``                 mode filter over K windows
 ``min_duration=S`` ``--min-duration S``           segments shorter than S absorbed
+``min_confidence``  ``--min-confidence P``        top probability below P: ``uncertain``
+``top_k=K``        ``--top-k K``                  add the K most probable labels (``top``)
 =================  ============================  =====================================
 
 Without ``segment`` or ``vad``, a recording longer than the model's ``max_seconds``
@@ -33,9 +35,10 @@ from sertk.cli.predict import _segment_options
 from sertk.infer.longform import DEFAULT_MIN_GAP, SegmentOptions
 
 FLOATS = ("segment", "hop", "min_last", "min_gap", "min_duration")
-INTS = ("smooth",)
+INTS = ("smooth", "top_k")
 BOOLS = ("vad", "no_vad")
-OPTIONS = FLOATS + INTS + BOOLS
+PROBABILITIES = ("min_confidence",)
+OPTIONS = FLOATS + INTS + BOOLS + PROBABILITIES
 AUTO_HOP_FRACTION = 0.5
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -71,10 +74,15 @@ def _convert(name: str, text: str):
     try:
         value = int(text) if name in INTS else float(text)
     except ValueError:
-        kind = "an integer" if name in INTS else "a number of seconds"
+        kind = ("an integer" if name in INTS else "a probability in [0, 1]"
+                if name in PROBABILITIES else "a number of seconds")
         raise QueryError(f"{name} must be {kind}, got {text[:40]!r}") from None
     if not math.isfinite(value):
         raise QueryError(f"{name} must be a finite number, got {text[:40]!r}")
+    if name in PROBABILITIES and not 0.0 <= value <= 1.0:
+        raise QueryError(f"{name} must be a probability in [0, 1], got {text[:40]!r}")
+    if name == "top_k" and value < 1:
+        raise QueryError(f"top_k must be >= 1, got {text[:40]!r}")
     return value
 
 

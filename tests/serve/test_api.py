@@ -152,11 +152,25 @@ def test_segment_options_are_those_of_sertk_predict(tiny_server, tiny_checkpoint
     assert_same_record(body, cli)
 
 
+def test_min_confidence_and_top_k_are_those_of_sertk_predict(tiny_server, tiny_checkpoint,
+                                                              emodb_clips, tmp_path):
+    body = post_file(tiny_server, emodb_clips[0], "?min_confidence=1&top_k=2").json()
+    assert body["label"] == "uncertain" and len(body["probabilities"]) >= 2
+    assert [t["score"] for t in body["top"]] == sorted(body["probabilities"].values(),
+                                                       reverse=True)[:2]
+    cli = sertk_predict_json(tmp_path, str(emodb_clips[0]), "--min-confidence", "1",
+                             "--top-k", "2", "--model", str(tiny_checkpoint))[0]
+    assert_same_record(body, cli)
+
+
 # ---------------------------------------------------------------- failures
 
 @pytest.mark.parametrize("query, words", [
-    ("?top_k=3", ["unknown query option 'top_k'"]),
-    ("?min_confidence=0.5", ["unknown query option 'min_confidence'"]),
+    ("?topk=3", ["unknown query option 'topk'"]),
+    ("?min_confidence=1.5", ["min_confidence must be a probability in [0, 1]"]),
+    ("?min_confidence=high", ["min_confidence must be a probability"]),
+    ("?top_k=0", ["top_k must be >= 1"]),
+    ("?top_k=two", ["top_k must be an integer"]),
     ("?segment=10", ["segment", "longer than the 4 s"]),
     ("?segment=abc", ["segment must be a number"]),
     ("?segment=nan", ["finite"]),
