@@ -45,34 +45,82 @@ class ConvLayer(nn.Module):
         return self.norm(channels_last(h))  # (B, T, C)
 
 
-class EncoderLayer(nn.TransformerEncoderLayer):
-    """A post-norm ``nn.TransformerEncoderLayer`` that always computes attention with
-    ``scaled_dot_product_attention`` (through ``F.multi_head_attention_forward``, the
-    layer's own training path).
+class SelfAttention(nn.Module):
+    """Multi-head self-attention computed by ``F.scaled_dot_product_attention`` (as
+    whisper's ``MultiHeadAttention``), with ``nn.MultiheadAttention``'s parameters, names,
+    shapes and initialisation (so its checkpoints load and a seed gives the same weights).
 
-    PyTorch's inference "fast path" for this layer computes the same values with separate
-    batched matrix products, ~10 % slower for this model on CPU (bench/infer_speed.py).
-    Parameters and state-dict keys are the parent's.
+    Args:
+        d_model: width C, divisible by ``n_heads``.
+        n_heads: heads H.
+        dropout: dropout on the attention weights while training.
 
-    Shapes: src (B, T, d_model), src_key_padding_mask (B, T) or None -> (B, T, d_model).
+    Parameters: ``in_proj_weight`` (3C, C) and ``in_proj_bias`` (3C,), the query, key and
+    value projections stacked; ``out_proj`` Linear(C, C).
+
+    Shapes: x (B, T, C), key_padding_mask (B, T) bool (True on padded frames) or None
+    -> (B, T, C).
     """
 
-    def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
-                src_key_padding_mask: torch.Tensor | None = None,
-                is_causal: bool = False) -> torch.Tensor:
-        x = self.norm1(src + self._sa_block(src, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads, self.dropout = n_heads, dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * d_model))
+        self.out_proj = nn.Linear(d_model, d_model)
+        nn.init.xavier_uniform_(self.in_proj_weight)  # nn.MultiheadAttention's order and init
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
 
-    def _sa_block(self, x: torch.Tensor, attn_mask: torch.Tensor | None,
-                  key_padding_mask: torch.Tensor | None, is_causal: bool = False) -> torch.Tensor:
-        attn = self.self_attn
-        h = x.transpose(0, 1)  # (T, B, C), the functional form's layout
-        out, _ = F.multi_head_attention_forward(
-            h, h, h, attn.embed_dim, attn.num_heads, attn.in_proj_weight, attn.in_proj_bias,
-            None, None, False, attn.dropout, attn.out_proj.weight, attn.out_proj.bias,
-            training=self.training, key_padding_mask=key_padding_mask, need_weights=False,
-            attn_mask=attn_mask, is_causal=is_causal)
-        return self.dropout1(out.transpose(0, 1))
+    def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        batch, frames, width = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3C)
+        q, k, v = qkv.view(batch, frames, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)  # (B, H, T, C/H)
+        mask = None
+        if key_padding_mask is not None:  # additive: -inf on padded keys, (B, 1, 1, T)
+            mask = torch.zeros(key_padding_mask.shape, dtype=x.dtype, device=x.device)
+            mask = mask.masked_fill(key_padding_mask, float("-inf"))[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        # time-major like nn.MultiheadAttention's output, so that a dropout after this layer
+        # draws the same mask for the same seed (its mask follows the memory layout)
+        out = self.out_proj(out.permute(2, 0, 1, 3).reshape(frames, batch, width))
+        return out.transpose(0, 1)
+
+
+class EncoderLayer(nn.Module):
+    """A post-norm transformer encoder layer (paper Fig. 2): ``x + MHSA(x)`` -> LayerNorm,
+    then ``x + FFN(x)`` -> LayerNorm, FFN = Linear -> ReLU -> dropout -> Linear.
+
+    Parameters, state-dict keys and initialisation are ``nn.TransformerEncoderLayer``'s
+    (``self_attn.*``, ``linear1/2``, ``norm1/2``), so its checkpoints load unchanged;
+    attention always runs through ``scaled_dot_product_attention`` (PyTorch's inference
+    fast path for that layer is ~10 % slower for this model on CPU, bench/infer_speed.py).
+
+    Shapes: src (B, T, d_model), src_key_padding_mask (B, T) bool or None -> (B, T, d_model).
+    """
+
+    norm_first = False  # post-norm
+
+    def __init__(self, d_model: int, n_heads: int, dim_feedforward: int, dropout: float):
+        super().__init__()
+        self.self_attn = SelfAttention(d_model, n_heads, dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+
+    def forward(self, src: torch.Tensor,
+                src_key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm1(src + self.dropout1(self.self_attn(src, src_key_padding_mask)))
+        ffn = self.linear2(self.dropout(torch.relu(self.linear1(x))))
+        return self.norm2(x + self.dropout2(ffn))
 
 
 def encoder_layers(d_model: int, n_heads: int, ffn_dim: int, dropout: float,
@@ -80,8 +128,7 @@ def encoder_layers(d_model: int, n_heads: int, ffn_dim: int, dropout: float,
     """``n_layers`` post-norm transformer encoder layers (MHSA and ReLU FFN sub-layers,
     each with a residual and then LayerNorm; paper Fig. 2), inputs (B, T, d_model)."""
     return nn.ModuleList(
-        EncoderLayer(d_model, n_heads, dim_feedforward=ffn_dim, dropout=dropout,
-                     activation="relu", batch_first=True, norm_first=False)
+        EncoderLayer(d_model, n_heads, dim_feedforward=ffn_dim, dropout=dropout)
         for _ in range(n_layers))
 
 

@@ -62,9 +62,12 @@ def test_encoder_layer_is_torch_encoder_layer(training, padded):
     """Same parameters, same values as nn.TransformerEncoderLayer: in eval mode against its
     inference fast path, in training mode (same dropout draws) against its training path."""
     torch.manual_seed(0)
-    ours = EncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, batch_first=True)
+    ours = EncoderLayer(16, 4, dim_feedforward=32, dropout=0.1)
+    torch.manual_seed(0)
     ref = nn.TransformerEncoderLayer(16, 4, dim_feedforward=32, dropout=0.1, batch_first=True)
     assert ours.state_dict().keys() == ref.state_dict().keys()
+    for (name, ours_p), (ref_name, ref_p) in zip(ours.named_parameters(), ref.named_parameters()):
+        assert name == ref_name and torch.equal(ours_p, ref_p)  # same order, same seeded init
     ref.load_state_dict(ours.state_dict())
     ours.train(training), ref.train(training)
     x = torch.randn(3, 9, 16)
@@ -75,3 +78,20 @@ def test_encoder_layer_is_torch_encoder_layer(training, padded):
         torch.manual_seed(1)
         got = ours(x, src_key_padding_mask=mask)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_bundled_model_predicts_as_before_the_attention_module():
+    """Probabilities of the bundled EmoDB model on examples/clips, recorded with the
+    nn.TransformerEncoderLayer-based layer: the explicit attention module loads the same
+    weights and gives the same numbers."""
+    import json
+    from pathlib import Path
+
+    import sertk
+
+    repo = Path(__file__).resolve().parents[2]
+    recorded = json.loads((Path(__file__).with_name("bundled_clip_probabilities.json")).read_text())
+    predictor = sertk.load_model(device="cpu", vad=False)
+    results = predictor.predict_files([repo / "examples" / "clips" / name for name in recorded])
+    for name, result in zip(recorded, results):
+        assert result.prediction.probabilities == pytest.approx(recorded[name], abs=1e-5)

@@ -8,12 +8,12 @@ from torch import nn
 
 from sertk.models import create_model, describe_model, list_models
 from sertk.models.blocks import PlainBLSTM, ResidualBLSTM, ThreeConv
-from sertk.models.etransformer import ETransformer, TransformerBlock
+from sertk.models.etransformer import ETransformer, SelfAttention, TransformerBlock
 from sertk.models.pooling import StatisticsPooling, TimePooling
 
 KINDS = {"three_conv": ThreeConv, "residual_blstm": ResidualBLSTM, "plain_blstm": PlainBLSTM,
          "time_pooling": TimePooling, "etransformer": ETransformer,
-         "plain_transformer": TransformerBlock, "attention": nn.MultiheadAttention,
+         "plain_transformer": TransformerBlock, "attention": SelfAttention,
          "conv1d": nn.Conv1d, "lstm": nn.LSTM, "stats_pooling": StatisticsPooling}
 
 # From SPEC 3's composition table (conv1d: 3 in 3-Conv + 2 per E-transformer).
@@ -61,7 +61,7 @@ def test_ablations_miss_exactly_their_block():
     assert not any(isinstance(m, ResidualBLSTM) for m in models["base1"].modules())
     assert not any(isinstance(m, ETransformer) for m in models["base2"].modules())
     for name in ("base5", "base6", "base7"):
-        assert not any(isinstance(m, nn.MultiheadAttention) for m in models[name].modules())
+        assert not any(isinstance(m, SelfAttention) for m in models[name].modules())
     assert not any(isinstance(m, (nn.Conv1d, ThreeConv)) for m in models["base7"].modules())
     assert models["base7"].blstm[0].blstm.lstm.input_size == 40
 
