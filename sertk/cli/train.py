@@ -11,9 +11,19 @@ OUT/checkpoint/, ready for `sertk predict`. With --fold K (from 0) it trains fol
 
 Re-running the same command resumes an interrupted run from its last epoch.
 
+Fine-tuning: --init-from CKPT (a checkpoint directory, or `emodb` for the bundled model)
+starts from that model's weights instead of a random initialisation. The recipe must build
+the same network on the same front-end (model, model_args, padding, max_seconds,
+normalisation; otherwise a one-line error names the field). The same labels keep the
+checkpoint's classifier head; other labels get a new head (a notice says so). --freeze front
+keeps the 3-Conv front-end and the residual-BLSTM blocks fixed; --freeze N the first N blocks
+(3-Conv, residual-BLSTM, transformer, in that order). Both work with every protocol and
+`sertk cv`.
+
 examples:
   sertk train --manifest emodb.csv --out models/emodb --model proposed
   sertk train --config configs/paper.yaml --manifest emodb.csv --protocol lospk --fold 3 -o runs/x
+  sertk train --manifest mine.csv --init-from emodb --padding batch --freeze front -o models/mine
 """
 from __future__ import annotations
 
@@ -41,6 +51,10 @@ FLAGS = {
     "strategy": ("--strategy", str, "Lightning strategy: auto, ddp, ..."),
     "precision": ("--precision", str, "32-true, 16-mixed, bf16-mixed"),
     "num_threads": ("--threads", int, "torch CPU threads (0: torch's default)"),
+    "init_from": ("--init-from", str, "fine-tune: start from this checkpoint directory or "
+                                      "bundled model (emodb)"),
+    "freeze": ("--freeze", str, "with --init-from: 'front' (3-Conv + residual-BLSTM) or N "
+                                "(the first N blocks) stay fixed"),
     "cache_dir": ("--cache-dir", str, "feature cache (default $SERTK_CACHE or ~/.cache/sertk)"),
 }
 

@@ -231,6 +231,7 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
     init_val_ua = None
     if init is not None and has_val and last is None:
         init_val_ua = _validation_ua(model, data.val, config)
+        model.train()  # Lightning trains the module in the mode it finds it in
     try:
         with _quiet_lightning():
             trainer.fit(module, datamodule=datamodule, ckpt_path=last, weights_only=True)

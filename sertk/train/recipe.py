@@ -45,6 +45,9 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
             raise ConfigError(f"normalisation 'speaker' needs a speaker for every utterance; "
                               f"{len(missing)} have none (e.g. {', '.join(missing[:3])})")
     if is_classical(config.model):
+        if config.init_from or config.freeze:
+            raise ConfigError(f"init_from/freeze start a neural model from a checkpoint; "
+                              f"{config.model} is a classical model")
         if config.normalisation == "utterance":
             raise ConfigError(f"normalisation 'utterance' does not apply to {config.model} "
                               "(one vector per clip); use 'fold' or 'speaker'")
@@ -56,6 +59,12 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
                       normalisation=config.normalisation)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"front-end (max_seconds, padding, normalisation): {err}") from None
+    if config.init_from or config.freeze:  # the checkpoint must fit the recipe
+        from sertk.train.warmstart import load_init_checkpoint
+
+        load_init_checkpoint(config, FeatureConfig(
+            max_seconds=config.max_seconds, padding=config.padding,
+            normalisation=config.normalisation), max(len(labels), 2))
     return labels
 
 

@@ -110,11 +110,11 @@ def frozen_blocks(model: SERNet, freeze: str) -> list[nn.Module]:
 
 
 def freeze(model: SERNet, spec: str) -> list[nn.Module]:
-    """Turn off gradients of the blocks ``spec`` names; returns them (for :class:`KeepFrozen`)."""
+    """Turn off gradients of the blocks ``spec`` names; returns them for :class:`KeepFrozen`,
+    which puts them in eval mode before every training batch."""
     blocks = frozen_blocks(model, spec)
     for block in blocks:
         block.requires_grad_(False)
-        block.eval()
     return blocks
 
 
