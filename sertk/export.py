@@ -36,6 +36,12 @@ one padded batch; an export
 whose probabilities differ by more than ``tolerance`` (1e-4) raises
 :class:`ExportError` and nothing is left at the target path.
 
+``int8=True`` (ONNX only) quantizes the exported graph's LSTM, MatMul and Gemm nodes to int8
+weights with ONNX Runtime's dynamic quantization (:func:`sertk.quantize.quantize_onnx_file`).
+Its parity check compares the int8 file with the float32 PyTorch model under the looser
+``INT8_TOLERANCE`` (0.05 by default) and also reports the share of check clips whose top
+label agrees; the sidecar records ``"int8": true`` and both figures.
+
 ONNX exporters: ``"dynamo"`` (``torch.export``, the default in torch 2.x) captures
 models that run without lengths (``padding="fixed"``); models that need lengths
 inside the network (``padding="batch"``: packed BLSTM sequences) are captured by
@@ -71,6 +77,7 @@ FORMATS = ("onnx", "torchscript")
 EXTENSIONS = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_EXPORTERS = ("auto", "dynamo", "legacy")
 TOLERANCE = 1e-4
+INT8_TOLERANCE = 0.05  # int8 vs float32 probabilities (dynamic quantization, sertk.quantize)
 MAX_SIDECAR_BYTES = 1 << 20
 
 # generated check clips (the shortest is raised to min_samples); > max_seconds included
@@ -84,17 +91,22 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export. ``check_audio``: files for the parity check (None = generated)."""
+    """How to export. ``check_audio``: files for the parity check (None = generated).
+    ``int8``: dynamic int8 quantization (ONNX only); ``tolerance`` None means
+    ``TOLERANCE``, or ``INT8_TOLERANCE`` with ``int8``."""
 
     with_lengths: bool = True
     exporter: str = "auto"  # ONNX only
     opset: int | None = None  # ONNX only; None = the exporter's default
-    tolerance: float = TOLERANCE
+    tolerance: float | None = None
     check_audio: tuple[str, ...] | None = None
+    int8: bool = False  # ONNX only
 
     def __post_init__(self):
         if self.exporter not in ONNX_EXPORTERS:
             raise ValueError(f"exporter must be one of {ONNX_EXPORTERS}, got {self.exporter!r}")
+        if self.tolerance is None:
+            object.__setattr__(self, "tolerance", INT8_TOLERANCE if self.int8 else TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -111,12 +123,16 @@ class ExportReport:
     check_clips: int
     check_lengths: tuple[int, ...]
     notes: tuple[str, ...] = field(default=())
+    int8: bool = False
+    label_agreement: float = 1.0  # share of check clips with PyTorch's top label
 
     def summary(self) -> str:
-        return (f"wrote {self.path} ({self.format}, {self.exporter}) and {self.sidecar.name}; "
+        kind = f"{self.format} int8" if self.int8 else self.format
+        agree = (f", top label agrees on {self.label_agreement:.0%}" if self.int8 else "")
+        return (f"wrote {self.path} ({kind}, {self.exporter}) and {self.sidecar.name}; "
                 f"max |probability difference| vs PyTorch = {self.max_abs_diff:.2e} "
                 f"(tolerance {self.tolerance:.0e}) on {self.check_clips} clips of "
-                f"{min(self.check_lengths)}-{max(self.check_lengths)} samples")
+                f"{min(self.check_lengths)}-{max(self.check_lengths)} samples{agree}")
 
 
 class WaveformClassifier(nn.Module):
@@ -283,6 +299,9 @@ def _raw_runner(path: str | Path, format: str):
 
 def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> ExportReport:
     checkpoint = _as_checkpoint(checkpoint)
+    if options.int8 and format != "onnx":
+        raise ValueError(f"int8 export is for ONNX (ONNX Runtime dynamic quantization), not "
+                         f"{format}; use --format onnx, or sertk predict --int8 in PyTorch")
     if checkpoint.feature_config.normalisation == "speaker":
         raise ExportError("a model trained with speaker normalisation needs each speaker's "
                           "statistics at run time; export a model trained with 'fold' or "
@@ -306,7 +325,10 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
         else:
             exporter = "trace"
             _write_torchscript(wrapper, example, tmp)
-        diff, lengths = _check(checkpoint, runner(tmp, format, cfg.min_samples), options)
+        if options.int8:
+            _quantize_in_place(tmp)
+        diff, lengths, agreement = _check(checkpoint, runner(tmp, format, cfg.min_samples),
+                                          options)
         if not diff <= options.tolerance:
             raise ExportError(f"exported {format} model differs from PyTorch by {diff:.3g} "
                               f"(> tolerance {options.tolerance:g}); nothing written to {path}")
@@ -316,7 +338,8 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
     finally:
         tmp.unlink(missing_ok=True)
     report = ExportReport(path, sidecar_path(path), format, exporter, tuple(checkpoint.labels),
-                          diff, options.tolerance, len(lengths), tuple(lengths), tuple(notes))
+                          diff, options.tolerance, len(lengths), tuple(lengths), tuple(notes),
+                          options.int8, agreement)
     _write_sidecar(checkpoint, report, options)
     return report
 
@@ -363,21 +386,40 @@ def _write_torchscript(wrapper: nn.Module, example: tuple, path: Path) -> None:
         torch.jit.save(traced, str(path))
 
 
-def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int]]:
+def _quantize_in_place(path: Path) -> None:
+    """Replace the float32 ONNX file at ``path`` by its dynamic int8 version."""
+    from sertk.quantize import Int8Error, quantize_onnx_file
+
+    quantized = path.with_name(path.name + ".int8")
+    try:
+        quantize_onnx_file(path, quantized)
+        os.replace(quantized, path)
+    except Int8Error as err:
+        raise ExportError(str(err)) from None
+    except Exception as err:
+        raise ExportError(f"int8 quantization failed: {_short(err)}") from err
+    finally:
+        quantized.unlink(missing_ok=True)
+
+
+def _check(checkpoint, run, options: ExportOptions) -> tuple[float, list[int], float]:
     """Max |p_exported - p_pytorch| over the check clips: each alone, and (with a lengths
-    input) all together as one zero-padded batch."""
+    input) all together as one zero-padded batch; also the share of clips (alone) whose
+    top label is PyTorch's."""
     predictor = Predictor(checkpoint, device="cpu")
     waves = _check_waves(options.check_audio, predictor.sample_rate,
                          checkpoint.feature_config.min_samples)
     reference = np.concatenate([predictor.probabilities([w]) for w in waves])
-    diffs = [np.abs(run(w[None, :], None) - ref).max() for w, ref in zip(waves, reference)]
+    alone = np.concatenate([run(w[None, :], None) for w in waves])
+    diffs = [np.abs(alone - reference).max()]
+    agreement = float(np.mean(alone.argmax(1) == reference.argmax(1)))
     if options.with_lengths:
         batch = np.zeros((len(waves), max(w.size for w in waves)), dtype=np.float32)
         for row, wave in zip(batch, waves):
             row[: wave.size] = wave
         lengths = np.array([w.size for w in waves], dtype=np.int64)
         diffs.append(np.abs(run(batch, lengths) - reference).max())
-    return float(max(diffs)), [int(w.size) for w in waves]
+    return float(max(diffs)), [int(w.size) for w in waves], agreement
 
 
 def _check_waves(files: Sequence[str] | None, sample_rate: int,
@@ -453,8 +495,11 @@ def _write_sidecar(checkpoint, report: ExportReport, options: ExportOptions) -> 
                      f"sertk.export.runner checks it before every call."),
         "inputs": inputs,
         "outputs": {"probabilities": {"shape": ["batch", len(report.labels)], "dtype": "float32"}},
+        "int8": report.int8,
         "parity": {"max_abs_diff": report.max_abs_diff, "tolerance": report.tolerance,
-                   "clips": report.check_clips, "lengths": list(report.check_lengths)},
+                   "clips": report.check_clips, "lengths": list(report.check_lengths),
+                   "label_agreement": report.label_agreement,
+                   "reference": "float32 PyTorch model"},
         "sertk_version": importlib.metadata.version("sertk"),
         "checkpoint_metadata": checkpoint.metadata,
     }

@@ -42,6 +42,9 @@ probability is below P as "uncertain" instead of an emotion; its probabilities a
 still written. Probabilities are calibrated when the checkpoint holds a temperature
 (fitted on validation data at the end of training).
 
+--int8 runs the model's LSTM and Linear layers with int8 weights (dynamic quantization,
+CPU only): faster, with probabilities within about 1e-2 of the float model's.
+
 Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
 written at the end), 2 for usage errors. --out is checked before any work: a folder,
 a path that cannot be created or written, or a wrong suffix is a usage error.
@@ -124,6 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --segment or --vad: write a timeline PNG per file into DIR")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1... (default: cuda if available)")
+    parser.add_argument("--int8", action="store_true",
+                        help="CPU only: int8 weights for the LSTM and Linear layers (dynamic "
+                             "quantization; faster, probabilities within ~1e-2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--plot needs --segment or --vad")
             check_writable_folder(Path(args.plot) / "timeline.png")
         listing = _collect(args.paths)
-        predictor = load_model(args.model, device=args.device, vad=vad)
+        predictor = load_model(args.model, device=args.device, vad=vad, int8=args.int8)
         predictor.min_confidence = min_confidence
         if segment_options is not None:
             segment_options.samples(predictor.feature_config)

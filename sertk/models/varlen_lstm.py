@@ -49,13 +49,20 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 
 def _one_direction(lstm: nn.LSTM, x: torch.Tensor, suffix: str) -> torch.Tensor:
-    """Run one direction's weights of a one-layer ``lstm`` forward in time over ``x``.
+    """Run one direction's weights of a one-layer ``lstm`` forward in time over ``x``
+    (an ``nn.LSTM``, or its dynamically quantized int8 twin from :mod:`sertk.quantize`).
 
     Shapes: x (B, T, input_size) -> (B, T, hidden_size).
     """
+    state = x.new_zeros(1, x.shape[0], lstm.hidden_size)  # (layers * directions, B, H)
+    packed = getattr(lstm, "_all_weight_values", None)
+    if packed is not None:  # a dynamically quantized (int8) LSTM: one packed set per direction
+        params = [packed[_DIRECTIONS.index(suffix)].param]
+        out, _, _ = torch.quantized_lstm(x, (state, state), params, True, 1, 0.0, False, False,
+                                         True, dtype=lstm.dtype, use_dynamic=True)
+        return out
     weights = [getattr(lstm, f"{name}_l0{suffix}")
                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    state = x.new_zeros(1, x.shape[0], lstm.hidden_size)  # (layers * directions, B, H)
     out, _, _ = torch.lstm(x, (state, state), weights, True, 1, 0.0, lstm.training, False, True)
     return out
 
@@ -70,7 +77,7 @@ def bidirectional_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) ->
     (B, T, 2 * hidden_size): forward then backward features, zero on padded frames.
     """
     if not (lstm.bidirectional and lstm.batch_first and lstm.num_layers == 1 and lstm.bias
-            and lstm.proj_size == 0):
+            and getattr(lstm, "proj_size", 0) == 0):
         raise ValueError("bidirectional_lstm needs a batch-first, bidirectional, one-layer "
                          "nn.LSTM with biases and no projection")
     forward = _one_direction(lstm, x, _DIRECTIONS[0])

@@ -1,0 +1,99 @@
+"""Dynamic int8 quantization of a model's LSTM and Linear layers, for faster CPU inference.
+
+Dynamic quantization stores the weights of the LSTM and Linear layers as int8 and
+quantizes each activation on the fly (its own scale per call), so no calibration data is
+needed; convolutions, attention's fused projections, normalisation and the front-end stay
+float32. Two engines:
+
+- :func:`quantize_torch` (``load_model(..., int8=True)``, ``sertk predict --int8``):
+  ``torch.ao.quantization.quantize_dynamic``. PyTorch marks ``torch.ao.quantization``
+  deprecated in favour of torchao's ``quantize_``, which quantizes Linear layers only (no
+  LSTM), so the eager API is still the one that covers this model; if a future torch
+  drops it, :class:`Int8Error` says so and ``sertk export --int8`` (ONNX Runtime) remains.
+- :func:`quantize_onnx_file` (``sertk export --int8``): ONNX Runtime's
+  ``quantize_dynamic`` on the exported graph's LSTM, MatMul and Gemm nodes.
+
+Both run on the CPU only. The accuracy cost on EmoDB-2s is measured by
+``bench/int8_accuracy.py`` (docs/performance.md).
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ONNX_INT8_OPS = ("LSTM", "MatMul", "Gemm")  # what sertk export --int8 quantizes
+
+
+class Int8Error(ValueError):
+    """int8 inference cannot be used here; ``str(err)`` is one line saying why."""
+
+
+def check_int8_device(device: torch.device) -> None:
+    """Raise :class:`Int8Error` unless ``device`` is the CPU (dynamic int8 kernels are CPU
+    kernels)."""
+    if torch.device(device).type != "cpu":
+        raise Int8Error(f"int8 (dynamic quantization) runs on the CPU only, not on "
+                        f"{torch.device(device)}: use --device cpu or leave out --int8")
+
+
+def quantize_torch(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` (eval mode) whose ``nn.LSTM`` and ``nn.Linear`` layers hold int8
+    weights (dynamic quantization); ``model`` itself is left as it was.
+
+    The copy computes the same shapes; its LSTMs still run exactly on variable lengths
+    (:mod:`sertk.models.varlen_lstm` drives the quantized LSTM one direction at a time).
+
+    Raises:
+        Int8Error: this torch build has no dynamic quantization or no int8 CPU engine.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the deprecation notice of torch.ao.quantization
+            from torch.ao.quantization import quantize_dynamic
+    except ImportError as err:
+        raise Int8Error(f"this torch ({torch.__version__}) has no dynamic quantization "
+                        f"(torch.ao.quantization): {err}") from None
+    if not torch.backends.quantized.supported_engines or \
+            torch.backends.quantized.supported_engines == ["none"]:
+        raise Int8Error(f"this torch ({torch.__version__}) has no int8 CPU engine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model.eval(), {nn.LSTM, nn.Linear}, dtype=torch.qint8,
+                                inplace=False)
+
+
+def quantize_onnx_file(source: str | Path, target: str | Path) -> None:
+    """Write ``source`` (a float32 ONNX file) to ``target`` with its LSTM, MatMul and Gemm
+    nodes dynamically quantized to int8 weights (ONNX Runtime; convolutions stay float).
+
+    Raises:
+        Int8Error: ONNX Runtime's quantization tools are not installed.
+    """
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as err:
+        raise Int8Error(f"int8 export needs onnxruntime.quantization: {err}") from None
+    with warnings.catch_warnings(), _quiet_root_logger():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(source), str(target), op_types_to_quantize=list(ONNX_INT8_OPS),
+                         weight_type=QuantType.QInt8)
+
+
+@contextmanager
+def _quiet_root_logger():
+    """ONNX Runtime's quantizer advises pre-processing through ``logging.warning`` (the root
+    logger, configuring it on the way): keep that off the user's terminal and config."""
+    root = logging.getLogger()
+    handler, level = logging.NullHandler(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
