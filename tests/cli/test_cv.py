@@ -147,3 +147,20 @@ def test_two_process_ddp_writes_one_set_of_outputs(wav_manifest, tmp_path):
     assert len(_rows(out / "fold-00" / "history.csv")) == 2
     assert not list(out.rglob("*.tmp*")) and not list(out.rglob(".*"))
     assert load_checkpoint(out / "fold-00" / "checkpoint").model_name == "base7"
+
+
+def test_seeds_make_a_group_with_a_report(wav_manifest, tmp_path, capsys):
+    out = tmp_path / "group"
+    args = ["cv", "--config", "configs/smoke.yaml", "--manifest", str(wav_manifest),
+            "--protocol", "lospk", "--threads", "1", "--no-progress", "--set", "epochs=1",
+            "-o", str(out)]
+    assert main([*args, "--seeds", "3,1"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["seed-1", "seed-3"]
+    for seed in (1, 3):
+        assert json.loads((out / f"seed-{seed}" / "run.json").read_text())["info"]["seed"] == seed
+    group = json.loads((out / "metrics.json").read_text())
+    assert [s["seed"] for s in group["seeds"]] == ["1", "3"]
+    assert "seed ensemble" in (out / "report.md").read_text()
+    assert "seed group" in capsys.readouterr().out
+    for bad in ("1,1", "-1", "a", ""):
+        assert main([*args, "--seeds", bad]) == 2
