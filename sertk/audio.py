@@ -221,7 +221,7 @@ def load_audio(
 
     Example:
         >>> wave = load_audio("clip.wav")  # doctest: +SKIP
-        >>> wave.dtype, wave.ndim
+        >>> wave.dtype, wave.ndim  # doctest: +SKIP
         (dtype('float32'), 1)
     """
     info = audio_info(path)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import tracemalloc
 
 import numpy as np
@@ -209,16 +208,15 @@ def test_too_short_to_resample(tmp_path):
 
 
 def _assert_cheap(fn) -> None:
-    """``fn()`` must raise AudioError within a second and allocate under 10 MB."""
+    """``fn()`` must raise AudioError having allocated under 10 MB (it refuses from the
+    header, before decoding anything)."""
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(AudioError, match="over the limit"):
             fn()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
     assert peak < 10 * 2**20
 
 

@@ -15,10 +15,13 @@ and ``--verbose`` (debug messages), given before the command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.metadata
 import logging
+import os
 import sys
+from typing import Iterator
 
 from sertk.cli.errors import error_line, exit_status
 
@@ -65,28 +68,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message comes (it may be replaced)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(verbosity: int) -> None:
-    """sertk's messages on stderr: INFO by default, WARNING with --quiet, DEBUG with
-    --verbose; --quiet also turns progress bars off (``SERTK_NO_PROGRESS``)."""
+    """sertk's messages on stderr: INFO by default (a line per fold, notices), WARNING with
+    --quiet, DEBUG with --verbose."""
     level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[verbosity]
     logger = logging.getLogger("sertk")
-    logger.setLevel(level)
-    if not any(getattr(h, "_sertk_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    logger.setLevel(min(level, logging.INFO))  # run.log keeps INFO whatever the console shows
+    handler = next((h for h in logger.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._sertk_cli = True
         logger.addHandler(handler)
-    if verbosity < 0:
-        import os
+    handler.setLevel(level)
 
-        os.environ["SERTK_NO_PROGRESS"] = "1"
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[None]:
+    """No progress bars in the block unless ``enabled`` (tqdm's ``TQDM_DISABLE``, which
+    Lightning's bars obey too)."""
+    before = os.environ.get("TQDM_DISABLE")
+    if not enabled:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = before
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbosity)
     try:
-        return int(args._run(args) or 0)
+        with progress_bars(args.verbosity >= 0):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

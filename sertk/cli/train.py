@@ -84,7 +84,7 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
     from sertk.train.config import ConfigError, resolve_config
 
     values = {key: getattr(args, key, None) for key in {**FLAGS, **(extra or {})}}
-    values["progress_bar"] = args.progress_bar
+    values["progress_bar"] = False if getattr(args, "verbosity", 0) < 0 else args.progress_bar
     for key, value in defaults.items():
         if values.get(key) is None:
             values[key] = value

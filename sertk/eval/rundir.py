@@ -13,6 +13,7 @@ every fold writes its own files and the run-level files are derived from them::
       metrics.json          run level: per fold, mean +- std, pooled (written by aggregate_run)
       predictions.csv       all folds' predictions, fold by fold
       report.md             the readable report; confusion.png, fold-XX/curves.png beside it
+      run.log               sertk's and Lightning's messages while folds trained (appended)
 
 Workflow for a training engine::
 
@@ -29,12 +30,14 @@ Every file is written atomically (a temporary file, then ``os.replace``).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -51,6 +54,7 @@ CONFUSION_PNG = "confusion.png"
 CURVES_PNG = "curves.png"
 #: Columns of a fold's history.csv, one row per epoch; extra columns are allowed.
 #: ``val_ua``/``val_wa`` are fractions in [0, 1]; losses are mean cross-entropy per utterance.
+RUN_LOG = "run.log"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_ua", "val_wa")
 PROB_PREFIX = "prob_"
 
@@ -221,6 +225,34 @@ def write_history(directory: str | Path, rows: Iterable[Mapping]) -> Path:
     header = list(HISTORY_COLUMNS) + extra
     return _atomic_csv(Path(directory) / HISTORY_FILE, header,
                        [["" if r.get(k) is None else r[k] for k in header] for r in rows])
+
+
+@contextlib.contextmanager
+def logging_to(run_dir: str | Path) -> Iterator[None]:
+    """Copy sertk's and Lightning's messages (INFO and up) into ``run_dir/run.log`` while the
+    block runs, appending (resumes and fan-out jobs add to it). Nested for the same folder:
+    one handler, so no line is written twice."""
+    path = (Path(run_dir) / RUN_LOG).resolve()
+    loggers = [logging.getLogger("sertk"), logging.getLogger("lightning.pytorch")]
+    if any(getattr(h, "baseFilename", None) == str(path) for h in loggers[0].handlers):
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        handler.close()
 
 
 # --- atomic files ---------------------------------------------------------------------------

@@ -45,7 +45,8 @@ FORMAT = "sertk-checkpoint"
 VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_PATTERN = re.compile(r"weights-([0-9a-f]{12})\.safetensors")
-STALE_TMP_PATTERN = re.compile(r"\.(weights-[0-9a-f]{12}\.safetensors|config\.json)\.tmp-\d+")
+#: sertk.fileio.temporary_path's names for the two files: what a killed save leaves behind
+STALE_TMP_PATTERN = re.compile(r"\.(weights-[0-9a-f]{12}\.safetensors|config\.json)\.\d+\.\d+\.tmp")
 #: config.json is read only up to this size (a real one is ~5 kB): a huge file is refused.
 MAX_CONFIG_BYTES = 1 << 20
 MAX_LABEL_CHARS = 200
@@ -160,7 +161,7 @@ def _serialise_weights(model: SERNet, dtype: torch.dtype | None) -> bytes:
 
 def _remove_unreferenced_weights(directory: Path, keep: str) -> None:
     """Delete weights ``config.json`` no longer names, and temporary files of saves that
-    were killed (one writer per directory: any other ``.tmp-<pid>`` file is stale)."""
+    were killed (one writer per directory: any other temporary file is stale)."""
     for item in directory.iterdir():
         if ((WEIGHTS_PATTERN.fullmatch(item.name) and item.name != keep)
                 or STALE_TMP_PATTERN.fullmatch(item.name)):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ from sertk.eval.calibration import fold_calibration
 from sertk.eval.metrics import unweighted_accuracy
 from sertk.eval.plots import plot_history
 from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir as run_fold_dir,
-                               read_json, write_fold, write_json)
+                               logging_to, read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
 from sertk.train.calibration import calibrate_checkpoint, predict_logits, softmax
@@ -181,7 +182,7 @@ def writing(run_dir: Path, fold_name: str | None = None):
         with exclusive(run_dir / RUN_LOCK, wait=True, what="the recipe"):
             yield
     else:
-        with exclusive(fold_lock_path(run_dir, fold_name), what=fold_name):
+        with exclusive(fold_lock_path(run_dir, fold_name), what=fold_name), logging_to(run_dir):
             yield
 
 
@@ -364,19 +365,26 @@ def is_global_zero() -> bool:
 
 
 class _DropTip(logging.Filter):
-    """Drops Lightning's advertisement for its hosted logger from the console."""
+    """Drops Lightning's banners (accelerators available, ``limit_*_batches=1.0`` was
+    configured, fit stopped at max_epochs) and its advertisement for its hosted logger: they
+    say nothing of this run that the fold lines and reports do not."""
+
+    CHATTER = ("litlogger", "GPU available", "TPU available", "HPU available", "IPU available",
+               "was configured so 100%", "`Trainer.fit` stopped")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in self.CHATTER)
 
 
 @contextlib.contextmanager
 def _quiet_lightning():
-    """Silence Lightning chatter that says nothing about this run."""
+    """Silence Lightning chatter that says nothing about this run; its progress bars (which
+    write to stdout) go to stderr, so stdout holds only results."""
     rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     tip = _DropTip()
     rank_zero_log.addFilter(tip)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
