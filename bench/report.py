@@ -15,8 +15,10 @@ from pathlib import Path
 from benchlib import RESULTS
 
 ORDER = ("train_speed", "varlen_blstm", "infer_speed", "features_speed", "scaling", "threads",
-         "serve_load")
+         "serve_load", "cli_startup")
 COLUMNS = {
+    "cli_startup": [("version", "version"), ("command", "command"), ("median_s", "s"),
+                    ("ratio_vs_import_torch", "x `import torch`")],
     "train_speed": [("corpus", "corpus"), ("path", "training path"),
                     ("utt_per_s", "utt/s"), ("median_step_s", "s/step"),
                     ("ratio_vs_reference", "x reference"),

@@ -23,6 +23,7 @@ from sertk.data.manifest import Utterance, label_names, write_manifest
 from sertk.data.ravdess import prepare_ravdess
 from sertk.data.validate import CorpusError, PreparedCorpus, Skipped
 from sertk.fileio import atomic_open, check_writable_folder
+from sertk.tables import text_table
 
 PREPARERS: dict[str, Callable[..., PreparedCorpus]] = {
     "iemocap": prepare_iemocap,
@@ -88,9 +89,4 @@ def count_table(utterances: Iterable[Utterance]) -> str:
         rows.append([speaker, *map(str, cells), str(sum(cells))])
     totals = [sum(counts[s, c] for s in speakers) for c in classes]
     rows.append(["total", *map(str, totals), str(sum(totals))])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
-                  enumerate(zip(row, widths))).rstrip()
-        for row in rows
-    )
+    return text_table(rows, right=range(1, len(rows[0])))

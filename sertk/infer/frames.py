@@ -31,13 +31,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sertk.infer.longform import LongformResult, SegmentOptions, predict_long
 from sertk.infer.paths import list_inputs
-from sertk.infer.predictor import FileResult, Prediction, Predictor
+from sertk.infer.results import FileResult, Prediction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sertk.infer.predictor import Predictor
 
 INDEX_NAMES = ("file", "start", "end")
 TIME_DTYPE = "timedelta64[ns]"  # audformat's resolution, so indexes join without conversion

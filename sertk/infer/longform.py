@@ -44,7 +44,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -52,11 +52,14 @@ from tqdm.auto import tqdm
 from sertk.audio import AudioError, prepare_waveform
 from sertk.features import FeatureConfig
 from sertk.infer.layout import samples_first
-from sertk.infer.predictor import ModelOutputError, Prediction, Predictor
+from sertk.infer.results import ModelOutputError, Prediction
 from sertk.infer.stream import BLOCK_SECONDS, checked_info, stream_audio
 from sertk.infer.timeline import (Segment, Summary, TimelineOptions, Window, build_timeline,
                                   summarize)
 from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sertk.infer.predictor import Predictor
 
 
 DEFAULT_MIN_LAST = 0.5  # seconds

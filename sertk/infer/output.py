@@ -26,7 +26,8 @@ from typing import Any, Union
 
 from sertk.fileio import atomic_open, atomic_write, check_writable_folder
 from sertk.infer.longform import LongformResult
-from sertk.infer.predictor import FileResult, Prediction
+from sertk.infer.results import FileResult, Prediction
+from sertk.tables import text_table
 from sertk.infer.timeline import Segment, format_summary
 
 Result = Union[FileResult, LongformResult]
@@ -150,10 +151,7 @@ def format_table(results: Sequence[Result], labels: Sequence[str]) -> str:
             for row in to_rows(r, labels, windows=False)]
     if all(not row[-1] for row in rows):
         columns, rows = columns[:-1], [row[:-1] for row in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
+    return text_table([columns, *rows])
 
 
 def _row(head: dict[str, Any], prediction: Prediction | None, error: str | None,

@@ -15,6 +15,7 @@ import torch
 from sertk.audio import MAX_SECONDS
 from sertk.features import FeatureConfig
 from sertk.models.registry import create_model, describe_model, list_models, model_requires
+from sertk.tables import text_table
 
 UTTERANCE_FRAMES = FeatureConfig().max_frames  # 401 frames = one 4 s utterance
 
@@ -76,12 +77,4 @@ def format_model_table(rows: list[ModelSummary], n_frames: int = UTTERANCE_FRAME
     header = ("model", "what it changes", "parameters", time_header)
     lines = [(r.name, r.description, "-" if r.n_params is None else f"{r.n_params:,}",
               "-" if r.forward_ms is None else f"{r.forward_ms:.1f}") for r in rows]
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
-
-    def fmt(cells):
-        name, desc, params, ms = cells
-        return (f"{name:<{widths[0]}}  {desc:<{widths[1]}}  {params:>{widths[2]}}  "
-                f"{ms:>{widths[3]}}").rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(header), rule, *(fmt(line) for line in lines)])
+    return text_table([header, *lines], right={2, 3}, rule=True)
