@@ -14,8 +14,8 @@ from pathlib import Path
 
 from benchlib import RESULTS
 
-ORDER = ("train_speed", "varlen_blstm", "infer_speed", "features_speed", "scaling", "threads",
-         "serve_load", "cli_startup")
+ORDER = ("train_speed", "varlen_blstm", "infer_speed", "int8_accuracy", "flops",
+         "features_speed", "scaling", "threads", "serve_load", "cli_startup")
 COLUMNS = {
     "cli_startup": [("version", "version"), ("command", "command"), ("median_s", "s"),
                     ("ratio_vs_import_torch", "x `import torch`")],
@@ -29,6 +29,15 @@ COLUMNS = {
     "infer_speed": [("engine", "engine"), ("inputs", "inputs"), ("padding", "padding"),
                     ("batch", "batch"), ("ms_per_clip", "ms/clip"),
                     ("x_realtime", "x real time"), ("wall_vs_equal", "time / equal-length twin")],
+    "int8_accuracy": [("part", "part"), ("engine", "engine"), ("precision", "precision"),
+                      ("batch", "batch"), ("clips", "clips"), ("ua", "UA"),
+                      ("ua_change_points", "UA change, points"),
+                      ("label_agreement", "same label as float32"),
+                      ("max_abs_prob_diff", "max |prob. diff|"), ("ms_per_clip", "ms/clip"),
+                      ("x_realtime", "x real time"), ("speedup_vs_float32", "x float32")],
+    "flops": [("part", "part"), ("what", "what"), ("seconds", "s"),
+              ("gflop", "GFLOP"), ("gflop_per_s", "GFLOP/s"),
+              ("fraction_of_peak", "of matmul peak"), ("share", "share of step")],
     "features_speed": [("stage", "stage"), ("sertk_ms_per_clip", "sertk ms/clip"),
                        ("librosa_ms_per_clip", "librosa ms/clip"),
                        ("speedup_vs_librosa", "x librosa"),

@@ -1,0 +1,153 @@
+"""int8 vs float32 inference: accuracy cost on EmoDB-2s and speed, side by side in one run.
+
+Accuracy: the bundled model (``sertk/pretrained/emodb``) predicts every EmoDB-2s clip
+(535 files, labels from the file names via ``sertk.data.emodb``) in float32 and with dynamic
+int8 quantization of its LSTM and Linear layers (``load_model(..., int8=True)``, what
+``sertk predict --int8`` runs), at batch 32, without the voice activity detector (the model
+itself is compared). Reported: UA of each against the true labels, the UA change, the share
+of clips whose label is the same, and the largest probability difference. The bundled model
+was trained on all of EmoDB, so its UA here is optimistic; what matters is the change.
+
+Speed: end to end (decode + features + model) on 4 s files of real speech at batch 32 and
+batch 1, float32 and int8, PyTorch and ONNX Runtime (``sertk export`` with and without
+``--int8``); the engines alternate within each repeat, so every ratio is measured side by
+side. Each figure is the median of ``--repeats`` passes.
+
+    python bench/int8_accuracy.py           # ~3 min on 2 cores
+    python bench/int8_accuracy.py --quick   # smoke test (60 clips, one pass)
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import benchdata
+import benchlib
+
+NAME = "int8_accuracy"
+
+
+def probabilities(predictor, paths, batch_size: int = 32) -> np.ndarray:
+    """(N, n_classes) probabilities of ``paths`` in ``predictor.labels`` order."""
+    results = predictor.predict_files(paths, batch_size=batch_size)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"{len(failed)} files failed, e.g. {failed[0].path}: {failed[0].error}")
+    return np.array([[r.prediction.probabilities[k] for k in predictor.labels] for r in results])
+
+
+def accuracy_rows(model: str, utterances) -> list[dict]:
+    from sertk.eval.metrics import unweighted_accuracy
+    from sertk.infer import load_model
+
+    paths = [u.path for u in utterances]
+    truth = [u.label for u in utterances]
+    float_model = load_model(model, device="cpu", vad=False)
+    int8_model = load_model(model, device="cpu", vad=False, int8=True)
+    probs = {"float32": probabilities(float_model, paths),
+             "int8": probabilities(int8_model, paths)}
+    labels = np.array(float_model.labels)
+    predicted = {k: labels[p.argmax(1)] for k, p in probs.items()}
+    ua = {k: unweighted_accuracy(truth, v) for k, v in predicted.items()}
+    agreement = float(np.mean(predicted["float32"] == predicted["int8"]))
+    diff = float(np.abs(probs["float32"] - probs["int8"]).max())
+    return [{"part": "accuracy", "engine": "pytorch", "precision": k, "clips": len(paths),
+             "ua": ua[k], "ua_change_points": 100 * (ua[k] - ua["float32"]),
+             "label_agreement": agreement if k == "int8" else 1.0,
+             "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
+
+
+def speed_rows(model: str, clips: list[Path], tmp: Path, repeats: int, onnx: bool) -> list[dict]:
+    """Both precisions of each engine timed alternately, at batch 32 and batch 1."""
+    from sertk.infer import load_model
+
+    engines = {"pytorch float32": load_model(model, device="cpu", vad=False),
+               "pytorch int8": load_model(model, device="cpu", vad=False, int8=True)}
+    calls = {name: (lambda p=p, b=32: p.predict_files(clips, batch_size=b))
+             for name, p in engines.items()}
+    single = {name: (lambda p=p: p.predict_files(clips, batch_size=1))
+              for name, p in engines.items()}
+    if onnx:
+        import onnxruntime  # noqa: F401
+
+        from infer_speed import onnx_predict
+        from sertk.export import ExportOptions, export_onnx, runner
+
+        cfg = engines["pytorch float32"].feature_config
+        for precision, int8 in (("float32", False), ("int8", True)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report = export_onnx(model, tmp / f"model-{precision}.onnx",
+                                     ExportOptions(int8=int8))
+            run = runner(report.path, "onnx")
+            name = f"onnxruntime {precision}"
+            calls[name] = lambda run=run: onnx_predict(run, clips, 32, cfg.max_seconds,
+                                                       cfg.sample_rate)
+            single[name] = lambda run=run: onnx_predict(run, clips, 1, cfg.max_seconds,
+                                                        cfg.sample_rate)
+    rows = []
+    for batch, table in ((32, calls), (1, single)):
+        times = {name: [] for name in table}
+        for name in table:  # warm-up
+            table[name]()
+        for _ in range(repeats):
+            for name, fn in table.items():  # alternate: the same load for every engine
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        for name, values in times.items():
+            wall = float(np.median(values))
+            engine, precision = name.split(" ")
+            float_wall = float(np.median(times[f"{engine} float32"]))
+            rows.append({"part": "speed", "engine": engine, "precision": precision,
+                         "batch": batch, "clips": len(clips), "audio_s": 4.0 * len(clips),
+                         "wall_s": wall, "ms_per_clip": 1000 * wall / len(clips),
+                         "x_realtime": 4.0 * len(clips) / wall,
+                         "speedup_vs_float32": float_wall / wall})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = benchlib.parser(NAME, __doc__.splitlines()[0])
+    p.add_argument("--data", help="EmoDB-2s folder (default: $SERTK_TEST_DATA/emodb-2s)")
+    p.add_argument("--model", default="emodb", help="checkpoint or bundled model (emodb)")
+    p.add_argument("--clips", type=int, default=64, help="4 s files for the speed part")
+    p.add_argument("--repeats", type=int, default=5, help="passes per speed figure (median)")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime rows")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.clips, args.repeats = 4, 1
+    machine = benchlib.setup(args)
+    logging.getLogger("sertk.export").setLevel(logging.ERROR)
+
+    from sertk.data.emodb import prepare_emodb
+    from sertk.infer.bundled import resolve_model
+
+    args.model = str(resolve_model(args.model))  # a bundled name -> its directory
+    root = benchlib.default_emodb(args.data)
+    if root is None:
+        raise SystemExit("EmoDB-2s not found: pass --data or set SERTK_TEST_DATA")
+    utterances = list(prepare_emodb(root, decode=False))
+    if args.quick:
+        utterances = utterances[::9]
+    rows = accuracy_rows(args.model, utterances)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        sources = benchlib.emodb_files(args.data)
+        clips = benchdata.clip_files(tmp / "clips4s", sources, 4.0, args.clips)
+        rows += speed_rows(args.model, clips, tmp, args.repeats, not args.no_onnx)
+    return benchlib.finish(
+        args, NAME, machine, rows,
+        ["part", "engine", "precision", "batch", "clips", "ua", "ua_change_points",
+         "label_agreement", "max_abs_prob_diff", "ms_per_clip", "x_realtime",
+         "speedup_vs_float32"],
+        repeats=args.repeats, model=args.model, vad=False)
+
+
+if __name__ == "__main__":
+    main()
