@@ -33,22 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # (sertk.serve imports its app), so an option left out is simply not passed on.
     parser.add_argument("--model", default=None, metavar="CKPT",
                         help=f"checkpoint directory or bundled model name (default: {DEFAULT_MODEL})")
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="default 8000")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="server processes, each with the model loaded (default 1)")
-    parser.add_argument("--pool", type=int, metavar="N",
-                        help="inferences at once per worker; more get 503 (default 2)")
-    parser.add_argument("--max-upload-mb", type=float, metavar="MB",
-                        help="largest request body in MB (default 50)")
-    parser.add_argument("--max-duration", type=float, metavar="S",
-                        help="longest audio in seconds (default 600)")
-    parser.add_argument("--timeout", type=float, metavar="S",
-                        help="seconds per request, upload and inference (default 120)")
-    parser.add_argument("--retry-after", type=int, metavar="S",
-                        help="Retry-After of a 503 answer (default 1)")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="torch threads per worker (default 1)")
+    for flag, kind, metavar, text in (
+            ("--host", str, "HOST", "address to bind (default 127.0.0.1)"),
+            ("--port", int, "PORT", "default 8000"),
+            ("--workers", int, "N", "server processes, each with the model loaded (default 1)"),
+            ("--pool", int, "N", "inferences at once per worker; more get 503 (default 2)"),
+            ("--max-upload-mb", float, "MB", "largest request body in MB (default 50)"),
+            ("--max-duration", float, "S", "longest audio in seconds (default 600)"),
+            ("--timeout", float, "S", "seconds per request, upload and inference (default 120)"),
+            ("--retry-after", int, "S", "Retry-After of a 503 answer (default 1)"),
+            ("--threads", int, "N", "torch threads per worker (default 1)")):
+        parser.add_argument(flag, type=kind, metavar=metavar, help=text)
     parser.add_argument("--no-vad", action="store_true",
                         help="no voice activity detection (predict every clip and window)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
