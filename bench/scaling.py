@@ -16,8 +16,18 @@
    many clips, each of the mean duration: the same total frames); ``wall_vs_equal`` is the
    row's wall time over its twin's.
 
+4. With ``--ssl-store N1,N2,...`` (only this part runs; it writes
+   ``bench/results/scaling_ssl_store.json``): an SSL model (``ssl-linear``) on a tiny
+   random WavLM with the real models' CNN strides (50 frames/s, 2 layers of width 32),
+   ``N`` synthetic 2 s clips. One fresh process computes the encoder's hidden states into
+   the feature store (:mod:`sertk.data.store`); then, for each ``N``, a fresh process runs
+   one whole training epoch through ``sertk.train.fit`` (protocol ``final``, batch 32),
+   reading the stored features lazily, and reports its peak resident memory beside the
+   store's size on disk (what an in-memory dataset would hold, as float16).
+
     python bench/scaling.py            # ~3 min on 2 cores
     python bench/scaling.py --quick    # smoke test (seconds)
+    python bench/scaling.py --ssl-store 2000,20000   # ~15 min on 2 cores
 """
 from __future__ import annotations
 
@@ -113,6 +123,124 @@ def worker_train(args) -> dict:
     return out
 
 
+SSL_CLIP_SECONDS = 2.0
+
+
+def tiny_strided_encoder(directory: Path) -> Path:
+    """A random 2-layer, 32-wide WavLM with the CNN strides of the real models (320)."""
+    import torch
+    import transformers
+
+    if (directory / "config.json").is_file():
+        return directory
+    torch.manual_seed(0)
+    config = transformers.WavLMConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer", num_buckets=32, max_bucket_distance=80)
+    transformers.WavLMModel(config).save_pretrained(directory)
+    return directory
+
+
+def ssl_corpus(root: Path, n: int):
+    """``n`` utterances over placeholder wav files (their identity keys the store; their
+    2 s of audio are synthesised from the name, so that 20k clips cost little disk)."""
+    import soundfile as sf
+
+    from sertk.data.manifest import Utterance
+
+    labels = ["ang", "hap", "neu", "sad"]
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    utterances = []
+    for i in range(n):
+        path = audio / f"u{i:06d}.wav"
+        if not path.is_file():
+            sf.write(path, np.zeros(160, np.float32), 16000)
+        utterances.append(Utterance(id=f"u{i:06d}", path=str(path), label=labels[i % 4],
+                                    speaker=f"s{i % 10}"))
+    return utterances
+
+
+def synthetic_wave(path: str) -> np.ndarray:
+    seed = int(Path(path).stem[1:])
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SSL_CLIP_SECONDS * 16000)) / 16000
+    return (0.3 * np.sin(2 * np.pi * (150 + seed % 400) * t)
+            + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def ssl_config(root: Path, batch_size: int = 32):
+    from sertk.train.config import TrainConfig
+
+    return TrainConfig(model="ssl-linear", model_args={"encoder": str(root / "encoder"),
+                                                       "hidden": 32},
+                       protocol="final", val_fraction=0.1, max_epochs=1, padding="batch",
+                       batch_size=batch_size, max_seconds=SSL_CLIP_SECONDS,
+                       limit_val_batches=0, progress_bar=False, accelerator="cpu",
+                       cache_dir=str(root / "cache"))
+
+
+def worker_ssl_build(args) -> dict:
+    """Hidden states of every clip into the store (the cost paid once per corpus)."""
+    from sertk.models import create_model
+    from sertk.train.fitting import feature_config_of
+    from sertk.train.ssl_data import hidden_state_computer, store_for
+
+    root = Path(args.root)
+    tiny_strided_encoder(root / "encoder")
+    utterances = ssl_corpus(root, args.utterances)
+    config = ssl_config(root)
+    model = create_model(config.model, n_classes=4, **config.model_args).eval()
+    store = store_for(model, feature_config_of(config), config.cache_dir)
+    start = time.perf_counter()
+    report = store.build(utterances, hidden_state_computer(model), synthetic_wave,
+                         batch_size=32, progress=False)
+    report.raise_for_failures()
+    disk = sum(f.stat().st_size for f in store.directory.glob("shard-*.npy"))
+    return {"wall_s": time.perf_counter() - start, "computed": report.computed,
+            "store_mb": disk / 2**20, "peak_rss_mb": benchlib.peak_rss_mb()}
+
+
+def worker_ssl_train(args) -> dict:
+    """One whole epoch of ssl-linear on the first ``utterances`` stored clips."""
+    import warnings
+
+    import sertk.train.ssl_data  # noqa: F401  (imported before the first figure)
+    from sertk.train import fit
+
+    root = Path(args.root)
+    utterances = ssl_corpus(root, args.utterances)
+    out = {"rss_start_mb": benchlib.rss_mb()}
+    config = ssl_config(root)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        fit(config, utterances, out_dir=tmp, labels=["ang", "hap", "neu", "sad"])
+        out["wall_s"] = time.perf_counter() - start
+    out["peak_rss_mb"] = benchlib.peak_rss_mb()
+    return out
+
+
+def ssl_store_rows(args, threads: str) -> list[dict]:
+    sizes = [int(n) for n in args.ssl_store.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        build = run_worker("ssl-build", "--root", tmp, "--utterances", str(max(sizes)),
+                           "--threads", threads)
+        rows.append({"part": "ssl store: build (encoder once)", "utterances": max(sizes),
+                     **build})
+        for n in sizes:
+            r = run_worker("ssl-train", "--root", tmp, "--utterances", str(n),
+                           "--threads", threads)
+            rows.append({"part": "ssl store: train 1 epoch (fit)", "utterances": n, **r,
+                         "features_mb": build["store_mb"] * n / max(sizes)})  # equal clips
+    trained = [r for r in rows if "train" in r["part"]]
+    for r in trained:
+        r["peak_vs_smallest"] = r["peak_rss_mb"] / trained[0]["peak_rss_mb"]
+    return rows
+
+
 def run_worker(*argv: str) -> dict:
     """Run this script in a fresh process in worker mode; its JSON result."""
     proc = subprocess.run([sys.executable, __file__, "--worker", *argv], capture_output=True,
@@ -138,7 +266,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-mix", action="store_true",
                    help="skip the IEMOCAP-like length mix and its equal-length twin")
     # worker mode (internal)
-    p.add_argument("--worker", choices=["predict", "train"], help=argparse_hidden())
+    p.add_argument("--ssl-store", default="",
+                   help="only the SSL feature-store part, for these corpus sizes "
+                        "(comma-separated, e.g. 2000,20000)")
+    p.add_argument("--worker", choices=["predict", "train", "ssl-build", "ssl-train"],
+                   help=argparse_hidden())
+    p.add_argument("--root", help=argparse_hidden())
     p.add_argument("--file", help=argparse_hidden())
     p.add_argument("--ckpt", help=argparse_hidden())
     p.add_argument("--stage", choices=["features", "datasets", "fit"], help=argparse_hidden())
@@ -150,9 +283,20 @@ def main(argv: list[str] | None = None) -> dict:
             import torch
 
             torch.set_num_threads(args.threads)
-        result = worker_predict(args) if args.worker == "predict" else worker_train(args)
+        workers = {"predict": worker_predict, "train": worker_train,
+                   "ssl-build": worker_ssl_build, "ssl-train": worker_ssl_train}
+        result = workers[args.worker](args)
         print(json.dumps(result))
         return result
+    if args.ssl_store:
+        if args.out == benchlib.RESULTS / f"{NAME}.json":
+            args.out = benchlib.RESULTS / f"{NAME}_ssl_store.json"
+        machine = benchlib.setup(args)
+        rows = ssl_store_rows(args, str(machine["torch_threads"]))
+        columns = ["part", "utterances", "wall_s", "store_mb", "features_mb", "rss_start_mb",
+                   "peak_rss_mb", "peak_vs_smallest"]
+        return benchlib.finish(args, NAME, machine, rows, columns,
+                               clip_seconds=SSL_CLIP_SECONDS)
     if args.quick:
         args.lengths, args.utterances, args.steps, args.stages = "1,8", 64, 1, "fit"
     machine = benchlib.setup(args)

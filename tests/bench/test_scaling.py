@@ -18,3 +18,13 @@ def test_scaling_quick(run_bench, emodb_dir):
                                         "train: fit, iemocap-like-equal, padding=batch"]
     assert_positive(mix, "wall_s", "peak_rss_mb", "wall_vs_equal")
     assert mix[1]["wall_vs_equal"] == 1.0
+
+
+def test_scaling_ssl_store_quick(run_bench):
+    result = run_bench("scaling", "--ssl-store", "40,80")
+    build, *train = result["rows"]
+    assert build["part"] == "ssl store: build (encoder once)" and build["computed"] == 80
+    assert build["store_mb"] > 0
+    assert [r["utterances"] for r in train] == [40, 80]
+    assert_positive(train, "wall_s", "peak_rss_mb", "features_mb")
+    assert train[0]["peak_vs_smallest"] == 1.0
