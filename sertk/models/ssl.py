@@ -105,9 +105,20 @@ def _check_plain(name: str, value: Any, depth: int) -> None:
                      f"{type(value).__name__}")
 
 
+def _transformers():
+    """The ``transformers`` module, or a one-line ValueError saying how to install it."""
+    try:
+        import transformers
+    except ImportError:
+        raise ValueError("SSL models need the transformers package: pip install "
+                         "'sertk[ssl]' (or pip install transformers)") from None
+    return transformers
+
+
 def build_encoder(data: dict[str, Any]) -> nn.Module:
     """A randomly initialised encoder from a checked config dict (no network)."""
-    from transformers import AutoConfig, AutoModel
+    transformers = _transformers()
+    AutoConfig, AutoModel = transformers.AutoConfig, transformers.AutoModel
     params = {k: v for k, v in data.items() if k != "model_type"}
     config = AutoConfig.for_model(data["model_type"], **params)
     return AutoModel.from_config(config)
@@ -139,7 +150,8 @@ def load_encoder(name_or_path: str, revision: str | None = None) -> tuple[nn.Mod
     """
     from pathlib import Path
 
-    from transformers import AutoConfig, AutoModel
+    transformers = _transformers()
+    AutoConfig, AutoModel = transformers.AutoConfig, transformers.AutoModel
     from transformers.utils import logging as hf_logging
     hf_logging.disable_progress_bar()  # sertk's own progress is enough
     local = Path(name_or_path).expanduser().is_dir()

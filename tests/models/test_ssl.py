@@ -52,6 +52,13 @@ def test_ssl_model_without_an_encoder_says_so():
         create_model("ssl-linear", n_classes=4)
 
 
+def test_without_transformers_the_error_says_how_to_install(monkeypatch, encoder_dir):
+    import sys
+    monkeypatch.setitem(sys.modules, "transformers", None)  # import fails
+    with pytest.raises(ValueError, match=r"pip install 'sertk\[ssl\]'"):
+        create_model("ssl-linear", n_classes=4, encoder=str(encoder_dir))
+
+
 def test_missing_local_encoder_is_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="encoder"):
         create_model("ssl-linear", n_classes=4, encoder=str(tmp_path / "none"))
