@@ -12,7 +12,7 @@ from typing import Sequence
 from sklearn.model_selection import train_test_split
 
 from sertk.data.manifest import Utterance
-from sertk.data.splits import Fold, make_folds
+from sertk.data.splits import Fold, SplitError, make_folds
 from sertk.train.config import TrainConfig
 
 FINAL_FOLD_NAME = "final"
@@ -25,8 +25,14 @@ def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
     if config.val_fraction == 0:
         return Fold(0, FINAL_FOLD_NAME, tuple(ids), (), ())
     labels = [u.label for u in utterances]
-    train, val = train_test_split(ids, test_size=config.val_fraction, stratify=labels,
-                                  random_state=config.seed)
+    try:
+        train, val = train_test_split(ids, test_size=config.val_fraction, stratify=labels,
+                                      random_state=config.seed)
+    except ValueError as err:  # too few clips for a stratified part of every class
+        raise SplitError(f"final split: a stratified validation part of {config.val_fraction:g} "
+                         f"of {len(ids)} clips cannot hold each of the {len(set(labels))} "
+                         f"classes ({err}); raise val_fraction, add data, or set "
+                         "val_fraction=0 (no model selection)") from None
     order = {i: n for n, i in enumerate(ids)}
     return Fold(0, FINAL_FOLD_NAME, tuple(sorted(train, key=order.get)),
                 tuple(sorted(val, key=order.get)), ())

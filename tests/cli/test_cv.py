@@ -140,7 +140,7 @@ def test_two_process_ddp_writes_one_set_of_outputs(wav_manifest, tmp_path):
     assert log.count("# Run `ddp`") == 1  # only rank 0 reports
     assert sorted(p.name for p in out.iterdir()) == [
         "config.json", "config.yaml", "confusion.png", "fold-00", "metrics.json",
-        "predictions.csv", "reliability.png", "report.md", "run.json"]
+        "predictions.csv", "reliability.png", "report.md", "run.json", "run.log"]
     plan = json.loads((out / "run.json").read_text())
     rows = _rows(out / "fold-00" / "predictions.csv")
     assert sorted(r["id"] for r in rows) == sorted(plan["folds"][0]["test_ids"])

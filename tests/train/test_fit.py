@@ -161,3 +161,11 @@ def test_fit_needs_a_fold_unless_final(tiny, corpus, tmp_path):
         fit(tiny, utts, out_dir=tmp_path, features=feats)
     with pytest.raises(ConfigError, match="does not exist"):
         fit(tiny, utts, 9, out_dir=tmp_path, features=feats)
+
+
+def test_a_final_split_too_small_for_every_class_is_a_clear_error(tiny, corpus, tmp_path):
+    from sertk.data.splits import SplitError
+
+    utts, feats = corpus  # 48 clips of 4 classes: 5 % is 3 clips, fewer than the classes
+    with pytest.raises(SplitError, match="cannot hold each of the 4 classes"):
+        final_split(utts, tiny.replace(protocol="final", val_fraction=0.05))
