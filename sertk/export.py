@@ -397,7 +397,7 @@ def _quantize_in_place(path: Path) -> None:
     except Int8Error as err:
         raise ExportError(str(err)) from None
     except Exception as err:
-        raise ExportError(f"int8 quantization failed: {_short(err)}") from err
+        raise ExportError(f"int8 quantization failed: {short_error(err, first=True)}") from err
     finally:
         quantized.unlink(missing_ok=True)
 

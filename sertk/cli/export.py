@@ -23,7 +23,7 @@ the sidecar records "int8": true.
 Exit status: 0 on success, 1 if the export or the check failed, 2 for usage errors.
 
 Examples:
-  sertk export runs/emodb/fold0 --format onnx -o emodb.onnx
+  sertk export runs/emodb/fold-00/checkpoint --format onnx -o emodb.onnx
   sertk export emodb --format torchscript --check-audio a.wav b.wav
   sertk export emodb --int8 -o emodb-int8.onnx
 """

@@ -37,13 +37,13 @@ one. Files are streamed, so hours-long recordings use little memory. S must lie
 between one analysis window (0.025 s) and the model's 4 s, H must be at least one
 sample, and 0 <= --min-last <= S (all finite); otherwise exit 2 before any work.
 
+--int8 runs the model's LSTM and Linear layers with int8 weights (dynamic quantization,
+CPU only): faster, with probabilities within about 1e-2 of the float model's.
+
 Abstention: --min-confidence P labels a prediction (clip or window) whose top
 probability is below P as "uncertain" instead of an emotion; its probabilities are
 still written. Probabilities are calibrated when the checkpoint holds a temperature
 (fitted on validation data at the end of training).
-
---int8 runs the model's LSTM and Linear layers with int8 weights (dynamic quantization,
-CPU only): faster, with probabilities within about 1e-2 of the float model's.
 
 Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
 written at the end), 2 for usage errors. --out is checked before any work: a folder,
@@ -51,7 +51,7 @@ a path that cannot be created or written, or a wrong suffix is a usage error.
 
 Examples:
   sertk predict clips/                       # bundled EmoDB model, table
-  sertk predict a.wav b.flac --out preds.csv --model runs/iemocap/fold1
+  sertk predict a.wav b.flac --out preds.csv --model runs/iemocap/fold-01/checkpoint
   sertk predict talk.wav --segment 3 --hop 1.5 --out talk.json
   sertk predict meeting.wav --vad --plot plots/ --out meeting.csv
 """

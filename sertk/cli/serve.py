@@ -15,7 +15,7 @@ proxy with TLS and request limits (nginx, Caddy) in front of it.
 
 Examples:
   sertk serve                                 # bundled EmoDB model on http://127.0.0.1:8000
-  sertk serve --model runs/iemocap/fold1 --port 8080 --workers 2
+  sertk serve --model runs/iemocap/fold-01/checkpoint --port 8080 --workers 2
   curl -F file=@clip.wav http://127.0.0.1:8000/predict
   curl --data-binary @talk.wav -H 'Content-Type: audio/wav' \\
        'http://127.0.0.1:8000/predict?vad=true'

@@ -55,7 +55,8 @@ FLAGS = {
                                       "bundled model (emodb)"),
     "freeze": ("--freeze", str, "with --init-from: 'front' (3-Conv + residual-BLSTM) or N "
                                 "(the first N blocks) stay fixed"),
-    "cache_dir": ("--cache-dir", str, "feature cache (default $SERTK_CACHE or ~/.cache/sertk)"),
+    "cache_dir": ("--cache-dir", str,
+                  "feature cache (default $SERTK_CACHE or ~/.cache/sertk/features)"),
 }
 
 

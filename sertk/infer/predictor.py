@@ -18,7 +18,7 @@ The predictor holds no mutable state while predicting (every call runs under its
 own ``torch.inference_mode``), so one instance may serve several threads.
 
 Example:
-    >>> predictor = load_model("runs/emodb/fold0")  # doctest: +SKIP
+    >>> predictor = load_model("runs/emodb/fold-00/checkpoint")  # doctest: +SKIP
     >>> predictor.predict(np.zeros(16000, np.float32), 16000).label  # doctest: +SKIP
     'no-speech'
     >>> predictor.predict(clip, 16000, top_k=2)  # doctest: +SKIP

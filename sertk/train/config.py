@@ -57,7 +57,7 @@ class TrainConfig:
     """Every knob of a training run; defaults are the paper's recipe (SPEC 4).
 
     Data: ``manifest`` (CSV/JSONL from ``sertk prepare``); ``cache_dir`` for features
-    ("" = ``$SERTK_CACHE`` or ``~/.cache/sertk``).
+    ("" = ``$SERTK_CACHE`` or ``~/.cache/sertk/features``).
     Protocol: ``protocol`` is ``kfold`` (stratified, ``k`` folds, ``val_fraction`` of each
     training part for validation), ``loso``/``lospk`` (``val_speakers`` held-out training
     speakers), or ``final`` (a stratified ``val_fraction`` split of all data, no test part:
