@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from sertk.audio import AudioError
 from sertk.data.cache import BuildReport, Source, _path_of, file_key
 from sertk.data.dataset import Batch
-from sertk.fileio import atomic_open, atomic_write
+from sertk.fileio import atomic_open, atomic_write, read_text
 
 FORMAT_VERSION = 1
 #: a shard is written once it holds this many bytes (bounded memory while building)
@@ -152,7 +152,7 @@ class FeatureStore:
         try:
             if meta.stat().st_size > MAX_INDEX_BYTES:
                 raise ValueError(f"index larger than {MAX_INDEX_BYTES} bytes")
-            entries = json.loads(meta.read_text(encoding="utf-8"))["entries"]
+            entries = json.loads(read_text(meta))["entries"]
             array = np.load(array_path, mmap_mode="r", allow_pickle=False)
             rows = array.shape[0]
             if array.dtype != np.float16 or array.ndim != 3 or not array.flags.c_contiguous:

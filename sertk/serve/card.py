@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sertk.fileio import read_text
+
 CARD_NAME = "README.md"
 _TITLED = re.compile(r"^\*\*(?P<title>[^*]+?)\.?\*\*\s*(?P<body>.*)$", re.S)
 
@@ -19,7 +21,7 @@ def read_card(folder: Path | None) -> dict | None:
     "markdown"}``, or None when there is none."""
     if folder is None or not (Path(folder) / CARD_NAME).is_file():
         return None
-    text = (Path(folder) / CARD_NAME).read_text(encoding="utf-8", errors="replace")
+    text = read_text(Path(folder) / CARD_NAME, errors="replace")
     title = ""
     sections: dict[str, str] = {}
     limits: list[str] = []

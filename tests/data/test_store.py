@@ -147,17 +147,17 @@ def test_collate_pads_with_zeros_and_lengths(tmp_path):
 
 
 def _epoch_peak(tmp_path, n):
-    """Peak Python-traced bytes of making the dataset and one shuffled training epoch over
-    ``n`` stored clips (the store's index, opened before, is a few ints per clip)."""
+    """Peak Python-traced bytes of one shuffled training epoch over ``n`` stored clips
+    (the store's index and the dataset, made before, hold a few ints per clip)."""
     paths = write_clips(tmp_path / f"wav{n}", n, seconds=0.3)
     store = FeatureStore(tmp_path / f"store{n}", {"encoder": "e1"})
     store.build(paths, fake_compute, load, batch_size=16, progress=False)
     reader = store.open()
+    dataset = StoredDataset(reader, paths, [i % 4 for i in range(n)])
+    loader = DataLoader(dataset, batch_size=8, sampler=EpochSampler(n, seed=0),
+                        collate_fn=dataset.collate)
     tracemalloc.start()
     try:
-        dataset = StoredDataset(reader, paths, [i % 4 for i in range(n)])
-        loader = DataLoader(dataset, batch_size=8, sampler=EpochSampler(n, seed=0),
-                            collate_fn=dataset.collate)
         seen = sum(len(batch.targets) for batch in loader)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -171,3 +171,4 @@ def test_reading_memory_is_flat_as_the_corpus_grows(tmp_path):
     large, large_disk = _epoch_peak(tmp_path, 600)
     assert large_disk > 9 * small_disk  # ten times the features on disk...
     assert large < 1.1 * small  # ...read with the same memory (one batch at a time)
+    assert large < 0.2 * large_disk  # and far less than the features themselves
