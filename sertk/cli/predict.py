@@ -67,15 +67,14 @@ import numpy as np
 from sertk.fileio import check_writable_folder, os_error_message
 from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoundError,
                          SegmentOptions, load_model, predict_long)
-from sertk.infer.longform import DEFAULT_MIN_GAP, WindowOptionError
-from sertk.infer.timeline import TimelineOptions, format_summary
+from sertk.infer.longform import DEFAULT_MIN_GAP, WindowOptionError, window_options
+from sertk.infer.timeline import format_summary
 from sertk.infer.predictor import check_min_confidence
 from sertk.vad import VADOptions
 from sertk.infer.output import OUTPUT_FORMATS, check_output_path, format_table, write_results
 from sertk.infer.paths import Listing, list_input
 
 NOTICE_NAMES = 5  # left-out files named in the notice
-DEFAULT_SPEECH_SEGMENT = 4.0  # seconds: the longest piece of a speech region with --vad
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -245,21 +244,9 @@ def _named(paths: list[Path], folder: Path) -> str:
 
 
 def _segment_options(args: argparse.Namespace) -> SegmentOptions | None:
-    if args.vad and args.no_vad:
-        raise ValueError("--vad segments by speech and --no-vad turns detection off: "
-                         "choose one")
-    if args.segment is None and not args.vad:
-        for name in ("hop", "min_last"):
-            if getattr(args, name) is not None:
-                raise ValueError(f"--{name.replace('_', '-')} needs --segment")
-        return None
-    if args.vad and (args.hop is not None or args.min_last is not None):
-        raise ValueError("--hop and --min-last are for sliding windows, not --vad")
-    timeline = TimelineOptions(args.smooth, args.min_duration)
-    segment = args.segment if args.segment is not None else DEFAULT_SPEECH_SEGMENT
-    return SegmentOptions(segment, args.hop, min_last=args.min_last,
-                          batch_size=args.batch_size, mode="speech" if args.vad else "sliding",
-                          min_gap=args.min_gap, timeline=timeline)
+    return window_options(args.segment, args.hop, args.min_last, vad=args.vad,
+                          no_vad=args.no_vad, min_gap=args.min_gap, smooth=args.smooth,
+                          min_duration=args.min_duration, batch_size=args.batch_size)
 
 
 def _vad_options(args: argparse.Namespace) -> VADOptions | None:

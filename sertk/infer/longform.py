@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_MIN_LAST = 0.5  # seconds
 ARRAY_NAME = "<array>"  # the path of a result for an in-memory recording
 DEFAULT_MIN_GAP = 0.3  # seconds: shorter pauses do not split a speech segment
+DEFAULT_SPEECH_SEGMENT = 4.0  # seconds: the longest piece of a speech region in "speech" mode
 WINDOW_MODES = ("sliding", "speech")
 
 
@@ -166,6 +167,34 @@ class SegmentOptions:
                                            f"at {rate} Hz (at least {1 / rate:g} s)")
         min_last = max(_to_samples("min_last", self.min_last_seconds, rate), config.min_samples)
         return WindowSamples(segment, hop, min(min_last, segment))
+
+
+def window_options(segment: float | None = None, hop: float | None = None,
+                   min_last: float | None = None, *, vad: bool = False, no_vad: bool = False,
+                   min_gap: float = DEFAULT_MIN_GAP, smooth: int = 1, min_duration: float = 0.0,
+                   batch_size: int = 32) -> SegmentOptions | None:
+    """The window options of ``sertk predict`` and ``sertk serve`` (their flags' names),
+    or None for utterance mode; one home for which combinations are valid.
+
+    Raises:
+        ValueError: naming the flags (``--hop needs --segment``, ``--vad`` with ``--no-vad``,
+            ``--hop``/``--min-last`` with ``--vad``) or a bad smoothing option.
+    """
+    if vad and no_vad:
+        raise ValueError("--vad segments by speech and --no-vad turns detection off: "
+                         "choose one")
+    if segment is None and not vad:
+        for name, value in (("hop", hop), ("min-last", min_last)):
+            if value is not None:
+                raise ValueError(f"--{name} needs --segment")
+        return None
+    if vad and (hop is not None or min_last is not None):
+        raise ValueError("--hop and --min-last are for sliding windows, not --vad")
+    timeline = TimelineOptions(smooth, min_duration)
+    return SegmentOptions(DEFAULT_SPEECH_SEGMENT if segment is None else segment, hop,
+                          min_last=min_last, batch_size=batch_size,
+                          mode="speech" if vad else "sliding", min_gap=min_gap,
+                          timeline=timeline)
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,15 @@ shorter audio is one utterance, as plain ``sertk predict``.
 
 Any other name (a misspelling, or an option this server does not have) is refused
 with 422 naming it, never silently ignored. The same-named rules of the command line
-(:func:`sertk.cli.predict._segment_options`) decide which combinations are valid.
+(:func:`sertk.infer.longform.window_options`) decide which combinations are valid.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections.abc import Iterable
 
-from sertk.cli.predict import _segment_options
-from sertk.infer.longform import DEFAULT_MIN_GAP, SegmentOptions
+from sertk.infer.longform import DEFAULT_MIN_GAP, SegmentOptions, window_options
 
 FLOATS = ("segment", "hop", "min_last", "min_gap", "min_duration")
 INTS = ("smooth", "top_k")
@@ -100,13 +98,12 @@ def segment_options(values: dict, duration: float | None,
             and duration > max_seconds and "hop" not in values and "min_last" not in values):
         segment = max_seconds
         values = {**values, "segment": segment, "hop": AUTO_HOP_FRACTION * max_seconds}
-    args = argparse.Namespace(
-        segment=segment, hop=values.get("hop"), min_last=values.get("min_last"),
-        vad=values.get("vad", False), no_vad=values.get("no_vad", False),
-        min_gap=values.get("min_gap", DEFAULT_MIN_GAP), smooth=values.get("smooth", 1),
-        min_duration=values.get("min_duration", 0.0), batch_size=32)
     try:
-        return _segment_options(args)
+        return window_options(segment, values.get("hop"), values.get("min_last"),
+                              vad=values.get("vad", False), no_vad=values.get("no_vad", False),
+                              min_gap=values.get("min_gap", DEFAULT_MIN_GAP),
+                              smooth=values.get("smooth", 1),
+                              min_duration=values.get("min_duration", 0.0))
     except ValueError as err:  # the command line's words, with query names
         raise QueryError(re.sub(r"--([a-z-]+)", lambda m: m.group(1).replace("-", "_"),
                                 str(err))) from None
