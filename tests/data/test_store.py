@@ -170,5 +170,7 @@ def test_reading_memory_is_flat_as_the_corpus_grows(tmp_path):
     small, small_disk = _epoch_peak(tmp_path, 60)
     large, large_disk = _epoch_peak(tmp_path, 600)
     assert large_disk > 9 * small_disk  # ten times the features on disk...
-    assert large < 1.1 * small  # ...read with the same memory (one batch at a time)
-    assert large < 0.2 * large_disk  # and far less than the features themselves
+    # ...read one batch at a time: what memory grows by (the sampler's order, a few bytes
+    # per clip) is a small fraction of what the features grow by on disk
+    assert large - small < 0.05 * (large_disk - small_disk), (small, large, large_disk)
+    assert large < 0.2 * large_disk
