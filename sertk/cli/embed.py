@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sertk.cli.errors import error_line
 from sertk.fileio import os_error_message
 from sertk.infer import DEFAULT_MODEL, ModelNotFoundError, load_model
 from sertk.infer.embeddings import (EmbeddingResult, check_embedding_output, embed_files,
@@ -61,11 +62,8 @@ def run(args: argparse.Namespace) -> int:
         if not listing.entries:
             raise ValueError(f"no audio files found in {' '.join(args.paths)}")
         predictor = load_model(args.model, device=args.device, vad=not args.no_vad)
-    except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
-        print(f"sertk embed: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"sertk embed: error: {os_error_message(err)}", file=sys.stderr)
+    except (ValueError, ModelNotFoundError, OSError) as err:  # refused before any work
+        print(error_line("embed", err), file=sys.stderr)  # (CheckpointError is a ValueError)
         return 2
 
     readable = [e.path for e in listing.entries if e.error is None]

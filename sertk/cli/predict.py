@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sertk.cli.errors import error_line
 from sertk.fileio import check_writable_folder, os_error_message
 from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoundError,
                          SegmentOptions, load_model, predict_long)
@@ -165,11 +166,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"sertk predict: error: --{err.option.replace('_', '-')} {err.reason}",
               file=sys.stderr)
         return 2
-    except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
-        print(f"sertk predict: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"sertk predict: error: {os_error_message(err)}", file=sys.stderr)
+    except (ValueError, ModelNotFoundError, OSError) as err:  # refused before any work
+        print(error_line("predict", err), file=sys.stderr)  # (CheckpointError is a ValueError)
         return 2
 
     progress = not args.no_progress
