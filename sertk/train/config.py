@@ -83,7 +83,8 @@ class TrainConfig:
     blocks fixed (:mod:`sertk.train.warmstart`). Both change the numbers, so both belong
     to the recipe a run directory is tied to.
     Runtime: Lightning ``accelerator``/``devices``/``num_nodes``/``strategy``/``precision``;
-    ``batch_size`` is per process. ``num_threads`` 0 leaves torch's default.
+    ``batch_size`` is per process. ``num_threads`` 0: the count the run directory recorded,
+    else torch's (:func:`settle_threads`); the count used is saved with the run.
     ``limit_train_batches``/``limit_val_batches`` are Lightning's (for smoke tests).
     """
 
@@ -312,6 +313,24 @@ def check_same_run(config: TrainConfig, run_dir: str | Path) -> None:
         diffs = "; ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in changed)
         raise ConfigError(f"{run_dir} holds a run with a different recipe ({diffs}); "
                           "use another output directory or delete it")
+
+
+def settle_threads(config: TrainConfig, run_dir: str | Path) -> TrainConfig:
+    """``config`` with a concrete ``num_threads``, so a run always records its thread count.
+
+    A count given by the user wins. Otherwise (``num_threads`` 0) a run directory that
+    recorded one is resumed with it (CPU sums in another order can change the last bits, so
+    a resumed fold continues exactly as it began), and a new run records torch's count in
+    this process (``OMP_NUM_THREADS`` or the machine's cores): deterministic for a machine.
+    """
+    if config.num_threads:
+        return config
+    saved = load_run_config(run_dir)
+    if saved is not None and saved.num_threads:
+        return dataclasses.replace(config, num_threads=saved.num_threads)
+    import torch
+
+    return dataclasses.replace(config, num_threads=torch.get_num_threads())
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -27,7 +27,8 @@ from sertk.classical.cv import corpus_vectors, run_linear_fold
 from sertk.data.manifest import Utterance
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
-from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
+from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_config,
+                               settle_threads)
 from sertk.train.fitting import FoldResult, fit, is_global_zero, load_fold_features, writing
 from sertk.train.folds import protocol_folds
 from sertk.train.recipe import check_recipe
@@ -56,6 +57,7 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     labels = check_recipe(config, utterances)  # nothing is written before this
     folds = protocol_folds(utterances, config)  # checked for leakage by make_folds
     selected = select_folds(folds, config)
+    config = settle_threads(config, run_dir)  # recorded with the run, reused on resume
     check_same_run(config, run_dir)
     classical = is_classical(config.model)
     todo = [f for f in selected if not _done(run_dir, f.index)]

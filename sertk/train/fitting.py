@@ -64,7 +64,8 @@ from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
 from sertk.train.calibration import calibrate_checkpoint, predict_logits, softmax
 from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
-from sertk.train.config import ConfigError, TrainConfig, check_same_run, save_config
+from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_config,
+                                settle_threads)
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.errors import TrainingInterrupted
 from sertk.train.folds import FINAL_FOLD_NAME, protocol_folds
@@ -140,6 +141,7 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     check_fold_labels(utterances, fold, labels)  # known labels, each one trained on
     init = load_init_checkpoint(config, feature_config_of(config), len(labels))
     run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
+    config = settle_threads(config, run_dir)  # recorded with the run, reused on resume
     check_same_run(config, run_dir)
     directory = run_dir if fold.name == FINAL_FOLD_NAME else run_fold_dir(run_dir, fold.index)
     done = _completed(directory, fold)

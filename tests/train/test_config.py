@@ -116,3 +116,16 @@ def test_saved_config_round_trips_and_guards_the_run(tmp_path):
 def test_from_dict_rejects_non_mappings():
     with pytest.raises(ConfigError, match="mapping"):
         from_dict(["lr"])
+
+
+def test_thread_count_is_recorded_and_reused_on_resume(tmp_path, monkeypatch):
+    import torch
+
+    from sertk.train.config import settle_threads
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 5)
+    auto = TrainConfig(num_threads=0)
+    assert settle_threads(auto, tmp_path / "new").num_threads == 5  # a new run: torch's count
+    save_config(auto.replace(num_threads=3), tmp_path)
+    assert settle_threads(auto, tmp_path).num_threads == 3  # resumed with the recorded count
+    assert settle_threads(auto.replace(num_threads=2), tmp_path).num_threads == 2  # user wins

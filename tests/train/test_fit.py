@@ -109,6 +109,24 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tiny, corpus, tmp_pat
     assert resumed.metrics["ua"] == whole.metrics["ua"]
 
 
+def test_the_thread_count_is_saved_with_the_run_and_used_again(tiny, corpus, tmp_path,
+                                                                 monkeypatch):
+    utts, feats = corpus
+    fit(tiny.replace(num_threads=0), utts, 0, out_dir=tmp_path, features=feats)
+    recorded = json.loads((tmp_path / "config.json").read_text())["num_threads"]
+    assert recorded == torch.get_num_threads() >= 1
+    other = 1 if recorded != 1 else 2  # as if the run had begun on another machine
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "num_threads": other}))
+    used = []
+    original = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (used.append(n), original(n)))
+    (tmp_path / "fold-00" / "metrics.json").unlink()
+    (tmp_path / "fold-00" / "result.json").unlink()  # the fold trains again, resumed
+    fit(tiny.replace(num_threads=0), utts, 0, out_dir=tmp_path, features=feats)
+    assert used and used[0] == other
+
+
 def test_finished_folds_are_skipped_and_trained_folds_only_evaluated(tiny, corpus, tmp_path):
     utts, feats = corpus
     first = fit(tiny, utts, 0, out_dir=tmp_path, features=feats)
