@@ -9,7 +9,8 @@ Two layouts, for corpora without a recipe of their own:
   (``angry/spk1/001``); speaker, session and gender are unknown (empty), so only the
   random ``kfold`` protocol applies. Use a CSV for speaker-independent protocols.
 - **CSV** (:func:`prepare_csv`): a header row with at least ``path`` and ``label``, and
-  optionally ``speaker``, ``session``, ``gender`` (F/M) and ``id``. Relative paths are
+  optionally ``speaker``, ``session``, ``gender`` (F/M), ``id`` and the numeric ratings
+  ``arousal``, ``valence``, ``dominance`` (empty cell: not rated). Relative paths are
   resolved against the CSV's folder. Without an ``id`` column the id is the path as
   written, without its extension. A manifest written by ``sertk prepare`` is such a CSV.
 
@@ -34,7 +35,7 @@ from typing import Iterable
 import soundfile as sf
 
 from sertk.data.labels import LabelConflict, check_label_spellings, normalise_label
-from sertk.data.manifest import Utterance
+from sertk.data.manifest import Utterance, read_dimensions
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish
 from sertk.fileio import open_text
 
@@ -145,7 +146,7 @@ def _row_utterance(row: dict[str, str], base: Path, corpus: str) -> Utterance:
     return Utterance(id=row.get("id") or written.with_suffix("").as_posix(),
                      path=os.path.abspath(path), label=row["label"],
                      speaker=row.get("speaker", ""), session=row.get("session", ""),
-                     gender=gender, corpus=corpus)
+                     gender=gender, corpus=corpus, **read_dimensions(row))
 
 
 def _check_spellings(source: Path, spellings: Iterable[tuple[str, str]]) -> None:

@@ -17,8 +17,10 @@ A label file is latin-1 text: a header line
 ``% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]``, then per utterance a line
 ``[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]``
 followed by the evaluators' own lines (``C-E2:``, ``A-F1:`` ...), which are ignored:
-the line's consensus label is the one used. Dot-files (macOS ``._*.txt`` forks) are
-not label files and are counted in ``.excluded``.
+the line's consensus label is the one used, and its ``[V, A, D]`` triple (the evaluators'
+mean valence, activation and dominance, 1-5) fills the utterance's ``valence``,
+``arousal`` and ``dominance``; a triple that is not three numbers makes a bad line.
+Dot-files (macOS ``._*.txt`` forks) are not label files and are counted in ``.excluded``.
 
 Labels: ``neu hap exc ang sad fru sur fea dis oth xxx`` (``xxx`` = no agreement). The
 paper's 4-class set keeps ``neu``, ``hap``+``exc`` (as happy), ``ang``, ``sad``
@@ -33,6 +35,7 @@ motion-capture markers), dialog ``Ses01F_impro01``, spoken by the session's man 
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -49,7 +52,7 @@ LABELS = ("neu", "hap", "exc", "ang", "sad", "fru", "sur", "fea", "dis", "oth", 
 FOUR_CLASS = {"neu": "neutral", "hap": "happy", "exc": "happy", "ang": "angry", "sad": "sad"}
 ENCODING = "latin-1"
 _LINE = re.compile(  # [start - end] id label [v, a, d]
-    r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\s+(\S+)\s+(\S+)\s+\[[^\]]*\]\s*$")
+    r"^\[\s*(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)\s*\]\s+(\S+)\s+(\S+)\s+\[([^\]]*)\]\s*$")
 _ID = re.compile(r"^Ses(?P<session>\d\d)[FM]_.+_(?P<gender>[FM])[^_]*$")
 
 
@@ -88,9 +91,9 @@ def prepare_iemocap(
             if is_hidden(label_file):
                 excluded["hidden file"] += 1
                 continue
-            for where, utt_id, label in read_label_file(label_file):
+            for where, utt_id, label, vad in read_label_file(label_file):
                 try:
-                    utt = _utterance(root, number, utt_id, label, labels)
+                    utt = _utterance(root, number, utt_id, label, labels, vad)
                 except ValueError as err:
                     bad.append(Skipped(where, str(err)))
                     continue
@@ -101,8 +104,9 @@ def prepare_iemocap(
     return finish(CORPUS, candidates, bad, excluded, skip_bad=skip_bad, decode=decode)
 
 
-def read_label_file(path: Path) -> list[tuple[str, str, str]]:
-    """The utterance lines of one EmoEvaluation file as ``(file:line, id, label)``.
+def read_label_file(path: Path) -> list[tuple[str, str, str, str]]:
+    """The utterance lines of one EmoEvaluation file as ``(file:line, id, label, vad)``,
+    ``vad`` the text inside the line's ``[V, A, D]`` brackets.
 
     Header (``%``), evaluator (``C-E1:`` ...) and blank lines are skipped. A line that
     starts with ``[`` but does not parse yields id and label ``""``, which
@@ -115,12 +119,12 @@ def read_label_file(path: Path) -> list[tuple[str, str, str]]:
             continue
         match = _LINE.match(line)
         where = f"{path}:{number}"
-        rows.append((where, match[3], match[4]) if match else (where, "", ""))
+        rows.append((where, match[3], match[4], match[5]) if match else (where, "", "", ""))
     return rows
 
 
 def _utterance(root: Path, session: int, utt_id: str, label: str,
-               labels: Mapping[str, str]) -> Utterance | None:
+               labels: Mapping[str, str], vad: str = "") -> Utterance | None:
     """The record of one label line; None if its label is left out; ValueError if bad."""
     if not utt_id:
         raise ValueError("line does not parse as [start - end] <id> <label> [v, a, d]")
@@ -134,12 +138,25 @@ def _utterance(root: Path, session: int, utt_id: str, label: str,
         raise ValueError(f"{utt_id}: unknown IEMOCAP label {label!r}")
     if label not in labels:
         return None
+    valence, arousal, dominance = _ratings(utt_id, vad)
     dialog = utt_id.rsplit("_", 1)[0]
     wav = root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt_id}.wav"
     gender = match["gender"]
     return Utterance(id=utt_id, path=os.path.abspath(wav), label=labels[label],
                      speaker=f"Ses{match['session']}{gender}", session=f"Session{session}",
-                     gender=gender, corpus=CORPUS)
+                     gender=gender, corpus=CORPUS, arousal=arousal, valence=valence,
+                     dominance=dominance)
+
+
+def _ratings(utt_id: str, vad: str) -> tuple[float, float, float]:
+    """The ``V, A, D`` text of a label line as three finite numbers; ValueError if not."""
+    try:
+        values = [float(x) for x in vad.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{utt_id}: [V, A, D] [{vad}] is not three numbers")
+    return values[0], values[1], values[2]
 
 
 def _release_root(root: Path) -> Path:

@@ -10,12 +10,18 @@ quietly: labels are normalised (:mod:`sertk.data.labels`; labels that differ onl
 or whitespace are refused), relative audio paths are resolved against the manifest's folder,
 and two rows naming the same audio file (``a.wav`` and ``sub/../a.wav``, a symbolic or hard
 link) are refused, naming both rows, as are duplicate ids.
+
+Dimensional ratings are optional numeric columns, :data:`DIMENSIONS` (``arousal``,
+``valence``, ``dominance``, on the corpus's own scale, e.g. IEMOCAP's 1-5): a manifest may
+have some, all or none of them, and a row may leave a cell empty (no rating). A value that
+is not a finite number is refused, naming the row and the column.
 """
 from __future__ import annotations
 
 import csv
 import json
 import logging
+import math
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
@@ -28,6 +34,8 @@ from sertk.fileio import atomic_open, open_text
 log = logging.getLogger(__name__)
 
 FIELDS = ("id", "path", "label", "speaker", "session", "gender", "duration", "corpus")
+#: Optional numeric columns: dimensional emotion ratings (None = not rated).
+DIMENSIONS = ("arousal", "valence", "dominance")
 
 
 class ManifestError(ValueError):
@@ -40,7 +48,8 @@ class Utterance:
 
     ``speaker`` and ``session`` drive the speaker- and session-independent
     protocols; ``gender`` is ``"F"``, ``"M"`` or ``""`` when unknown;
-    ``duration`` is in seconds (0.0 when unknown).
+    ``duration`` is in seconds (0.0 when unknown); ``arousal``, ``valence`` and
+    ``dominance`` are ratings on the corpus's scale, None when not rated.
     """
 
     id: str
@@ -51,12 +60,20 @@ class Utterance:
     gender: str = ""
     duration: float = 0.0
     corpus: str = ""
+    arousal: float | None = None
+    valence: float | None = None
+    dominance: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "label", normalise_label(self.label))  # sertk.data.labels
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields, without dimensions that are not rated."""
+        return {k: v for k, v in asdict(self).items() if not (k in DIMENSIONS and v is None)}
+
+    def dimension_values(self, names) -> list[float | None]:
+        """The ratings ``names`` (a subset of :data:`DIMENSIONS`), None where not rated."""
+        return [getattr(self, name) for name in names]
 
     @classmethod
     def from_dict(cls, row: dict, where: str = "") -> "Utterance":
@@ -68,7 +85,52 @@ class Utterance:
             values["duration"] = float(values.get("duration") or 0.0)
         except ValueError:
             raise ManifestError(f"{where}: duration {row.get('duration')!r} is not a number") from None
-        return cls(**{k: (v if k == "duration" else str(v)) for k, v in values.items()})
+        values.update(read_dimensions(row, where))
+        return cls(**{k: (v if k == "duration" or k in DIMENSIONS else str(v))
+                      for k, v in values.items()})
+
+
+def read_dimensions(row: dict, where: str = "") -> dict[str, float | None]:
+    """The :data:`DIMENSIONS` cells of a manifest or CSV row as floats (None: empty or
+    absent); ``where`` (the row) prefixes error messages.
+
+    Raises:
+        ManifestError: ``<where>: arousal 'high' is not a finite number`` (NaN, infinity,
+            text or a boolean are refused).
+    """
+    out = {}
+    for name in DIMENSIONS:
+        value = row.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            out[name] = None
+            continue
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+        except (TypeError, ValueError):
+            prefix = f"{where}: " if where else ""
+            raise ManifestError(f"{prefix}{name} {value!r} is not a finite number") from None
+        out[name] = number
+    return out
+
+
+def check_dimensions(utterances: Iterable[Utterance], names: Iterable[str]) -> None:
+    """Raise :class:`ManifestError` unless every utterance is rated on every dimension of
+    ``names``; the message names the missing column(s) and up to five unrated ids."""
+    utterances, names = list(utterances), list(names)
+    for name in names:
+        if name not in DIMENSIONS:
+            raise ManifestError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
+        unrated = [u.id for u in utterances if getattr(u, name) is None]
+        if len(unrated) == len(utterances):
+            raise ManifestError(f"the manifest has no {name} column (dimensions need "
+                                f"{', '.join(names)} ratings on every utterance)")
+        if unrated:
+            shown = ", ".join(unrated[:5]) + (" ..." if len(unrated) > 5 else "")
+            raise ManifestError(f"{len(unrated)} utterance(s) have no {name} rating: {shown}")
 
 
 def same_file_groups(located: Iterable[tuple[str, str]]) -> list[list[tuple[str, str]]]:
@@ -131,17 +193,21 @@ def check_unique_ids(utterances: Iterable[Utterance]) -> None:
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
     """Write utterances as CSV (default) or JSON lines (``.jsonl``). Returns the path.
 
+    A dimension column is written when some utterance is rated on it (empty cells, or no
+    key in JSON, for utterances that are not).
+
     Raises:
         OSError: naming ``path``; no partial manifest is left under that name.
     """
     path = Path(path)
     rows = [u.to_dict() for u in utterances]
+    rated = [name for name in DIMENSIONS if any(name in row for row in rows)]
     with atomic_open(path, newline="") as fh:  # whole or not at all, even on a full disk
         if path.suffix == ".jsonl":
             for row in rows:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         else:
-            writer = csv.DictWriter(fh, fieldnames=FIELDS)
+            writer = csv.DictWriter(fh, fieldnames=FIELDS + tuple(rated))
             writer.writeheader()
             writer.writerows(rows)
     return path

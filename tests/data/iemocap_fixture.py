@@ -5,7 +5,8 @@ recipe must cope with:
 
 - ``SessionN/dialog/EmoEvaluation/<dialog>.txt`` label files in latin-1, each with the
   ``% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]`` header, one
-  ``[start - end]<TAB>id<TAB>label<TAB>[v, a, d]`` line per utterance, and the
+  ``[start - end]<TAB>id<TAB>label<TAB>[v, a, d]`` line per utterance (valence, arousal,
+  dominance: means of evaluators' 1-5 ratings, in thirds, written ``2.6667``), and the
   evaluators' ``C-E2:`` / ``A-F1:`` lines after it (with non-ASCII latin-1 comments);
 - ``Attribute/``, ``Categorical/`` and ``Self-evaluation/`` sub-folders whose files hold
   conflicting labels, and a macOS ``._<dialog>.txt`` dot-file of binary junk: the recipe
@@ -32,6 +33,9 @@ from tests.data.bad_audio import wav_bytes
 
 RATE = 16_000
 HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
+# the real corpus's trend: anger and excitement are aroused, sadness is not (arousal 1-5)
+AROUSAL = {"ang": 3.6667, "exc": 3.3333, "hap": 3.0, "fru": 3.0, "sur": 3.6667, "fea": 3.3333,
+           "dis": 3.0, "neu": 2.3333, "sad": 2.0, "oth": 2.6667, "xxx": 2.6667}
 EVALUATOR_WORDS = {"neu": "Neutral", "hap": "Happiness", "exc": "Excited", "ang": "Anger",
                    "sad": "Sadness", "fru": "Frustration", "sur": "Surprise", "fea": "Fear",
                    "dis": "Disgust", "oth": "Other", "xxx": "Neutral"}
@@ -67,6 +71,7 @@ class IemocapFixture:
     ``expected``: id -> the fields a recipe must produce (label is the 4-class name);
     ``raw``: id -> IEMOCAP label of every utterance, kept or not; ``excluded``: the
     ``.excluded`` summary the recipe must report; ``label_files``: id -> its label file.
+    ``expected`` also holds each kept utterance's ``valence``, ``arousal`` and ``dominance``.
     """
 
     root: Path
@@ -119,8 +124,10 @@ def _write_dialog(fixture: IemocapFixture, session: int, dialog: str,
         samples = 480 if paper_mode else 400 + 37 * (len(fixture.raw) % 50)
         start = 2.0 + 3.1 * turn
         end = start + samples / RATE
+        valence, arousal, dominance = ratings(label, len(fixture.raw))
         label_lines += [
-            f"[{start:.4f} - {end:.4f}]\t{utt_id}\t{label}\t[2.5000, 3.0000, 2.0000]",
+            f"[{start:.4f} - {end:.4f}]\t{utt_id}\t{label}\t"
+            f"[{valence:.4f}, {arousal:.4f}, {dominance:.4f}]",
             f"C-E2:\t{EVALUATOR_WORDS[label]};\t()",
             f"C-E3:\t{EVALUATOR_WORDS[label]}; Other;\t(énervé, très calme)",
             f"C-F1:\t{EVALUATOR_WORDS[label]};\t()",
@@ -137,7 +144,8 @@ def _write_dialog(fixture: IemocapFixture, session: int, dialog: str,
             fixture.expected[utt_id] = {
                 "label": FOUR_CLASS[label], "speaker": f"Ses{session:02d}{gender}",
                 "session": f"Session{session}", "gender": gender, "path": str(wav),
-                "duration": samples / RATE,
+                "duration": samples / RATE, "valence": round(valence, 4),
+                "arousal": round(arousal, 4), "dominance": round(dominance, 4),
             }
         else:
             fixture.excluded[f"label {label}"] += 1
@@ -149,6 +157,15 @@ def _write_dialog(fixture: IemocapFixture, session: int, dialog: str,
     text_file = base / "dialog" / "transcriptions" / f"{dialog}.txt"
     text_file.parent.mkdir(parents=True, exist_ok=True)
     text_file.write_bytes("\n".join(text_lines).encode("latin-1"))
+
+
+def ratings(label: str, n: int) -> tuple[float, float, float]:
+    """Valence, arousal, dominance (1-5, in thirds) of the ``n``-th utterance: arousal
+    follows the label (:data:`AROUSAL`) give or take a third; valence and dominance vary."""
+    arousal = min(5.0, max(1.0, AROUSAL[label] + (n % 3 - 1) / 3))
+    valence = 1.0 + (n * 7 % 13) / 3
+    dominance = 1.0 + (n * 5 % 11) / 3
+    return valence, arousal, dominance
 
 
 def _write_traps(folder: Path, dialog: str, utterances: list[tuple[str, str]]) -> None:

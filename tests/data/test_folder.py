@@ -141,3 +141,15 @@ def test_csv_bad_rows(tmp_path, kind):
     assert [u.id for u in utts] == ([] if kind == "duplicate id" else ["good"])
     if kind == "duplicate id":  # both rows are named
         assert f"{path}:2" in utts.skipped[1].reason and f"{path}:3" in utts.skipped[0].reason
+
+
+def test_csv_reads_dimension_ratings_and_refuses_a_bad_one(tmp_path):
+    for name in ("a", "b", "c"):
+        write_wav(tmp_path / f"{name}.wav")
+    path = _csv(tmp_path, ["a.wav,happy,3.5,", "b.wav,sad,1.25,2", "c.wav,sad,high,2"],
+                header="path,label,arousal,valence")
+    utts = prepare_csv(path, skip_bad=True)
+    assert [(u.id, u.arousal, u.valence, u.dominance) for u in utts] == [
+        ("a", 3.5, None, None), ("b", 1.25, 2.0, None)]
+    assert [(s.path, s.reason) for s in utts.skipped] == [
+        (f"{path}:4", "arousal 'high' is not a finite number")]

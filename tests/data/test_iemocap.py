@@ -53,6 +53,8 @@ def test_layout_fixture_is_read_exactly(layout):
         assert [getattr(u, f) for f in fields] == [want[f] for f in fields]
         assert u.corpus == "iemocap"
         assert u.duration == pytest.approx(want["duration"], abs=1e-6)  # rounded to 1 us
+        assert (u.valence, u.arousal, u.dominance) == (
+            want["valence"], want["arousal"], want["dominance"])  # [V, A, D] on the line
     assert utts.excluded == dict(layout.excluded)
     assert utts.skipped == []
 
@@ -125,3 +127,29 @@ def test_bad_audio_lines_and_duplicates(tmp_path):
     assert any(r.startswith(f"{nan_wav}: ") and "NaN" in r for r in reasons)
     assert len(reasons) == 7
     assert [u.id for u in utts] == [i for i in kept if i not in kept[:3]]
+
+
+def test_ratings_are_read_in_v_a_d_order_and_vary(layout):
+    utts = prepare_iemocap(layout.root)
+    line = next(line for line in layout.label_files[utts[0].id].read_text("latin-1").splitlines()
+                if f"\t{utts[0].id}\t" in line)
+    v, a, d = (float(x) for x in line.rsplit("[", 1)[1].rstrip("]").split(","))
+    assert (utts[0].valence, utts[0].arousal, utts[0].dominance) == (v, a, d)
+    for name in ("valence", "arousal", "dominance"):
+        values = [getattr(u, name) for u in utts]
+        assert len(set(values)) > 2 and all(1.0 <= x <= 5.0 for x in values), name
+
+
+@pytest.mark.parametrize("triple", ["[2.5, 3.0]", "[2.5, high, 3.0]", "[nan, 3.0, 2.0]", "[]"])
+def test_a_bad_v_a_d_triple_is_a_bad_line(tmp_path, triple):
+    fixture = write_iemocap(tmp_path / "IEMOCAP_full_release", {1: {"neu": 2, "sad": 1}})
+    utt_id = sorted(fixture.expected)[0]
+    label_file = fixture.label_files[utt_id]
+    lines = label_file.read_bytes().decode("latin-1").splitlines()
+    number = next(n for n, line in enumerate(lines, 1) if f"\t{utt_id}\t" in line)
+    lines[number - 1] = lines[number - 1].rsplit("\t", 1)[0] + "\t" + triple
+    label_file.write_bytes("\n".join(lines).encode("latin-1"))
+    utts = prepare_iemocap(fixture.root, sessions=[1], skip_bad=True)
+    assert [f"{s.path}: {s.reason}" for s in utts.skipped] == [
+        f"{label_file}:{number}: {utt_id}: [V, A, D] {triple} is not three numbers"]
+    assert utt_id not in {u.id for u in utts}
