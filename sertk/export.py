@@ -306,6 +306,10 @@ def _export(format: str, checkpoint, path: Path, options: ExportOptions) -> Expo
         raise ExportError("a model trained with speaker normalisation needs each speaker's "
                           "statistics at run time; export a model trained with 'fold' or "
                           "'utterance' normalisation instead")
+    if checkpoint.dimensions is not None:
+        raise ExportError(f"this model also predicts {', '.join(checkpoint.dimensions.names)} "
+                          "(a dimension head), which the exported graph (logits only) would "
+                          "drop; predict with sertk predict / sertk.load_model instead")
     if getattr(checkpoint.model, "group_norm", False):
         raise ExportError("this SSL encoder group-normalises its first convolution over time "
                           "(wav2vec 2.0 base), so a clip's output depends on the batch's "

@@ -246,3 +246,12 @@ def test_check_audio_shorter_than_one_window_is_refused(checkpoints, tmp_path):
         export_torchscript(checkpoints["fixed"], tmp_path / "m.pt",
                            ExportOptions(check_audio=(str(short),)))
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_a_model_with_a_dimension_head_is_refused_not_exported_without_it(tmp_path, fmt):
+    checkpoint = make_checkpoint(tmp_path / "dims", n_dims=2)
+    target = tmp_path / f"m.{'onnx' if fmt == 'onnx' else 'pt'}"
+    with pytest.raises(ExportError, match="also predicts arousal, valence"):
+        export_model(checkpoint, target, format=fmt)
+    assert not target.exists()

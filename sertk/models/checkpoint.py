@@ -11,7 +11,9 @@ Layout::
 "weights_sha256", "metadata", "temperature"}``. ``temperature`` (optional, 1.0 when absent,
 as in checkpoints saved before calibration existed) divides the logits before the softmax
 (temperature scaling, :mod:`sertk.train.calibration`); it must be a finite number in
-:data:`TEMPERATURE_RANGE`. The loader rebuilds the network from that JSON
+:data:`TEMPERATURE_RANGE`. ``dimensions`` (only for a model with a dimension head,
+``model_config.n_dims`` > 0) names its outputs and their target scaling
+(:class:`~sertk.models.dimensions.DimensionScaling`). The loader rebuilds the network from that JSON
 alone (``SERNet(SERNetConfig.from_dict(model_config))``), checks the weights
 against their sha256 and the model's tensor names and shapes, and reports any
 problem as a :class:`CheckpointError` naming the path.
@@ -37,6 +39,7 @@ import torch
 
 from sertk.features import FeatureConfig
 from sertk.fileio import atomic_write, os_error_message
+from sertk.models.dimensions import DimensionScaling
 from sertk.models.registry import is_model, list_models
 from sertk.models.sernet import SERNet, SERNetConfig
 from sertk.models.ssl import SSL_MODELS, SSLNet, SSLNetConfig
@@ -79,6 +82,7 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     temperature: float = 1.0  # logits / temperature before the softmax
+    dimensions: DimensionScaling | None = None  # the dimension head's outputs, if any
 
 
 # ----------------------------------------------------------------------------- save
@@ -87,7 +91,8 @@ class Checkpoint:
 def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels: list[str],
                     feature_config: FeatureConfig, norm_mean, norm_std,
                     metadata: dict[str, Any] | None = None,
-                    dtype: torch.dtype | None = None, temperature: float = 1.0) -> Path:
+                    dtype: torch.dtype | None = None, temperature: float = 1.0,
+                    dimensions: DimensionScaling | None = None) -> Path:
     """Save ``model`` and what it needs for inference into directory ``path``.
 
     Args:
@@ -100,6 +105,8 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
             they are loaded back as float32.
         temperature: the calibration temperature (logits are divided by it), a finite
             number in :data:`TEMPERATURE_RANGE`; 1.0 = uncalibrated.
+        dimensions: the names and target scaling of the dimension head's outputs; required
+            exactly when the model has one.
 
     Returns the checkpoint directory.
     """
@@ -121,6 +128,9 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         "metadata": dict(metadata or {}),
         "temperature": check_temperature(path, temperature),
     }
+    _check_dimensions(path, dimensions, getattr(model.config, "n_dims", 0))
+    if dimensions is not None:
+        config["dimensions"] = dimensions.to_dict()
     if isinstance(model, SERNet) and feature_config.n_mels != model.config.n_mels:
         raise CheckpointError(path, f"feature_config has {feature_config.n_mels} mel bands but "
                                     f"the model expects {model.config.n_mels}")
@@ -202,6 +212,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path / CONFIG_NAME, "metadata must be a JSON object")
 
     temperature = check_temperature(path / CONFIG_NAME, config.get("temperature", 1.0))
+    dimensions = None
+    if "dimensions" in config:
+        dimensions = _parse(path, "dimensions", DimensionScaling.from_dict, config["dimensions"])
+    _check_dimensions(path / CONFIG_NAME, dimensions, getattr(model_config, "n_dims", 0))
 
     model = model_class(model_config)
     _load_tensors(path, model, _read_weights(path, config, _max_weights_bytes(model)))
@@ -209,7 +223,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
                       model_config=model_config, labels=labels, feature_config=feature_config,
                       norm_mean=np.asarray(norm_mean, dtype=np.float32),
                       norm_std=np.asarray(norm_std, dtype=np.float32),
-                      metadata=config["metadata"], path=path, temperature=temperature)
+                      metadata=config["metadata"], path=path, temperature=temperature,
+                      dimensions=dimensions)
 
 
 def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> SERNet:
@@ -295,6 +310,15 @@ def _check_labels(path: Path, labels, n_classes: int) -> list[str]:
         repeated = sorted({x for x in labels if labels.count(x) > 1})
         raise CheckpointError(path, f"labels are not unique: {reprlib.repr(repeated)} repeated")
     return labels
+
+
+def _check_dimensions(path: Path, dimensions: DimensionScaling | None, n_dims: int) -> None:
+    """A model with a dimension head of ``n_dims`` outputs needs that many named dimensions;
+    a model without one has none."""
+    have = len(dimensions.names) if dimensions is not None else 0
+    if have != n_dims:
+        raise CheckpointError(path, f"the model has {n_dims} dimension output(s) but "
+                                    f"dimensions names {have}")
 
 
 def _stats_size(model_config) -> int:

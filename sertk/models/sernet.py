@@ -6,7 +6,9 @@ names. The proposed system reads, in ``forward_features``::
 
     3-Conv -> 2 x residual-BLSTM -> time pooling -> 3 x E-transformer -> stats pooling
 
-and ``forward_head`` maps the 256-d embedding to class logits (SPEC 2).
+and ``forward_head`` maps the 256-d embedding to class logits (SPEC 2). With ``n_dims`` > 0
+a second head, ``forward_dimensions``, maps the same embedding to dimensional ratings
+(arousal, valence, dominance; multi-task training, :mod:`sertk.train.module`).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ MAX_WIDTH = 65_536
 MAX_BLOCKS = 64
 MAX_KERNEL = 63
 MAX_PARAMETERS = 100_000_000
+MAX_DIMS = 3  # arousal, valence, dominance (sertk.data.manifest.DIMENSIONS)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class SERNetConfig:
     ``hidden`` is the conv channels, the BLSTM units per direction and d_model
     (128); the embedding is ``2 * hidden`` (256). ``blstm``: ``"residual"``
     (H = FFN(BLSTM(X)) + X) or ``"plain"`` (BLSTM then Linear). ``transformer``:
-    ``"etransformer"``, ``"plain"`` (encoder layers only) or ``"none"``.
+    ``"etransformer"``, ``"plain"`` (encoder layers only) or ``"none"``. ``n_dims``: outputs
+    of the dimensional regression head (0: none, the paper's network).
     """
 
     n_classes: int = bounded(4, 1, MAX_CLASSES)
@@ -66,6 +70,7 @@ class SERNetConfig:
     transformer_dropout: float = bounded(0.1, 0.0, 1.0, high_open=True)
     transformer_kernel_size: int = bounded(3, 1, MAX_KERNEL)
     positional_encoding: str = "none"
+    n_dims: int = bounded(0, 0, MAX_DIMS)
 
     def __post_init__(self):
         check_fields(self)  # types, finite numbers, ranges (before anything else looks at them)
@@ -96,6 +101,8 @@ class SERNetConfig:
         is built on the ``meta`` device and repeated blocks are multiplied."""
         with torch.device("meta"):
             total = _count(build_head(self))
+            if self.n_dims:
+                total += _count(build_dimension_head(self))
             if self.conv_front:
                 total += _count(build_conv(self))
             total += sum(_count(build_blstm_block(self, i)) * repeats
@@ -109,9 +116,12 @@ class SERNetConfig:
         return total
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values (the kernel-size tuple becomes a list)."""
+        """Plain JSON values (the kernel-size tuple becomes a list; ``n_dims`` only when set,
+        so a categorical model's config is what it was before dimensions existed)."""
         data = asdict(self)
         data["conv_kernel_sizes"] = list(self.conv_kernel_sizes)
+        if not self.n_dims:
+            del data["n_dims"]
         return data
 
     @classmethod
@@ -172,6 +182,10 @@ def build_head(c: SERNetConfig) -> nn.Module:
     return nn.Linear(2 * c.hidden, c.n_classes)
 
 
+def build_dimension_head(c: SERNetConfig) -> nn.Module:
+    return nn.Linear(2 * c.hidden, c.n_dims)
+
+
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -183,7 +197,8 @@ class SERNet(nn.Module):
         x: (B, n_mels, T) log-mel features, T >= 1.
         lengths: optional (B,) int64 real frames per row, 1 <= lengths <= T;
             padded frames never change the result.
-        forward -> logits (B, n_classes); forward_features -> (B, 2 * hidden).
+        forward -> logits (B, n_classes); forward_features -> (B, 2 * hidden);
+        forward_dimensions (with ``n_dims`` > 0) -> (B, n_dims).
 
     Example:
         >>> model = SERNet(SERNetConfig(n_classes=4)).eval()
@@ -202,6 +217,7 @@ class SERNet(nn.Module):
             0 if c.transformer == "none" else c.n_transformer))
         self.stats = StatisticsPooling()
         self.head = build_head(c)
+        self.dimension_head = build_dimension_head(c) if c.n_dims else None
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels, T), lengths (B,) or None -> logits (B, n_classes).
@@ -232,6 +248,21 @@ class SERNet(nn.Module):
     def forward_head(self, embedding: torch.Tensor) -> torch.Tensor:
         """(B, 2 * hidden) -> logits (B, n_classes); softmax lives in the loss."""
         return self.head(embedding)
+
+    def forward_dimensions(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, 2 * hidden) -> dimensional ratings (B, n_dims), on the training targets'
+        standardised scale (the checkpoint's ``dimensions`` scaling undoes it)."""
+        if self.dimension_head is None:
+            raise ValueError("this model has no dimension head (n_dims=0)")
+        return self.dimension_head(embedding)
+
+    def forward_outputs(self, x: torch.Tensor, lengths: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, n_mels, T), lengths -> (logits (B, n_classes), ratings (B, n_dims) or None
+        without a dimension head), from one pass through the network."""
+        embedding = self.forward_features(x, lengths)
+        dims = self.forward_dimensions(embedding) if self.dimension_head is not None else None
+        return self.forward_head(embedding), dims
 
     def _check_inputs(self, x: torch.Tensor, lengths: torch.Tensor | None):
         if x.dim() != 3 or x.shape[1] != self.config.n_mels or x.shape[2] < 1:

@@ -8,8 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from sertk.data.manifest import DIMENSIONS
 from sertk.features import FeatureConfig
 from sertk.models import create_model, save_checkpoint
+from sertk.models.dimensions import DimensionScaling
 
 LABELS = ["anger", "boredom", "happiness", "neutral", "sadness"]
 TINY = dict(hidden=16, n_heads=2, n_blstm=1, blstm_ffn_dim=32, n_transformer=1,
@@ -20,7 +22,9 @@ def make_checkpoint(path: Path, padding: str = "fixed", seed: int = 0, **overrid
     """A small ``proposed`` model saved with ``save_checkpoint``.
 
     The classifier weights are scaled up so that probabilities are far from uniform and
-    differences between two implementations show.
+    differences between two implementations show. ``n_dims`` (an override) adds a
+    dimension head for the first ``n_dims`` of arousal, valence, dominance (scaled as
+    ratings of mean 3, std 0.5).
     """
     torch.manual_seed(seed)
     model = create_model("proposed", len(LABELS), **{**TINY, **overrides}).eval()
@@ -31,7 +35,13 @@ def make_checkpoint(path: Path, padding: str = "fixed", seed: int = 0, **overrid
     std = rng.uniform(1.5, 3.0, 40).astype(np.float32)
     return save_checkpoint(path, model, model_name="proposed", labels=LABELS,
                            feature_config=FeatureConfig(padding=padding), norm_mean=mean,
-                           norm_std=std, metadata={"test": True})
+                           norm_std=std, metadata={"test": True},
+                           dimensions=_scaling(overrides.get("n_dims", 0)))
+
+
+def _scaling(n_dims: int) -> DimensionScaling | None:
+    return DimensionScaling(DIMENSIONS[:n_dims], (3.0,) * n_dims, (0.5,) * n_dims) \
+        if n_dims else None
 
 
 def speech_like(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarray:
