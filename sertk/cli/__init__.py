@@ -35,6 +35,7 @@ COMMANDS = {
     "compare": "sertk.cli.compare",
     "evaluate": "sertk.cli.evaluate",
     "ablate": "sertk.cli.ablate",
+    "study": "sertk.cli.study",
     "predict": "sertk.cli.predict",
     "embed": "sertk.cli.embed",
     "export": "sertk.cli.export",

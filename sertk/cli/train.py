@@ -64,8 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None = None) -> None:
-    """The options shared by ``train``, ``cv`` and ``ablate``."""
+def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None = None,
+                         exclude: tuple[str, ...] = ()) -> None:
+    """The options shared by ``train``, ``cv``, ``ablate`` and ``study`` (less ``exclude``)."""
     parser.add_argument("-o", "--out", required=True, help="output (run) directory")
     parser.add_argument("-c", "--config", help="recipe file (.yaml/.yml/.toml/.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -73,7 +74,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None 
                         help="override a recipe key (repeatable), e.g. --set spec_augment=true "
                              "--set model_args.hidden=64")
     for key, (flag, kind, text) in {**FLAGS, **(extra or {})}.items():
-        parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
+        if key not in exclude:
+            parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
     parser.add_argument("--no-progress", dest="progress_bar", action="store_const", const=False,
                         default=None, help="no progress bars")
 
@@ -84,8 +86,7 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
     from sertk.devices import check_training_devices
     from sertk.train.config import ConfigError, resolve_config
 
-    values = {key: getattr(args, key, None) for key in {**FLAGS, **(extra or {})}}
-    values["progress_bar"] = False if getattr(args, "verbosity", 0) < 0 else args.progress_bar
+    values = flag_values(args, extra)
     for key, value in defaults.items():
         if values.get(key) is None:
             values[key] = value
@@ -95,6 +96,13 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
                           "or set `manifest:` in the config file")
     check_training_devices(config.accelerator, config.devices)  # before any run dir is written
     return config
+
+
+def flag_values(args: argparse.Namespace, extra: dict | None = None) -> dict:
+    """The recipe keys the flags give (None: not given), progress bars off with --quiet."""
+    values = {key: getattr(args, key, None) for key in {**FLAGS, **(extra or {})}}
+    values["progress_bar"] = False if getattr(args, "verbosity", 0) < 0 else args.progress_bar
+    return values
 
 
 def run(args: argparse.Namespace) -> int:
