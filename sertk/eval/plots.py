@@ -1,5 +1,5 @@
-"""Figures: confusion matrices (one, or a grid like the paper's Figure 3), training curves and
-reliability diagrams (calibration).
+"""Figures: confusion matrices (one, or a grid like the paper's Figure 3), training curves,
+reliability diagrams (calibration) and predicted-vs-true scatter plots of dimensions.
 
 Drawn on matplotlib's Agg canvas through the object API (``Figure``, never ``pyplot``), so
 plotting works headless, sets no global state and is safe beside other threads. Every
@@ -157,6 +157,27 @@ def plot_reliability(bins: Mapping[str, object], path: str | Path, *,
     for ax in (curve_ax, count_ax):
         ax.grid(alpha=0.3)
     curve_ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)
+
+
+def plot_dimension_scatter(true: np.ndarray, pred: np.ndarray, name: str, path: str | Path, *,
+                           title: str | None = None) -> Path:
+    """Predicted against true ratings (N,) of one dimension, with the identity line (a
+    perfect model's points lie on it) and the CCC in the title."""
+    from sertk.eval.dimensional import ccc
+
+    true, pred = np.asarray(true, dtype=float), np.asarray(pred, dtype=float)
+    fig = Figure(figsize=(4.2, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.scatter(true, pred, s=8, alpha=0.4, color="tab:blue", linewidths=0)
+    both = np.concatenate([true, pred])
+    low, high = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
+    ax.plot([low, high], [low, high], color="0.4", linewidth=1, linestyle="--")
+    ax.set_xlabel(f"true {name}")
+    ax.set_ylabel(f"predicted {name}")
+    ax.set_aspect("equal", adjustable="datalim")
+    concordance = ccc(pred, true) if true.size else float("nan")
+    ax.set_title(f"{title or name}: CCC {concordance:.3f} (n={true.size})")
     return _save(fig, path)
 
 

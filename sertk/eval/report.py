@@ -18,7 +18,7 @@ from sertk.eval.calibration import calibration_lines, run_calibration
 from sertk.eval.metrics import SUMMARY_KEYS, fold_metrics, summarize
 from sertk.eval.rundir import (CONFUSION_PNG, CURVES_PNG, HISTORY_FILE, METRICS_FILE,
                                PREDICTIONS_FILE, REPORT_FILE, IncompleteRunError, Predictions,
-                               ReportError, atomic_write, fold_dir, read_json,
+                               ReportError, atomic_write, dimension_fields, fold_dir, read_json,
                                read_predictions, read_run, write_json, write_predictions)
 
 #: The paper's names for the models of Table 2 (SPEC section 3).
@@ -42,6 +42,7 @@ ABLATION_MD = "ablation.md"
 ABLATION_JSON = "ablation.json"
 ABLATION_GRID_PNG = "confusion-grid.png"
 RELIABILITY_PNG = "reliability.png"
+SCATTER_PNG = "scatter-{}.png"  # one per dimension: scatter-arousal.png ...
 METRIC_NAMES = {"wa": "WA", "ua": "UA", "f1": "macro-F1"}
 
 
@@ -67,7 +68,8 @@ def aggregate_run(run_dir: str | Path, *, partial: bool = False, plots: bool = T
         preds = _read_fold_predictions(run_dir, fold, labels)
         info = read_json(fold_dir(run_dir, fold.index) / METRICS_FILE).get("info", {})
         per_fold.append({"index": fold.index, "name": fold.name,
-                         **fold_metrics(preds.y_true, preds.y_pred, labels), "info": info})
+                         **fold_metrics(preds.y_true, preds.y_pred, labels),
+                         **dimension_fields(preds), "info": info})
         parts.append(preds)
     pooled = Predictions.concat(parts)
     metrics = {
@@ -79,8 +81,15 @@ def aggregate_run(run_dir: str | Path, *, partial: bool = False, plots: bool = T
     calibration = run_calibration(per_fold)  # temperature scaling's ECE before/after
     if calibration is not None:
         metrics["calibration"] = calibration
+    if pooled.dimensions:  # per-dimension CCC/PCC/MAE: folds' mean ± std, pooled
+        from sertk.eval.dimensional import summarize_dimensions
+
+        metrics["dimensions"] = summarize_dimensions([f["dimensions"] for f in per_fold],
+                                                     pooled.dims_true, pooled.dims_pred,
+                                                     pooled.dimensions)
     if plots:
         _write_plots(run_dir, metrics)
+        _write_scatter_plots(run_dir, pooled)
     write_predictions(run_dir / PREDICTIONS_FILE, pooled)
     write_json(run_dir / METRICS_FILE, metrics)
     atomic_write(run_dir / REPORT_FILE, render_report(metrics, plots=plots))
@@ -131,6 +140,17 @@ def render_report(metrics: dict, *, plots: bool = False) -> str:
               confusion_table(cm, labels, normalize=True)]
     if plots:
         lines += ["", f"![pooled confusion matrix]({CONFUSION_PNG})"]
+    if metrics.get("dimensions"):
+        from sertk.eval.dimensional import dimension_table_rows
+
+        header, rows = dimension_table_rows(metrics["dimensions"])
+        lines += ["", "## Dimensions", "", "Concordance (CCC) and Pearson (PCC) correlation, "
+                  "mean absolute error (MAE, on the corpus's scale) of the predicted ratings: "
+                  "mean ± std over folds, and pooled over all test predictions.", "",
+                  markdown_table(header, rows)]
+        if plots:
+            lines += ["", *(f"![predicted vs true {name}]({SCATTER_PNG.format(name)})"
+                            for name in metrics["dimensions"]["names"])]
     calibration = calibration_lines(metrics.get("calibration"))
     if calibration:
         lines += ["", *calibration]
@@ -251,6 +271,14 @@ def _write_plots(run_dir: Path, metrics: dict) -> None:
         history = fold_dir(run_dir, fold["index"]) / HISTORY_FILE
         if history.is_file():
             plot_history(history, history.with_name(CURVES_PNG), title=fold["name"])
+
+
+def _write_scatter_plots(run_dir: Path, pooled: Predictions) -> None:
+    from sertk.eval.plots import plot_dimension_scatter
+    for d, name in enumerate(pooled.dimensions):
+        plot_dimension_scatter(pooled.dims_true[:, d], pooled.dims_pred[:, d], name,
+                               run_dir / SCATTER_PNG.format(name),
+                               title=f"{name}, pooled over folds")
 
 
 def _fold_table(folds: list[dict]) -> str:

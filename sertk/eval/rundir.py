@@ -8,6 +8,7 @@ every fold writes its own files and the run-level files are derived from them::
       fold-00/
         history.csv         per-epoch curves, written by the training engine (HISTORY_COLUMNS)
         predictions.csv     id, fold, true, pred, prob_<label> ... (one row per test utterance)
+                            [, true_<dim>, pred_<dim> ... for a model with dimensions]
         metrics.json        fold_metrics() of those predictions + "info" (params, train time...)
       fold-01/ ...
       metrics.json          run level: per fold, mean +- std, pooled (written by aggregate_run)
@@ -57,6 +58,7 @@ CURVES_PNG = "curves.png"
 RUN_LOG = "run.log"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_ua", "val_wa")
 PROB_PREFIX = "prob_"
+TRUE_PREFIX, PRED_PREFIX = "true_", "pred_"  # dimension columns: true_arousal, pred_arousal
 
 
 class ReportError(ValueError):
@@ -114,7 +116,9 @@ def read_run(run_dir: str | Path) -> dict:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Test predictions: ids, fold indices, true and predicted labels (N,), probs (N, C)."""
+    """Test predictions: ids, fold indices, true and predicted labels (N,), probs (N, C);
+    for a model with dimensions, their ``names`` (D,) and true and predicted ratings
+    ``dims_true``/``dims_pred`` (N, D) (None without)."""
 
     ids: tuple[str, ...]
     folds: tuple[int, ...]
@@ -122,6 +126,9 @@ class Predictions:
     y_pred: tuple[str, ...]
     probs: np.ndarray
     labels: tuple[str, ...]
+    dimensions: tuple[str, ...] = ()
+    dims_true: np.ndarray | None = None
+    dims_pred: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -130,17 +137,26 @@ class Predictions:
     def concat(cls, parts: Sequence["Predictions"]) -> "Predictions":
         if not parts or len({p.labels for p in parts}) != 1:
             raise ReportError("cannot concatenate predictions with different label lists")
+        if len({p.dimensions for p in parts}) != 1:
+            raise ReportError("cannot concatenate predictions with different dimensions")
+        dims = parts[0].dimensions
         return cls(*(tuple(x for p in parts for x in getattr(p, name))
                      for name in ("ids", "folds", "y_true", "y_pred")),
-                   np.concatenate([p.probs for p in parts]), parts[0].labels)
+                   np.concatenate([p.probs for p in parts]), parts[0].labels, dims,
+                   *((np.concatenate([getattr(p, k) for p in parts]) if dims else None)
+                     for k in ("dims_true", "dims_pred")))
 
 
 def write_predictions(path: str | Path, preds: Predictions) -> Path:
-    """Write ``id, fold, true, pred, prob_<label>...`` rows as CSV (atomically)."""
+    """Write ``id, fold, true, pred, prob_<label>...`` rows as CSV (atomically), then
+    ``true_<dim>, pred_<dim>`` per dimension when there are dimensions."""
     header = ["id", "fold", "true", "pred"] + [PROB_PREFIX + c for c in preds.labels]
-    rows = [[i, f, t, p] + [f"{x:.6g}" for x in row]
-            for i, f, t, p, row in zip(preds.ids, preds.folds, preds.y_true, preds.y_pred,
-                                       preds.probs)]
+    header += [prefix + d for d in preds.dimensions for prefix in (TRUE_PREFIX, PRED_PREFIX)]
+    dims = (np.stack([preds.dims_true, preds.dims_pred], axis=2).reshape(len(preds), -1)
+            if preds.dimensions else np.zeros((len(preds), 0)))
+    rows = [[i, f, t, p] + [f"{x:.6g}" for x in row] + [f"{x:.6g}" for x in ratings]
+            for i, f, t, p, row, ratings in zip(preds.ids, preds.folds, preds.y_true,
+                                                preds.y_pred, preds.probs, dims)]
     return _atomic_csv(path, header, rows)
 
 
@@ -155,12 +171,19 @@ def read_predictions(path: str | Path) -> Predictions:
         rows = list(reader)
     if not header or header[:4] != ["id", "fold", "true", "pred"]:
         raise ReportError(f"{path}: header must start with id,fold,true,pred; got {header}")
-    labels = tuple(h[len(PROB_PREFIX):] for h in header[4:])
-    if not labels or not all(h.startswith(PROB_PREFIX) for h in header[4:]):
-        raise ReportError(f"{path}: expected prob_<label> columns after pred; got {header[4:]}")
+    n_probs = next((n for n, h in enumerate(header[4:]) if not h.startswith(PROB_PREFIX)),
+                   len(header) - 4)
+    labels = tuple(h[len(PROB_PREFIX):] for h in header[4:4 + n_probs])
+    dims_header = header[4 + n_probs:]
+    dimensions = tuple(h[len(TRUE_PREFIX):] for h in dims_header[::2])
+    if not labels or dims_header != [p + d for d in dimensions
+                                     for p in (TRUE_PREFIX, PRED_PREFIX)]:
+        raise ReportError(f"{path}: expected prob_<label> columns after pred, then "
+                          f"true_<dim>, pred_<dim> pairs; got {header[4:]}")
     if not rows:
         raise ReportError(f"{path}: no predictions")
     probs = np.empty((len(rows), len(labels)))
+    ratings = np.empty((len(rows), 2 * len(dimensions)))
     for n, row in enumerate(rows):
         where = f"{path}:{n + 2}"
         if len(row) != len(header):
@@ -168,19 +191,28 @@ def read_predictions(path: str | Path) -> Predictions:
         if row[2] not in labels or row[3] not in labels:
             raise ReportError(f"{where}: label {row[2]!r} or {row[3]!r} not in {list(labels)}")
         try:
-            probs[n] = [float(x) for x in row[4:]]
+            probs[n] = [float(x) for x in row[4:4 + n_probs]]
             int(row[1])
         except ValueError:
             raise ReportError(f"{where}: fold or probability is not a number") from None
+        try:
+            ratings[n] = [float(x) for x in row[4 + n_probs:]]
+        except ValueError:
+            raise ReportError(f"{where}: a rating is not a number") from None
+    if not np.isfinite(ratings).all():
+        raise ReportError(f"{path}: a rating is NaN or infinite")
     return Predictions(tuple(r[0] for r in rows), tuple(int(r[1]) for r in rows),
-                       tuple(r[2] for r in rows), tuple(r[3] for r in rows), probs, labels)
+                       tuple(r[2] for r in rows), tuple(r[3] for r in rows), probs, labels,
+                       dimensions, *((ratings[:, 0::2], ratings[:, 1::2]) if dimensions
+                                     else (None, None)))
 
 
 # --- one fold -------------------------------------------------------------------------------
 
 def write_fold(run_dir: str | Path, fold: Fold | int, ids: Sequence[str], y_true: Sequence[str],
                probs: np.ndarray, labels: Sequence[str], *, y_pred: Sequence[str] | None = None,
-               info: Mapping | None = None) -> dict:
+               info: Mapping | None = None, dimensions: Sequence[str] = (),
+               dims_true: np.ndarray | None = None, dims_pred: np.ndarray | None = None) -> dict:
     """Write a fold's ``predictions.csv`` then ``metrics.json``; returns the metrics.
 
     Args:
@@ -190,6 +222,9 @@ def write_fold(run_dir: str | Path, fold: Fold | int, ids: Sequence[str], y_true
         y_pred: predicted labels (N,); default the argmax of ``probs``.
         info: JSON-able facts about training, shown in reports. Recognised keys:
             ``params`` (int), ``train_seconds`` (float), ``best_epoch`` (int), ``epochs``.
+        dimensions, dims_true, dims_pred: for a model with dimensions, their names (D,)
+            and the true and predicted ratings (N, D); the metrics then hold
+            ``"dimensions"`` (:func:`sertk.eval.dimensional.dimension_metrics`).
     """
     index = fold.index if isinstance(fold, Fold) else int(fold)
     labels = tuple(str(c) for c in labels)
@@ -204,15 +239,33 @@ def write_fold(run_dir: str | Path, fold: Fold | int, ids: Sequence[str], y_true
                           f"ids exactly once each; got {len(ids)} ids ({len(set(ids))} distinct)")
     if y_pred is None:
         y_pred = [labels[j] for j in probs.argmax(axis=1)]
+    dimensions = tuple(dimensions)
+    if dimensions:
+        dims_true, dims_pred = (np.asarray(a, dtype=float) for a in (dims_true, dims_pred))
+        if dims_true.shape != (len(ids), len(dimensions)) or dims_pred.shape != dims_true.shape:
+            raise ReportError(f"fold {index}: ratings have shapes {dims_true.shape} and "
+                              f"{dims_pred.shape}, expected ({len(ids)}, {len(dimensions)})")
+        if not (np.isfinite(dims_true).all() and np.isfinite(dims_pred).all()):
+            raise ReportError(f"fold {index}: ratings contain NaN or infinity")
     preds = Predictions(tuple(ids), (index,) * len(ids), tuple(map(str, y_true)),
-                        tuple(map(str, y_pred)), probs, labels)
+                        tuple(map(str, y_pred)), probs, labels, dimensions,
+                        *((dims_true, dims_pred) if dimensions else (None, None)))
     name = fold.name if isinstance(fold, Fold) else fold_dir("", index).name
     metrics = {"index": index, "name": name, **fold_metrics(preds.y_true, preds.y_pred, labels),
-               "info": dict(info or {})}
+               **dimension_fields(preds), "info": dict(info or {})}
     out = fold_dir(run_dir, index)
     write_predictions(out / PREDICTIONS_FILE, preds)
     write_json(out / METRICS_FILE, metrics)
     return metrics
+
+
+def dimension_fields(preds: Predictions) -> dict:
+    """``{"dimensions": dimension_metrics(...)}`` of predictions with dimensions, else {}."""
+    if not preds.dimensions:
+        return {}
+    from sertk.eval.dimensional import dimension_metrics
+
+    return {"dimensions": dimension_metrics(preds.dims_true, preds.dims_pred, preds.dimensions)}
 
 
 def write_history(directory: str | Path, rows: Iterable[Mapping]) -> Path:
