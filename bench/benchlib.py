@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -227,3 +228,28 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+# --- the variable-length BLSTM as sertk ran it before (for side-by-side rows) -----------------
+
+def packed_bidirectional_lstm(lstm, x, lengths):
+    """The former path: ``nn.LSTM`` on packed sequences. (B, T, F), (B,) -> (B, T, 2H)."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
+    return out
+
+
+@contextmanager
+def blstm_path(path: str):
+    """Run sertk's BLSTM blocks on ``path``: "dense" (as shipped) or "packed" (the former path)."""
+    from sertk.models import blocks
+
+    shipped = blocks.bidirectional_lstm
+    if path == "packed":
+        blocks.bidirectional_lstm = packed_bidirectional_lstm
+    try:
+        yield
+    finally:
+        blocks.bidirectional_lstm = shipped

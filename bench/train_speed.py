@@ -25,7 +25,11 @@ each of the mean duration: the same total frames). ``padding=fixed`` is the pape
 (same math as the reference); ``padding=batch`` pads to the longest clip of each batch,
 ``+ bucketed`` also groups clips of similar length (``batching: bucketed``). Each row of
 the variable-length corpus is followed by its twin's row, and ``step_vs_equal`` is its
-median step over the twin's (1.0: lengths cost nothing beyond their frames).
+median step over the twin's (1.0: lengths cost nothing beyond their frames). The row
+``padding=batch, packed BLSTM (before)`` runs the BLSTM on packed sequences, as sertk did
+before its dense variable-length BLSTM; ``x_before`` is each path's throughput over it.
+On EmoDB-2s the shipped recipes ``configs/paper.yaml`` and ``configs/best.yaml`` are timed
+too (``x_paper_recipe``: step time over the paper recipe's, i.e. the epoch-time ratio).
 
     python bench/train_speed.py            # ~4 min on 2 cores
     python bench/train_speed.py --quick    # smoke test (tiny model, seconds)
@@ -84,8 +88,13 @@ def length_mix_corpora(size: int) -> list[Corpus]:
 
 
 TWINS = {"iemocap-like": "iemocap-like-equal"}
-PATHS = {"fixed": ("fixed", "random"), "batch": ("batch", "random"),
-         "batch + bucketed": ("batch", "bucketed")}
+# path name -> (padding, batching, BLSTM path); "packed" is how sertk ran batch padding before
+# its dense variable-length BLSTM (the baseline of ``x_before``)
+PATHS = {"fixed": ("fixed", "random", "dense"), "batch": ("batch", "random", "dense"),
+         "batch + bucketed": ("batch", "bucketed", "dense"),
+         "batch, packed BLSTM (before)": ("batch", "random", "packed")}
+BEFORE = "sertk fit, padding=batch, packed BLSTM (before)"
+RECIPES = ("paper", "best")  # configs/<name>.yaml, timed on EmoDB-2s
 
 
 def emodb_corpus(data: str | None, limit: int | None) -> Corpus:
@@ -157,8 +166,12 @@ def reference_loop(corpus: Corpus, steps: int, model_args: dict, seed: int = 0) 
 
 
 def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
-              threads: int, batching: str = "random") -> tuple[StepClock, float]:
-    """``sertk.train.fitting`` on the corpus for ``steps`` steps; (step clock, fit wall seconds)."""
+              threads: int, batching: str = "random", recipe=None) -> tuple[StepClock, float]:
+    """``sertk.train.fitting`` on the corpus for ``steps`` steps; (step clock, fit wall seconds).
+
+    ``recipe``: a :class:`~sertk.train.config.TrainConfig` to time (its own padding,
+    batching and augmentations); by default the paper's recipe with ``padding``/``batching``.
+    """
     import lightning as L
 
     from sertk.train import fitting as fit_module
@@ -181,11 +194,12 @@ def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
         return build_trainer(config, directory, [*callbacks, Timer()], **kwargs)
 
     per_epoch = -(-len(corpus.features) // BATCH)
-    config = TrainConfig(model="proposed", model_args=dict(model_args), protocol="final",
-                         val_fraction=0.0, padding=padding, batching=batching,
-                         max_epochs=-(-steps // per_epoch),
-                         limit_train_batches=min(steps, per_epoch), batch_size=BATCH,
-                         progress_bar=False, num_threads=threads, accelerator="cpu")
+    base = recipe or TrainConfig(model="proposed", padding=padding, batching=batching)
+    config = base.replace(model_args={**base.model_args, **model_args}, protocol="final",
+                          val_fraction=0.0, max_epochs=-(-steps // per_epoch),
+                          limit_train_batches=min(steps, per_epoch), batch_size=BATCH,
+                          progress_bar=False, num_threads=threads, accelerator="cpu",
+                          warmup_epochs=0)
     labels = sorted(set(corpus.labels.values()))
     fit_module.build_trainer = with_timer
     try:
@@ -272,26 +286,58 @@ def main(argv: list[str] | None = None) -> dict:
         ours_rows = []
         paths = ["fixed"] + (["batch"] if corpus.seconds < 3.99 or args.quick else [])
         if corpus.name in TWINS or corpus.name in TWINS.values():
-            paths.append("batch + bucketed")
+            paths += ["batch + bucketed", "batch, packed BLSTM (before)"]
         for path in paths:
-            padding, batching = PATHS[path]
-            clock, wall = sertk_fit(corpus, total, padding, model_args, threads, batching)
+            padding, batching, blstm = PATHS[path]
+            with benchlib.blstm_path(blstm):
+                clock, wall = sertk_fit(corpus, total, padding, model_args, threads, batching)
             ours_rows.append({"corpus": corpus.name, "clip_s": corpus.seconds,
                               "path": f"sertk fit, padding={path}",
                               **summarise(clock, args.warmup), "fit_wall_s": wall})
+        if corpus.name == "emodb-2s":
+            ours_rows += recipe_rows(corpus, total, model_args, threads, args.warmup)
         second = reference_loop(corpus, total, model_args) if not args.quick else None
         ref = summarise_pooled([c for c in (first, second) if c], args.warmup)
         rows.append({"corpus": corpus.name, "clip_s": corpus.seconds,
                      "path": "reference (pad to 4 s)", **ref, "ratio_vs_reference": 1.0})
         for row in ours_rows:
             rows.append({**row, "ratio_vs_reference": row["utt_per_s"] / ref["utt_per_s"]})
-    rows = beside_twins(rows)
+    rows = against_before(beside_twins(rows))
     return benchlib.finish(
         args, NAME, machine, rows,
         ["corpus", "clip_s", "path", "utt_per_s", "median_step_s", "mean_step_s",
-         "ratio_vs_reference", "step_vs_equal"],
+         "ratio_vs_reference", "step_vs_equal", "x_before", "x_paper_recipe"],
         batch=BATCH, model="proposed", n_classes=N_CLASSES, model_args=model_args,
         warmup_steps=args.warmup, timed_steps=args.steps)
+
+
+def recipe_rows(corpus: Corpus, steps: int, model_args: dict, threads: int,
+                warmup: int) -> list[dict]:
+    """The shipped recipes (``configs/paper.yaml``: 4 s padding; ``configs/best.yaml``: batch
+    padding plus SpecAugment, speed and gain perturbation, ...) on the same clips, each row with
+    ``x_paper_recipe``: its median step over the paper recipe's. Both recipes run the same
+    number of steps per epoch, so the step ratio is the epoch-time ratio."""
+    from sertk.train.config import resolve_config
+
+    rows = []
+    for name in RECIPES:
+        path = benchlib.REPO / "configs" / f"{name}.yaml"
+        clock, wall = sertk_fit(corpus, steps, "", model_args, threads,
+                                recipe=resolve_config(path))
+        rows.append({"corpus": corpus.name, "clip_s": corpus.seconds,
+                     "path": f"sertk fit, recipe configs/{name}.yaml",
+                     **summarise(clock, warmup), "fit_wall_s": wall})
+    for row in rows:
+        row["x_paper_recipe"] = row["median_step_s"] / rows[0]["median_step_s"]
+    return rows
+
+
+def against_before(rows: list[dict]) -> list[dict]:
+    """Give every row of a corpus that has the former packed-BLSTM row ``x_before``: its
+    throughput over that row's (the issue's "today's sertk, padding=batch")."""
+    before = {r["corpus"]: r["utt_per_s"] for r in rows if r["path"] == BEFORE}
+    return [{**r, "x_before": r["utt_per_s"] / before[r["corpus"]]}
+            if r["corpus"] in before and r["path"].startswith("sertk") else r for r in rows]
 
 
 def beside_twins(rows: list[dict]) -> list[dict]:

@@ -19,35 +19,12 @@ variable <= 1.25x equal). A BLSTM-block-only table (forward + backward) isolates
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 
 import benchlib
+from benchlib import blstm_path
 
 NAME = "varlen_blstm"
 BATCH = 32
-
-
-def packed_bidirectional_lstm(lstm, x, lengths):
-    """The former path: ``nn.LSTM`` on packed sequences. (B, T, F), (B,) -> (B, T, 2H)."""
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=x.shape[1])
-    return out
-
-
-@contextmanager
-def blstm_path(path: str):
-    """Run sertk's BLSTM blocks on ``path``: "dense" (as shipped) or "packed"."""
-    from sertk.models import blocks
-
-    shipped = blocks.bidirectional_lstm
-    if path == "packed":
-        blocks.bidirectional_lstm = packed_bidirectional_lstm
-    try:
-        yield
-    finally:
-        blocks.bidirectional_lstm = shipped
 
 
 def batches(lengths, n_mels: int, seed: int = 0):

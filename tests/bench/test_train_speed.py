@@ -25,3 +25,15 @@ def test_train_speed_quick(run_bench, emodb_dir):
     ref = {r["corpus"]: r["utt_per_s"] for r in rows if r["path"].startswith("reference")}
     for r in rows:
         assert abs(r["ratio_vs_reference"] - r["utt_per_s"] / ref[r["corpus"]]) < 1e-9
+    # the former packed BLSTM is the baseline of x_before; the recipes are timed on EmoDB-2s
+    before = {r["corpus"]: r["utt_per_s"] for r in mix
+              if r["path"] == "sertk fit, padding=batch, packed BLSTM (before)"}
+    assert set(before) == {"iemocap-like", "iemocap-like-equal"}
+    for r in mix[2:]:  # every sertk row of the mix
+        assert abs(r["x_before"] - r["utt_per_s"] / before[r["corpus"]]) < 1e-9
+    recipes = [r for r in rows if "recipe" in r["path"]]
+    assert [r["path"] for r in recipes] == ["sertk fit, recipe configs/paper.yaml",
+                                            "sertk fit, recipe configs/best.yaml"]
+    assert recipes[0]["x_paper_recipe"] == 1.0
+    assert abs(recipes[1]["x_paper_recipe"]
+               - recipes[1]["median_step_s"] / recipes[0]["median_step_s"]) < 1e-9
