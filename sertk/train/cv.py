@@ -24,6 +24,7 @@ import numpy as np
 
 from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
 from sertk.classical.cv import corpus_vectors, run_linear_fold
+from sertk.classical.egemaps import EgemapsExtractor
 from sertk.data.manifest import Utterance
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
@@ -62,7 +63,8 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     classical = is_classical(config.model)
     todo = [f for f in selected if not _done(run_dir, f.index)]
     if classical and todo:
-        vectors = corpus_vectors(utterances, linear_config(config))
+        vectors = corpus_vectors(utterances, linear_config(config),
+                                 EgemapsExtractor(cache_root=config.cache_dir or None))
     elif features is None and todo:
         features = load_fold_features(config, utterances)
     with contextlib.ExitStack() as claimed:
