@@ -5,6 +5,8 @@ Library entry points, one per command (modules ``fitting``, ``cv``, ``ablation``
 - :func:`fit` (``sertk train``): one split -> :class:`FoldResult`.
 - :func:`cross_validate` (``sertk cv``): every fold of a protocol into a run directory.
 - :func:`ablate` (``sertk ablate``): every model under one protocol, Table 2 and Figure 3.
+- :func:`run_study` (``sertk study``): named systems (recipes) under one protocol, one
+  comparison table with paired statistics (systems from :mod:`sertk.train.studyspec`).
 - ``sertk report`` is :func:`sertk.eval.report.aggregate_run`.
 
 They are imported on first use, so ``import sertk.train.config`` loads no Lightning.
@@ -28,6 +30,7 @@ _LAZY = {
     "TrainingInterrupted": "sertk.train.errors",
     "FoldResult": "sertk.train.fitting",
     "fit": "sertk.train.fitting",
+    "run_study": "sertk.train.study",
 }
 
 __all__ = sorted(_LAZY)
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from sertk.train.cv import cross_validate
     from sertk.train.errors import TrainingInterrupted
     from sertk.train.fitting import FoldResult, fit
+    from sertk.train.study import run_study
 
 
 def __getattr__(name: str):

@@ -205,6 +205,30 @@ def test_a_bad_study_is_refused_in_one_line_before_training(case, root, tmp_path
     assert not out.exists()
 
 
+BAD_FLAGS = {
+    "no spec": (["--system", "a"], "expected NAME=MODEL"),
+    "two models": (["--system", "a=base7 base6"], "more than one recipe file or model"),
+    "missing recipe": (["--system", "a=nothere.yaml"], "recipe file"),
+    "bad name": (["--system", "=base7"], "name must be"),
+    "seed per system": (["--system", "a=base7 seed=3"], "set seed: the protocol keys"),
+    "model for all": (["--system", "a=base7", "--set", "model=base6"], "set model=..."),
+    "no systems": ([], "no systems"),
+    "bad boot": (["--system", "a=base7", "--boot", "0"], "--boot must be >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FLAGS))
+def test_bad_system_flags_are_refused_in_one_line(case, root, tmp_path, monkeypatch, capsys):
+    flags, message = BAD_FLAGS[case]
+    monkeypatch.setattr(study_module, "cross_validate", _no_training)
+    out = tmp_path / "out"
+    assert main(["study", *_args(root, out)[1:], *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sertk study: error: ") and err.count("\n") == 1
+    assert message in err
+    assert not out.exists()
+
+
 def test_the_example_study_resolves(root):
     """configs/studies/table2-plus-peers.yaml: Table 2's models, egemaps-svm and an SSL
     system whose encoder is given with --system."""
