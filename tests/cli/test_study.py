@@ -167,6 +167,25 @@ def test_a_failed_system_is_marked_and_the_others_still_run(study, root, tmp_pat
     assert "system broken failed: RuntimeError: CUDA out of memory" in capsys.readouterr().err
 
 
+def test_a_failed_reference_leaves_the_others_rows_without_statistics(study, root, tmp_path,
+                                                                      monkeypatch):
+    out = tmp_path / "out"
+    shutil.copytree(study, out)
+
+    def broken(config, utterances, run_dir, **kwargs):
+        raise OSError(28, "No space left on device", str(run_dir / "fold-00"))
+
+    monkeypatch.setattr(study_module, "cross_validate", broken)
+    assert _study(root, out, "--system", "first=base7", "--reference", "first") == 1
+    table = _table(out)
+    rows = {r["name"]: r for r in table["systems"]}
+    where = out / "first" / "fold-00"
+    assert rows["first"]["error"] == f"OSError: {where}: No space left on device"
+    assert all(r["vs_reference"] is None for r in rows.values())
+    assert rows["svm"]["status"] == "ok"  # still reported, from its finished run
+    assert table["comparison_note"] == "No paired statistics: the reference first failed."
+
+
 BAD_STUDIES = {
     "unknown system key": ("systems:\n  - {name: a, modle: base7}\n", "unknown key 'modle'"),
     "unknown study key": ("sytems: []\n", "unknown key 'sytems'"),
@@ -235,7 +254,8 @@ def test_the_example_study_resolves(root):
     from sertk.train.recipe import check_recipe
     from sertk.train.studyspec import read_study, resolve_systems, with_system_flags
     from tests.train.synthetic import synthetic_corpus
-    spec = read_study(Path(__file__).resolve().parents[2] / "configs" / "studies" / "table2-plus-peers.yaml")
+    configs_dir = Path(__file__).resolve().parents[2] / "configs"
+    spec = read_study(configs_dir / "studies" / "table2-plus-peers.yaml")
     spec = with_system_flags(spec, [f"wavlm=model_args.encoder={root / 'encoder'}"])
     configs = resolve_systems(spec, values={"manifest": "x.csv", "protocol": "lospk"})
     assert [c.model for c in configs.values()] == [
