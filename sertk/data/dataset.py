@@ -27,7 +27,8 @@ PADDING_MODES = ("fixed", "batch")
 
 class Batch(NamedTuple):
     """A padded batch: features (B, n_mels, T) float32, lengths (B,) int64 real frames of
-    each clip (<= T), targets (B,) int64 class indices, index (B,) int64 dataset positions.
+    each clip (<= T), targets (B,) int64 class indices, index (B,) int64 dataset positions;
+    ratings (B, D) float32 standardised dimensional targets, or None without dimensions.
 
     With ``fixed`` padding the model is given the whole padded clip (the paper) and
     ``lengths`` only tell augmentation where the audio ends."""
@@ -36,6 +37,7 @@ class Batch(NamedTuple):
     lengths: torch.Tensor
     targets: torch.Tensor
     index: torch.Tensor
+    ratings: torch.Tensor | None = None
 
 
 class FeatureDataset(Dataset):
@@ -48,13 +50,15 @@ class FeatureDataset(Dataset):
         padding: ``"fixed"`` or ``"batch"``.
         max_frames: frames of a full-length clip (``FeatureConfig.max_frames``).
         pad_value: (n_mels,) value of a padded frame (normalised silence); zeros if None.
+        ratings: (N, D) dimensional targets (already scaled), or None.
 
     ``dataset[i]`` is ``(features (n_mels, T), length, target, i)``; with ``fixed`` padding
     every T is ``max_frames``.
     """
 
     def __init__(self, features: Sequence[torch.Tensor], targets: Sequence[int], *,
-                 padding: str, max_frames: int, pad_value: torch.Tensor | None = None):
+                 padding: str, max_frames: int, pad_value: torch.Tensor | None = None,
+                 ratings=None):
         if padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
         if len(features) != len(targets):
@@ -69,6 +73,8 @@ class FeatureDataset(Dataset):
                           else torch.as_tensor(pad_value, dtype=torch.float32).reshape(n_mels))
         self.lengths = torch.tensor([f.shape[1] for f in feats], dtype=torch.long)
         self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        self.ratings = None if ratings is None else torch.as_tensor(
+            ratings, dtype=torch.float32).reshape(len(self.targets), -1)
         if padding == "fixed":  # pad once, here, not per batch
             self.features = pad_features(feats, self.max_frames, self.pad_value) if feats else []
         else:
@@ -87,8 +93,10 @@ class FeatureDataset(Dataset):
             x = torch.stack(feats)
         else:
             x = pad_features(feats, max(f.shape[1] for f in feats), self.pad_value)
+        index = torch.tensor(index, dtype=torch.long)
         return Batch(x, torch.tensor(lengths, dtype=torch.long),
-                     torch.tensor(targets, dtype=torch.long), torch.tensor(index, dtype=torch.long))
+                     torch.tensor(targets, dtype=torch.long), index,
+                     None if self.ratings is None else self.ratings[index])
 
 
 def pad_features(features: Sequence[torch.Tensor], frames: int,

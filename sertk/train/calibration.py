@@ -90,6 +90,19 @@ def predict_logits(model: torch.nn.Module, dataset, batch_size: int, *,
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
+@torch.inference_mode()
+def predict_ratings(model: torch.nn.Module, dataset, batch_size: int, *,
+                    use_lengths: bool) -> np.ndarray:
+    """The dimension head's outputs (N, D) float32 (standardised scale) of every item of
+    ``dataset``, in order (eval mode); ``model`` must have a dimension head."""
+    model.eval()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                                         collate_fn=dataset.collate)
+    out = [model.forward_outputs(batch.features, batch.lengths if use_lengths else None)[1]
+           .float() for batch in loader]
+    return torch.cat(out).numpy()
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """``softmax(logits / temperature)`` over the last axis, computed as the predictor does
     (float32 torch), so run files and predictions agree."""
@@ -116,5 +129,5 @@ def calibrate_checkpoint(directory: str | Path, validation, batch_size: int, *,
                     labels=checkpoint.labels, feature_config=checkpoint.feature_config,
                     norm_mean=checkpoint.norm_mean, norm_std=checkpoint.norm_std,
                     metadata={**checkpoint.metadata, "calibration": facts},
-                    temperature=temperature)
+                    temperature=temperature, dimensions=checkpoint.dimensions)
     return facts

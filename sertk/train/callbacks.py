@@ -111,6 +111,8 @@ class History(L.Callback):
         row = {"epoch": trainer.current_epoch + 1}
         for key in ("train_loss", "val_loss", "val_ua", "val_wa"):
             row[key] = round(float(metrics[key]), 6) if key in metrics else None
+        if "val_ccc" in metrics:  # a model with dimensions: their mean validation CCC
+            row["val_ccc"] = round(float(metrics["val_ccc"]), 6)
         row["lr"] = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
         row["seconds"] = round(time.perf_counter() - self._start, 3)
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]

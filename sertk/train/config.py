@@ -38,6 +38,7 @@ BATCHING_CHOICES = ("random", "bucketed")
 NORMALISATION_CHOICES = ("fold", "utterance", "speaker")
 OPTIMIZER_CHOICES = ("adam", "adamw")
 SCHEDULE_CHOICES = ("none", "cosine")
+DIMENSION_LOSS_CHOICES = ("ccc", "mse")
 FREEZE_FRONT = "front"  # freeze: the 3-Conv front-end and every residual-BLSTM block
 
 # Keys that change how a run executes, not what it computes: a run directory may be resumed
@@ -86,6 +87,12 @@ class TrainConfig:
     ``batch_size`` is per process. ``num_threads`` 0: the count the run directory recorded,
     else torch's (:func:`settle_threads`); the count used is saved with the run.
     ``limit_train_batches``/``limit_val_batches`` are Lightning's (for smoke tests).
+    Dimensional emotion (off by default): ``dimensions`` names manifest ratings to predict
+    beside the class (``arousal,valence,dominance`` or a subset, comma-separated; every
+    utterance must be rated), through a regression head on the same embedding; the loss is
+    cross-entropy + ``dimension_weight`` x the sum over dimensions of ``dimension_loss``
+    (``ccc``: 1 - concordance correlation over the batch; ``mse``), on targets standardised
+    with the training part's statistics. Selection stays on validation UA.
     """
 
     # data
@@ -143,6 +150,11 @@ class TrainConfig:
     limit_val_batches: int | float = 1.0
     progress_bar: bool = True
     keep_resume: bool = False
+    # --- dimensional emotion (multi-task) ---
+    dimensions: str = ""
+    dimension_loss: str = "ccc"
+    dimension_weight: float = 1.0
+    # --- end dimensional emotion ---
 
     def __post_init__(self):
         _check_choice("protocol", self.protocol, PROTOCOL_CHOICES)
@@ -184,6 +196,17 @@ class TrainConfig:
                               f"2, ...); got {self.freeze!r}")
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"model_args must be a mapping, got {self.model_args!r}")
+        # --- dimensional emotion ---
+        self.dimensions = ",".join(_dimension_names(self.dimensions))
+        _check_choice("dimension_loss", self.dimension_loss, DIMENSION_LOSS_CHOICES)
+        if not self.dimension_weight > 0:
+            raise ConfigError(f"dimension_weight must be > 0, got {self.dimension_weight!r}")
+        # --- end dimensional emotion ---
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        """The dimensions to predict, in the recipe's order (empty: categorical only)."""
+        return tuple(self.dimensions.split(",")) if self.dimensions else ()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,6 +218,18 @@ class TrainConfig:
     def result_dict(self) -> dict[str, Any]:
         """The keys that decide a run's numbers (everything but :data:`RUNTIME_KEYS`)."""
         return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_KEYS}
+
+
+def _dimension_names(text: str) -> list[str]:
+    """``"arousal, valence"`` -> ``["arousal", "valence"]``; unknown or repeated names raise."""
+    from sertk.data.manifest import DIMENSIONS
+
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown or len(set(names)) != len(names):
+        raise ConfigError(f"dimensions must be distinct names from {', '.join(DIMENSIONS)} "
+                          f"(comma-separated), got {text!r}")
+    return names
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

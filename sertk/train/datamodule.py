@@ -25,6 +25,7 @@ from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold
 from sertk.features import (FeatureConfig, FeatureNormalizer, feature_stats,
                             standardise_utterances)
+from sertk.models.dimensions import DimensionScaling
 
 
 def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig, *,
@@ -52,7 +53,8 @@ class FoldData:
     ``mean``/``std``: (n_mels,) statistics over all real frames of the training part;
     ``pad_value``: (n_mels,) normalised value of a silent (zero-padded) frame;
     ``class_counts``: (C,) training utterances per class. ``test`` is None without a test part;
-    ``val`` is None without a validation part.
+    ``val`` is None without a validation part. ``dimensions``: the scaling of the dimensional
+    targets (training part's statistics), None without dimensions.
     """
 
     train: FeatureDataset
@@ -63,6 +65,7 @@ class FoldData:
     pad_value: torch.Tensor
     class_counts: np.ndarray
     ids: dict[str, list[str]]
+    dimensions: DimensionScaling | None = None
 
 
 def prenormalise(features: Mapping[str, np.ndarray], utterances: Sequence[Utterance],
@@ -93,9 +96,11 @@ def prenormalise(features: Mapping[str, np.ndarray], utterances: Sequence[Uttera
 
 
 def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utterance],
-                  fold: Fold, labels: Sequence[str], feature_config: FeatureConfig) -> FoldData:
+                  fold: Fold, labels: Sequence[str], feature_config: FeatureConfig,
+                  dimensions: Sequence[str] = ()) -> FoldData:
     """Normalise and pad one fold's features; statistics come from ``fold.train_ids`` only
-    (after the clip- or speaker-level step of :func:`prenormalise`)."""
+    (after the clip- or speaker-level step of :func:`prenormalise`). ``dimensions``: ratings
+    to carry as targets, standardised with the training part's mean and std."""
     by_id = {u.id: u for u in utterances}
     index = {label: i for i, label in enumerate(labels)}
     max_frames = feature_config.max_frames
@@ -108,6 +113,10 @@ def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utter
     if feature_config.normalisation != "fold":  # as the inference front-end: masked anyway
         silence = torch.zeros_like(silence)
     pad_value = normalizer(silence[None])[0, :, 0]
+    scaling = None
+    if dimensions:
+        scaling = DimensionScaling.fit(dimensions, [by_id[i].dimension_values(dimensions)
+                                                    for i in fold.train_ids])
 
     def dataset(ids: Sequence[str]) -> FeatureDataset | None:
         if not ids:
@@ -115,15 +124,17 @@ def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utter
         with torch.no_grad():
             feats = [normalizer(torch.from_numpy(features[i][None, :, :max_frames]))[0]
                      for i in ids]
+        ratings = None if scaling is None else scaling.scale(
+            [by_id[i].dimension_values(dimensions) for i in ids])
         return FeatureDataset(feats, [index[by_id[i].label] for i in ids],
                               padding=feature_config.padding, max_frames=max_frames,
-                              pad_value=pad_value)
+                              pad_value=pad_value, ratings=ratings)
 
     counts = np.bincount([index[by_id[i].label] for i in fold.train_ids], minlength=len(labels))
     return FoldData(dataset(fold.train_ids), dataset(fold.val_ids), dataset(fold.test_ids),
                     mean, std, pad_value, counts,
                     {"train": list(fold.train_ids), "val": list(fold.val_ids),
-                     "test": list(fold.test_ids)})
+                     "test": list(fold.test_ids)}, scaling)
 
 
 class SERDataModule(L.LightningDataModule):

@@ -62,7 +62,8 @@ from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir 
                                logging_to, read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
-from sertk.train.calibration import calibrate_checkpoint, predict_logits, softmax
+from sertk.train.calibration import (calibrate_checkpoint, predict_logits, predict_ratings,
+                                    softmax)
 from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
 from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_config,
                                 settle_threads)
@@ -70,7 +71,7 @@ from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.errors import TrainingInterrupted
 from sertk.train.folds import FINAL_FOLD_NAME, protocol_folds
 from sertk.train.module import SERModule
-from sertk.train.recipe import check_recipe
+from sertk.train.recipe import check_recipe, network_args
 from sertk.train.resume import AtomicCheckpointIO, usable_resume_state
 from sertk.train.ssl_data import is_ssl_model, ssl_fold_data
 from sertk.train.runlock import RUN_LOCK, exclusive, fold_lock_path
@@ -153,7 +154,8 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     if is_ssl_model(config.model):  # encoder hidden states from the feature store
         data = ssl_fold_data(config, utterances, fold, labels, feature_config)
     else:
-        data = fold_datasets(features, utterances, fold, labels, feature_config)
+        data = fold_datasets(features, utterances, fold, labels, feature_config,
+                             dimensions=config.dimension_names)
     with writing(run_dir, directory.name if directory != run_dir else FINAL_FOLD_NAME):
         if is_global_zero():
             with writing(run_dir):
@@ -203,10 +205,11 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
 def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                  feature_config: FeatureConfig, directory: Path, init=None) -> None:
     seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
-    model = create_model(config.model, n_classes=len(labels), **config.model_args)
+    model = create_model(config.model, n_classes=len(labels), **network_args(config))
     frozen = []
     if init is not None:  # fine-tuning: the checkpoint's weights, maybe a new head
-        initialise(model, init, labels, log=None if is_global_zero() else (lambda _: None))
+        initialise(model, init, labels, log=None if is_global_zero() else (lambda _: None),
+                   dimensions=config.dimension_names)
         frozen = freeze(model, config.freeze)
     module = SERModule(model, config, norm_std=data.std, pad_value=data.pad_value,
                        max_frames=feature_config.max_frames, class_counts=data.class_counts)
@@ -217,7 +220,8 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
     def save_best(pl_module: SERModule, info: dict) -> None:
         save_checkpoint(directory / CHECKPOINT_DIR, pl_module.model, model_name=config.model,
                         labels=labels, feature_config=feature_config, norm_mean=data.mean,
-                        norm_std=data.std, metadata={**meta, **info})
+                        norm_std=data.std, metadata={**meta, **info},
+                        dimensions=getattr(data, "dimensions", None))
 
     has_val = data.val is not None and config.limit_val_batches != 0
     best, history = BestCheckpoint(save_best), History(directory)
@@ -301,8 +305,16 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
     if "calibration" in checkpoint.metadata:  # test ECE before/after temperature scaling
         info["calibration"] = fold_calibration(softmax(logits), probs, by_label,
                                                checkpoint.temperature)
+    ratings = {}
+    if checkpoint.dimensions is not None:  # true and predicted, on the corpus's scale
+        scaling = checkpoint.dimensions
+        ratings = {"dimensions": scaling.names,
+                   "dims_true": scaling.unscale(test.ratings.numpy()),
+                   "dims_pred": scaling.unscale(predict_ratings(
+                       checkpoint.model, test, config.eval_batch_size,
+                       use_lengths=config.padding == "batch"))}
     return write_fold(run_dir, fold, list(fold.test_ids), [labels[i] for i in by_label], probs,
-                      labels, info=info)
+                      labels, info=info, **ratings)
 
 
 def _validation_ua(model: torch.nn.Module, val: FeatureDataset, config: TrainConfig) -> float:

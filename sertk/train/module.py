@@ -8,6 +8,12 @@ Validation collects every prediction of the epoch and computes UA (mean recall o
 classes present, SPEC section 5), WA and the mean loss; ``val_ua`` drives model selection
 and early stopping. With ``padding="fixed"`` the model sees whole padded clips (the paper);
 with ``"batch"`` it also gets the lengths.
+
+With ``dimensions`` the network also has a dimension head, and the loss is multi-task:
+cross-entropy + ``dimension_weight`` x the sum over dimensions of ``1 - CCC`` over the batch
+(``dimension_loss: ccc``) or of the mean squared error (``mse``), on standardised targets.
+Validation then also logs ``val_ccc``, the mean CCC over the dimensions (reported, not used
+for selection).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from sertk.data.dataset import Batch
+from sertk.eval.dimensional import ccc
 from sertk.eval.metrics import unweighted_accuracy
 from sertk.models import SERNet
 from sertk.train.augment import AugmentOptions, FeatureAugment, mixup
@@ -56,31 +63,56 @@ class SERModule(L.LightningModule):
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
         self._val_loss: list[torch.Tensor] = []
+        self.dimensions = config.dimension_names
+        self._val_ratings: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels, T), (B,) -> logits (B, n_classes)."""
         return self.model(features, lengths if self.use_lengths else None)
 
+    def outputs(self, features: torch.Tensor, lengths: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, n_mels, T), (B,) -> logits (B, n_classes), ratings (B, D) or None."""
+        if not self.dimensions:
+            return self(features, lengths), None
+        return self.model.forward_outputs(features, lengths if self.use_lengths else None)
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, weight=self.class_weight,
                                label_smoothing=self.config.label_smoothing)
 
+    def dimension_loss(self, ratings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Sum over dimensions of ``1 - CCC`` (or the MSE) of (B, D) predictions and targets."""
+        ratings, targets = ratings.float(), targets.float()
+        if self.config.dimension_loss == "mse":
+            return ((ratings - targets) ** 2).mean(0).sum()
+        return (1 - ccc(ratings, targets, eps=1e-8)).sum()
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x, lengths, targets = batch.features, batch.lengths, batch.targets
+        rating_targets = batch.ratings
         if self.augment is not None:
             x, lengths = self.augment(x, lengths)
         if self.config.mixup_alpha > 0:
             x, lengths, partner, w = mixup(x, lengths, self.config.mixup_alpha)
-            logits = self(x, lengths)
+            logits, ratings = self.outputs(x, lengths)
             loss = w * self.loss(logits, targets) + (1 - w) * self.loss(logits, targets[partner])
+            if ratings is not None:  # mixed clips, mixed ratings
+                rating_targets = w * rating_targets + (1 - w) * rating_targets[partner]
         else:
-            loss = self.loss(self(x, lengths), targets)
+            logits, ratings = self.outputs(x, lengths)
+            loss = self.loss(logits, targets)
+        if ratings is not None:
+            loss = loss + self.config.dimension_weight * self.dimension_loss(ratings,
+                                                                            rating_targets)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(targets), sync_dist=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        logits = self(batch.features, batch.lengths)
+        logits, ratings = self.outputs(batch.features, batch.lengths)
+        if ratings is not None:
+            self._val_ratings.append((ratings.float(), batch.ratings))
         self._val_loss.append(F.cross_entropy(logits.float(), batch.targets, reduction="sum"))
         self._val_preds.append(logits.argmax(dim=1))
         self._val_targets.append(batch.targets)
@@ -92,9 +124,14 @@ class SERModule(L.LightningModule):
         targets = torch.cat(self._val_targets).cpu().numpy()
         loss = float(torch.stack(self._val_loss).sum()) / len(targets)
         self._val_preds.clear(), self._val_targets.clear(), self._val_loss.clear()
+        extra = {}
+        if self._val_ratings:  # mean CCC over the dimensions, on the whole validation part
+            ratings, truth = (torch.cat(part) for part in zip(*self._val_ratings))
+            extra["val_ccc"] = float(ccc(ratings, truth, eps=1e-8).mean())
+            self._val_ratings.clear()
         # every rank scores the whole validation part, so these agree across ranks
         self.log_dict({"val_loss": loss, "val_ua": unweighted_accuracy(targets, preds),
-                       "val_wa": float((preds == targets).mean())},
+                       "val_wa": float((preds == targets).mean()), **extra},
                       prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):

@@ -20,10 +20,10 @@ from typing import Sequence
 import torch
 
 from sertk.classical import CLASSICAL_MODELS, is_classical
-from sertk.data.manifest import Utterance, label_names
+from sertk.data.manifest import ManifestError, Utterance, check_dimensions, label_names
 from sertk.features import FeatureConfig
 from sertk.models import create_model, list_models
-from sertk.models.registry import is_model
+from sertk.models.registry import is_model, model_requires
 from sertk.train.config import ConfigError, TrainConfig
 
 
@@ -37,8 +37,21 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
         ConfigError: naming the key and the reason (unknown model, a ``model_args`` key or
             value the model refuses, an unknown precision, a bad front-end setting).
         ManifestError: labels that differ only by case or whitespace.
+        ConfigError: ``dimensions`` the manifest does not rate on every utterance, or
+            a model that has no dimension head (classical and SSL models).
     """
     labels = label_names(utterances)
+    if config.dimensions:
+        if is_classical(config.model) or (is_model(config.model)
+                                          and model_requires(config.model)):  # SSL models
+            raise ConfigError(f"dimensions: {config.model} has no dimension head; use one of "
+                              f"{', '.join(list_models())}")
+        if "n_dims" in config.model_args:
+            raise ConfigError("model_args.n_dims is set by dimensions; leave it out")
+        try:
+            check_dimensions(utterances, config.dimension_names)
+        except ManifestError as err:
+            raise ConfigError(f"dimensions {config.dimensions!r}: {err}") from None
     if config.normalisation == "speaker":
         missing = [u.id for u in utterances if not u.speaker]
         if missing:
@@ -79,10 +92,17 @@ def check_model(config: TrainConfig, n_classes: int) -> None:
                           f"(known: {', '.join(known)}; see `sertk models`)")
     try:
         with torch.device("meta"):
-            create_model(config.model, n_classes=n_classes, **config.model_args)
+            create_model(config.model, n_classes=n_classes, **network_args(config))
     except (TypeError, ValueError, RuntimeError, OverflowError) as err:
         raise ConfigError(f"model_args {config.model_args} for {config.model!r}: "
                           f"{_first_line(err)}") from None
+
+
+def network_args(config: TrainConfig) -> dict:
+    """``create_model`` keyword arguments of a recipe: ``model_args``, plus ``n_dims`` for
+    the dimension head when the recipe predicts ``dimensions``."""
+    dims = len(config.dimension_names)
+    return {**config.model_args, **({"n_dims": dims} if dims else {})}
 
 
 def check_precision(precision: str) -> None:

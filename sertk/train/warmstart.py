@@ -31,8 +31,10 @@ from torch import nn
 from sertk.features import FeatureConfig
 from sertk.models import Checkpoint, CheckpointError, SERNet, create_model, load_checkpoint
 from sertk.train.config import FREEZE_FRONT, ConfigError, TrainConfig
+from sertk.train.recipe import network_args
 
 HEAD_PREFIX = "head."
+DIMENSION_HEAD_PREFIX = "dimension_head."
 
 
 def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
@@ -61,9 +63,10 @@ def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
         raise ConfigError(f"{where}: the checkpoint is model {checkpoint.model_name!r} but the "
                           f"recipe trains {config.model!r} (set model: {checkpoint.model_name})")
     with torch.device("meta"):
-        wanted = create_model(config.model, n_classes=n_classes, **config.model_args).config
+        wanted = create_model(config.model, n_classes=n_classes,
+                              **network_args(config)).config
     _same_fields(where, "model_config", checkpoint.model_config.to_dict(), wanted.to_dict(),
-                 ignore=("n_classes",))
+                 ignore=("n_classes", "n_dims"))  # the heads may differ
     _same_fields(where, "feature_config", checkpoint.feature_config.to_dict(),
                  feature_config.to_dict())
     frozen_blocks(checkpoint.model, config.freeze)  # refuses too many blocks now
@@ -71,9 +74,11 @@ def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
 
 
 def initialise(model: SERNet, checkpoint: Checkpoint, labels: list[str], *,
-               log=None) -> None:
+               log=None, dimensions: tuple[str, ...] = ()) -> None:
     """Copy ``checkpoint``'s weights into ``model`` (built for ``labels``); the head is kept
-    when the label sets agree (rows matched by label), else left new with a notice."""
+    when the label sets agree (rows matched by label), else left new with a notice. The
+    dimension head (``model`` built for ``dimensions``) is kept when the checkpoint predicts
+    the same dimensions in the same order, else left new."""
     log = log or _notice
     state = {k: v.clone() for k, v in checkpoint.model.state_dict().items()}
     if set(labels) == set(checkpoint.labels):
@@ -87,6 +92,14 @@ def initialise(model: SERNet, checkpoint: Checkpoint, labels: list[str], *,
         log(f"new head for labels {', '.join(labels)} (the checkpoint's: "
             f"{', '.join(checkpoint.labels)}); every other block starts from "
             f"{checkpoint.path}")
+    own = model.state_dict()
+    same = checkpoint.dimensions is not None and checkpoint.dimensions.names == tuple(dimensions)
+    for name in set(state) | set(own):
+        if name.startswith(DIMENSION_HEAD_PREFIX) and not same:
+            if name in own:
+                state[name] = own[name]
+            else:
+                del state[name]
     model.load_state_dict(state, strict=True)
 
 
