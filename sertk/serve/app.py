@@ -250,12 +250,3 @@ _PREDICT_DOC = {
             "file": {"type": "string", "format": "binary"}}}},
         "audio/*": {"schema": {"type": "string", "format": "binary"}}}},
 }
-
-
-def app_from_environment() -> FastAPI:
-    """The application for one uvicorn worker (``sertk serve --workers N``): settings
-    from :data:`sertk.serve.options.ENV_VAR`, the model loaded in this process."""
-    from sertk.serve.server import load_predictor
-
-    options = ServeOptions.from_environment()
-    return create_app(load_predictor(options), options)

@@ -17,6 +17,15 @@ def load_predictor(options: ServeOptions):
     return load_model(options.model, device=options.device, vad=options.vad)
 
 
+def app_from_environment():
+    """The application for one uvicorn worker (``sertk serve --workers N``): settings
+    from :data:`sertk.serve.options.ENV_VAR`, the model loaded in this process."""
+    from sertk.serve.app import create_app
+
+    options = ServeOptions.from_environment()
+    return create_app(load_predictor(options), options)
+
+
 def serve(options: ServeOptions, log_level: str = "info") -> None:
     """Run until interrupted. One worker serves an app built here; several workers each
     load the model in their own process (uvicorn's process manager)."""
@@ -30,5 +39,5 @@ def serve(options: ServeOptions, log_level: str = "info") -> None:
         uvicorn.run(create_app(load_predictor(options), options), **common)
         return
     os.environ[ENV_VAR] = options.to_environment()
-    uvicorn.run("sertk.serve.app:app_from_environment", factory=True,
+    uvicorn.run("sertk.serve.server:app_from_environment", factory=True,
                 workers=options.workers, **common)
