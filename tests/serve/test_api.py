@@ -18,6 +18,7 @@ from sertk.infer import load_model
 from tests.infer.bad_files import BAD_FILES
 from tests.serve.checks import assert_error, close
 from tests.serve.conftest import MAX_DURATION, SILENCE_BETWEEN, UPLOAD_LIMIT_MB
+from tests.serve.running import RunningServer, sertk_serve
 
 
 def post_file(server, path: Path, query: str = "", **kwargs) -> httpx.Response:
@@ -353,3 +354,17 @@ def _retry(call, attempts: int = 100):
             return response
         time.sleep(0.1)
     return response
+
+
+def test_several_workers_each_load_the_model_and_answer(tiny_checkpoint, emodb_clips, tmp_path):
+    """``--workers 2``: uvicorn imports the worker factory by name in each process."""
+    server = RunningServer(sertk_serve("--model", str(tiny_checkpoint), "--workers", "2"),
+                           tmp_path)
+    try:
+        r = httpx.post(f"{server.url}/predict", content=emodb_clips[0].read_bytes(),
+                       headers={"Content-Type": "audio/wav"}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["label"] in r.json()["probabilities"]
+    finally:
+        server.stop()
+    assert "error" not in server.log.read_text().lower()
