@@ -208,6 +208,12 @@ class TrainConfig:
         """The dimensions to predict, in the recipe's order (empty: categorical only)."""
         return tuple(self.dimensions.split(",")) if self.dimensions else ()
 
+    def network_args(self) -> dict:
+        """``create_model`` keyword arguments of the recipe: ``model_args``, plus ``n_dims``
+        for the dimension head when the recipe predicts ``dimensions``."""
+        dims = len(self.dimension_names)
+        return {**self.model_args, **({"n_dims": dims} if dims else {})}
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

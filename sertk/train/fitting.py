@@ -71,7 +71,7 @@ from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
 from sertk.train.errors import TrainingInterrupted
 from sertk.train.folds import FINAL_FOLD_NAME, protocol_folds
 from sertk.train.module import SERModule
-from sertk.train.recipe import check_recipe, network_args
+from sertk.train.recipe import check_recipe
 from sertk.train.resume import AtomicCheckpointIO, usable_resume_state
 from sertk.train.ssl_data import is_ssl_model, ssl_fold_data
 from sertk.train.runlock import RUN_LOCK, exclusive, fold_lock_path
@@ -205,7 +205,7 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
 def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                  feature_config: FeatureConfig, directory: Path, init=None) -> None:
     seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
-    model = create_model(config.model, n_classes=len(labels), **network_args(config))
+    model = create_model(config.model, n_classes=len(labels), **config.network_args())
     frozen = []
     if init is not None:  # fine-tuning: the checkpoint's weights, maybe a new head
         initialise(model, init, labels, log=None if is_global_zero() else (lambda _: None),

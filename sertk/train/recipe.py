@@ -92,17 +92,10 @@ def check_model(config: TrainConfig, n_classes: int) -> None:
                           f"(known: {', '.join(known)}; see `sertk models`)")
     try:
         with torch.device("meta"):
-            create_model(config.model, n_classes=n_classes, **network_args(config))
+            create_model(config.model, n_classes=n_classes, **config.network_args())
     except (TypeError, ValueError, RuntimeError, OverflowError) as err:
         raise ConfigError(f"model_args {config.model_args} for {config.model!r}: "
                           f"{_first_line(err)}") from None
-
-
-def network_args(config: TrainConfig) -> dict:
-    """``create_model`` keyword arguments of a recipe: ``model_args``, plus ``n_dims`` for
-    the dimension head when the recipe predicts ``dimensions``."""
-    dims = len(config.dimension_names)
-    return {**config.model_args, **({"n_dims": dims} if dims else {})}
 
 
 def check_precision(precision: str) -> None:

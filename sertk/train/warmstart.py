@@ -31,7 +31,6 @@ from torch import nn
 from sertk.features import FeatureConfig
 from sertk.models import Checkpoint, CheckpointError, SERNet, create_model, load_checkpoint
 from sertk.train.config import FREEZE_FRONT, ConfigError, TrainConfig
-from sertk.train.recipe import network_args
 
 HEAD_PREFIX = "head."
 DIMENSION_HEAD_PREFIX = "dimension_head."
@@ -64,7 +63,7 @@ def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
                           f"recipe trains {config.model!r} (set model: {checkpoint.model_name})")
     with torch.device("meta"):
         wanted = create_model(config.model, n_classes=n_classes,
-                              **network_args(config)).config
+                              **config.network_args()).config
     _same_fields(where, "model_config", checkpoint.model_config.to_dict(), wanted.to_dict(),
                  ignore=("n_classes", "n_dims"))  # the heads may differ
     _same_fields(where, "feature_config", checkpoint.feature_config.to_dict(),
