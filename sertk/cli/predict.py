@@ -3,7 +3,9 @@
 Each PATH is an audio file, a folder or a list file (.txt/.lst, one path per line,
 relative to the list's folder). Without --out, a table goes to the terminal; --out
 writes CSV or JSON (path, label, probabilities, error; with --top-k K the JSON also
-gives each prediction's K most probable labels, [{"label", "score"}, ...]). A file
+gives each prediction's K most probable labels, [{"label", "score"}, ...]). A model
+trained with dimensions adds its ratings (arousal, valence, dominance) as columns after
+the probabilities and as a "dimensions" object in JSON, per file and per window. A file
 that cannot be read (missing, not audio, a format the installed libsndfile does not
 decode, too short, permission denied, a name the system refuses, ...) or for which the
 model gives non-finite output gets a row with the reason, and the others are still
@@ -195,14 +197,15 @@ def run(args: argparse.Namespace) -> int:
         _plot(results, Path(args.plot), predictor.labels)
     if args.out:
         try:
-            written = write_results(results, args.out, predictor.labels, top_k=args.top_k)
+            written = write_results(results, args.out, predictor.labels, top_k=args.top_k,
+                                    dimensions=predictor.dimensions)
         except OSError as err:  # e.g. the disk filled up while predicting
             print(f"sertk predict: error: cannot write results: {os_error_message(err)}",
                   file=sys.stderr)
             return 1
         print(f"wrote {len(results)} results to {written}", file=sys.stderr)
     else:
-        print(format_table(results, predictor.labels))
+        print(format_table(results, predictor.labels, predictor.dimensions))
     failed = [r for r in results if not r.ok]
     for result in failed:
         print(f"error: {result.path}: {result.error}", file=sys.stderr)

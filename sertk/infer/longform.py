@@ -399,8 +399,21 @@ def summarized(result: LongformResult, labels: Sequence[str],
                       if w.prediction.is_speech else None) for w in result.windows]
     segments = build_timeline(windows, result.duration or 0.0, result.regions, options)
     summary = summarize(segments)
-    return replace(result, segments=tuple(segments), summary=summary,
-                   prediction=_whole_file(segments, summary, labels))
+    whole = _whole_file(segments, summary, labels)
+    if whole.is_speech:
+        whole = replace(whole, dimensions=_mean_ratings(result.windows))
+    return replace(result, segments=tuple(segments), summary=summary, prediction=whole)
+
+
+def _mean_ratings(windows: Sequence[WindowPrediction]) -> dict[str, float]:
+    """The duration-weighted mean ratings of the speech windows ({} without dimensions)."""
+    rated = [w for w in windows if w.prediction.is_speech and w.prediction.dimensions]
+    if not rated:
+        return {}
+    weights = np.array([w.end - w.start for w in rated])
+    names = list(rated[0].prediction.dimensions)
+    values = np.array([[w.prediction.dimensions[k] for k in names] for w in rated])
+    return {k: float(v) for k, v in zip(names, weights @ values / weights.sum())}
 
 
 def _whole_file(segments: Sequence[Segment], summary: Summary,
@@ -500,11 +513,11 @@ def _predict(predictor: Predictor,
     if not batch:
         return
     rate = predictor.sample_rate
-    probs = predictor.probabilities([wave for _, wave in batch])
-    for (start, wave), row in zip(batch, probs):
+    probs, ratings = predictor.outputs([wave for _, wave in batch])
+    for n, ((start, wave), row) in enumerate(zip(batch, probs)):
         begin, end = start / rate, (start + wave.size) / rate
-        try:
-            prediction = predictor.prediction(row)  # uncertain below min_confidence
+        try:  # uncertain below min_confidence; with the window's ratings for dimensions
+            prediction = predictor.prediction(row, None if ratings is None else ratings[n])
         except ModelOutputError as err:
             raise ModelOutputError(f"{err} (window {begin:.2f}-{end:.2f} s)") from None
         yield WindowPrediction(begin, end, prediction)

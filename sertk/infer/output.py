@@ -9,6 +9,10 @@ of the merged timeline and one for the whole file (``scope`` = ``window``,
 in JSON the windows, segments, summary and speech regions are nested under their file.
 The terminal table leaves the windows out (segments and files only).
 A ``no-speech`` row has no probabilities (empty cells, ``null`` in JSON).
+A model with dimensions adds one column per dimension after the probabilities (CSV and
+table: ``arousal``, ``valence`` ...) and a ``"dimensions": {"arousal": 3.1, ...}`` key
+(JSON) to each file and window (segments carry none; the file's are the duration-weighted
+mean of its speech windows); other models' output has neither.
 
 JSON output is always valid JSON: probabilities are finite by construction (a
 :class:`~sertk.infer.predictor.Prediction` refuses NaN and infinity), other non-finite
@@ -35,12 +39,13 @@ OUTPUT_FORMATS = (".csv", ".json")
 
 
 def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[str],
-                  *, top_k: int | None = None) -> Path:
+                  *, top_k: int | None = None, dimensions: Sequence[str] = ()) -> Path:
     """Write ``results`` to ``path``; the suffix (.csv or .json) picks the format.
 
     The file appears whole or not at all (a full disk leaves no truncated table).
     ``top_k`` (JSON only) adds ``"top": [{"label", "score"}, ...]`` to every prediction
-    (:meth:`~sertk.infer.predictor.Prediction.top`).
+    (:meth:`~sertk.infer.predictor.Prediction.top`). ``dimensions``: the model's
+    dimension names (``Predictor.dimensions``), for their columns and keys.
 
     Raises:
         OSError: naming ``path``, when it cannot be written.
@@ -48,12 +53,12 @@ def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[
     path = Path(path)
     suffix = _suffix(path)
     if suffix == ".json":
-        records = [to_record(r, labels, top_k=top_k) for r in results]
+        records = [to_record(r, labels, top_k=top_k, dimensions=dimensions) for r in results]
         atomic_write(path, json.dumps(records, indent=2, allow_nan=False) + "\n")
         return path
-    rows = [row for r in results for row in to_rows(r, labels)]
+    rows = [row for r in results for row in to_rows(r, labels, dimensions=dimensions)]
     with atomic_open(path, newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=csv_columns(results, labels))
+        writer = csv.DictWriter(f, fieldnames=csv_columns(results, labels, dimensions))
         writer.writeheader()
         writer.writerows(rows)
     return path
@@ -84,20 +89,21 @@ def _suffix(path: Path) -> str:
     return suffix
 
 
-def csv_columns(results: Sequence[Result], labels: Sequence[str]) -> list[str]:
+def csv_columns(results: Sequence[Result], labels: Sequence[str],
+                dimensions: Sequence[str] = ()) -> list[str]:
     segments = any(isinstance(r, LongformResult) for r in results)
     head = ["path", "scope", "start", "end"] if segments else ["path"]
     tail = ["summary", "error"] if segments else ["error"]
-    return head + ["label", "probability", *labels, *tail]
+    return head + ["label", "probability", *labels, *dimensions, *tail]
 
 
-def to_rows(result: Result, labels: Sequence[str], *, windows: bool = True
-            ) -> list[dict[str, Any]]:
+def to_rows(result: Result, labels: Sequence[str], *, windows: bool = True,
+            dimensions: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Flat CSV rows for one result (several for a segmented file)."""
     if isinstance(result, FileResult):
-        return [_row({"path": result.path}, result.prediction, result.error, labels)]
+        return [_row({"path": result.path}, result.prediction, result.error, labels, dimensions)]
     rows = [_row({"path": result.path, "scope": "window", "start": round(w.start, 3),
-                  "end": round(w.end, 3)}, w.prediction, None, labels)
+                  "end": round(w.end, 3)}, w.prediction, None, labels, dimensions)
             for w in (result.windows if windows else ())]
     rows += [_row({"path": result.path, "scope": "segment", "start": round(s.start, 3),
                    "end": round(s.end, 3)}, _segment_prediction(s, labels), None, labels)
@@ -106,7 +112,7 @@ def to_rows(result: Result, labels: Sequence[str], *, windows: bool = True
     start = 0.0 if end != "" else ""
     summary = format_summary(result.summary) if result.summary is not None else ""
     rows.append(_row({"path": result.path, "scope": "file", "start": start, "end": end,
-                      "summary": summary}, result.prediction, result.error, labels))
+                      "summary": summary}, result.prediction, result.error, labels, dimensions))
     return rows
 
 
@@ -117,15 +123,16 @@ def _segment_prediction(segment: Segment, labels: Sequence[str]) -> Prediction:
 
 
 def to_record(result: Result, labels: Sequence[str] = (), *,
-              top_k: int | None = None) -> dict[str, Any]:
+              top_k: int | None = None, dimensions: Sequence[str] = ()) -> dict[str, Any]:
     """A JSON-ready dict for one result (with ``top``, the ``top_k`` most probable
-    labels of each prediction, when ``top_k`` is given)."""
+    labels of each prediction, when ``top_k`` is given, and ``dimensions``, the ratings,
+    when the model has ``dimensions``)."""
     record: dict[str, Any] = {"path": result.path,
-                              **_prediction_fields(result.prediction, top_k),
+                              **_prediction_fields(result.prediction, top_k, dimensions),
                               "error": result.error, "duration": _finite(result.duration)}
     if isinstance(result, LongformResult):
         record["windows"] = [{"start": _finite(w.start), "end": _finite(w.end),
-                              **_prediction_fields(w.prediction, top_k)}
+                              **_prediction_fields(w.prediction, top_k, dimensions)}
                              for w in result.windows]
         record["segments"] = [
             {"start": _finite(s.start), "end": _finite(s.end), "label": s.label,
@@ -144,33 +151,38 @@ def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
 
-def format_table(results: Sequence[Result], labels: Sequence[str]) -> str:
-    """A fixed-width table for the terminal (probabilities to 3 decimals)."""
-    columns = csv_columns(results, labels)
+def format_table(results: Sequence[Result], labels: Sequence[str],
+                 dimensions: Sequence[str] = ()) -> str:
+    """A fixed-width table for the terminal (probabilities and ratings to 3 decimals)."""
+    columns = csv_columns(results, labels, dimensions)
     rows = [[_cell(row.get(c)) for c in columns] for r in results
-            for row in to_rows(r, labels, windows=False)]
+            for row in to_rows(r, labels, windows=False, dimensions=dimensions)]
     if all(not row[-1] for row in rows):
         columns, rows = columns[:-1], [row[:-1] for row in rows]
     return text_table([columns, *rows])
 
 
 def _row(head: dict[str, Any], prediction: Prediction | None, error: str | None,
-         labels: Sequence[str]) -> dict[str, Any]:
+         labels: Sequence[str], dimensions: Sequence[str] = ()) -> dict[str, Any]:
     row = dict(head)
     if prediction is not None:
         row.update(label=prediction.label, probability=prediction.probability)
         row.update({k: prediction.probabilities.get(k) for k in labels})
+        row.update({k: prediction.dimensions.get(k) for k in dimensions})
     row["error"] = error or ""
     return row
 
 
-def _prediction_fields(prediction: Prediction | None,
-                       top_k: int | None = None) -> dict[str, Any]:
+def _prediction_fields(prediction: Prediction | None, top_k: int | None = None,
+                       dimensions: Sequence[str] = ()) -> dict[str, Any]:
     if prediction is None:
         fields = {"label": None, "probability": None, "probabilities": None}
     else:
         fields = {"label": prediction.label, "probability": prediction.probability,
                   "probabilities": dict(prediction.probabilities) or None}
+    if dimensions:  # a model with dimensions: its ratings, or null where it was not asked
+        rated = prediction.dimensions if prediction is not None else {}
+        fields["dimensions"] = {k: rated[k] for k in dimensions} if rated else None
     if top_k is not None:
         fields["top"] = None if prediction is None else prediction.top(top_k)
     return fields

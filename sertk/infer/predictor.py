@@ -122,6 +122,9 @@ class Predictor:
         self.temperature = float(getattr(checkpoint, "temperature", 1.0))
         self.min_confidence = 0.0
         self.labels: tuple[str, ...] = tuple(checkpoint.labels)
+        #: the dimension head's scaling (None for a categorical model) and its names
+        self.scaling = getattr(checkpoint, "dimensions", None)
+        self.dimensions: tuple[str, ...] = self.scaling.names if self.scaling else ()
         self.feature_config: FeatureConfig = checkpoint.feature_config
         self.model_name: str = checkpoint.model_name
         self.checkpoint = checkpoint
@@ -166,15 +169,28 @@ class Predictor:
         Returns:
             (B, n_classes) float64 probabilities in ``self.labels`` order.
         """
+        return self.outputs(waves)[0]
+
+    def outputs(self, waves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities (B, n_classes) and, for a model with dimensions, ratings
+        (B, D) float64 in ``self.dimensions`` order on the training corpus's scale (None
+        for a categorical model), from one pass over prepared audio."""
         if not len(waves):
-            return np.zeros((0, len(self.labels)))
+            return (np.zeros((0, len(self.labels))),
+                    np.zeros((0, len(self.dimensions))) if self.dimensions else None)
+        ratings = None
         with torch.inference_mode():
             feats, frames = self.features(waves)
-            logits = self.model(feats, frames).float()
+            if self.dimensions:
+                logits, scaled = self.model.forward_outputs(feats, frames)
+                ratings = self.scaling.unscale(scaled.float().cpu().numpy())
+            else:
+                logits = self.model(feats, frames)
+            logits = logits.float()
             if self.temperature != 1.0:  # calibrated checkpoint
                 logits = logits / self.temperature
             probs = torch.softmax(logits, dim=-1)
-        return probs.cpu().numpy().astype(np.float64)
+        return probs.cpu().numpy().astype(np.float64), ratings
 
     def check_length(self, wave: np.ndarray, source: str | Path | None = None) -> np.ndarray:
         """Return the (samples,) ``wave`` at ``self.sample_rate`` if it holds at least one
@@ -337,7 +353,7 @@ class Predictor:
         out = [Prediction.no_speech()] * len(waves)
         if speech:
             for i, prediction in zip(speech, self._predictions(
-                    self.probabilities([waves[i] for i in speech]))):
+                    *self.outputs([waves[i] for i in speech]))):
                 out[i] = prediction
         return out
 
@@ -467,7 +483,7 @@ class Predictor:
             if not pending:
                 return
         try:
-            probs = self.probabilities([wave for _, wave, _ in pending])
+            probs, ratings = self.outputs([wave for _, wave, _ in pending])
         except Exception as err:
             if len(pending) > 1:
                 for item in pending:
@@ -477,24 +493,29 @@ class Predictor:
             results[index] = FileResult(paths[index], duration=duration,
                                         error=f"model failed ({type(err).__name__}: {err})")
             return
-        for (index, _, duration), row in zip(pending, probs):
+        for n, ((index, _, duration), row) in enumerate(zip(pending, probs)):
             try:
-                prediction = self.prediction(row)
+                prediction = self.prediction(row, None if ratings is None else ratings[n])
             except ModelOutputError as err:
                 results[index] = FileResult(paths[index], duration=duration, error=str(err))
             else:
                 results[index] = FileResult(paths[index], prediction, duration=duration)
 
-    def prediction(self, probs: np.ndarray) -> Prediction:
+    def prediction(self, probs: np.ndarray, ratings: np.ndarray | None = None) -> Prediction:
         """The prediction of one (n_classes,) probability row: its top label, or
-        ``uncertain`` below :attr:`min_confidence`."""
-        return Prediction.from_probabilities(self.labels, probs).abstaining(self.min_confidence)
+        ``uncertain`` below :attr:`min_confidence`; with the (D,) ``ratings`` of a model
+        with dimensions."""
+        return Prediction.from_probabilities(self.labels, probs, self.dimensions,
+                                             ratings).abstaining(self.min_confidence)
 
-    def _predictions(self, probs: np.ndarray) -> list[Prediction]:
-        return [self.prediction(row) for row in probs]
+    def _predictions(self, probs: np.ndarray, ratings: np.ndarray | None = None
+                     ) -> list[Prediction]:
+        return [self.prediction(row, None if ratings is None else ratings[n])
+                for n, row in enumerate(probs)]
 
     def __repr__(self) -> str:
-        return (f"Predictor(model={self.model_name!r}, labels={list(self.labels)}, "
+        dims = f", dimensions={list(self.dimensions)}" if self.dimensions else ""
+        return (f"Predictor(model={self.model_name!r}, labels={list(self.labels)}{dims}, "
                 f"device={str(self.device)!r}{', int8=True' if self.int8 else ''})")
 
 

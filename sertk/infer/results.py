@@ -27,7 +27,9 @@ class ModelOutputError(RuntimeError):
 
 @dataclass(frozen=True)
 class Prediction:
-    """The most probable label and the probability of every label (they sum to 1).
+    """The most probable label and the probability of every label (they sum to 1); for a
+    model with a dimension head, its ratings (``{"arousal": 3.2, ...}``, on the training
+    corpus's scale; empty for other models).
 
     A clip without enough speech (see :mod:`sertk.vad`) gets the label ``no-speech``
     and no probabilities: the model is not asked about it.
@@ -35,10 +37,12 @@ class Prediction:
 
     label: str
     probabilities: dict[str, float]
+    dimensions: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         # the one output check every prediction path shares: no label from NaN or inf
-        if not all(math.isfinite(p) for p in self.probabilities.values()):
+        if not all(math.isfinite(p) for p in (*self.probabilities.values(),
+                                              *self.dimensions.values())):
             raise ModelOutputError(NON_FINITE_OUTPUT)
 
     @property
@@ -74,7 +78,7 @@ class Prediction:
         probability is below ``min_confidence`` (``no-speech`` is kept as it is)."""
         if not self.probabilities or max(self.probabilities.values()) >= min_confidence:
             return self
-        return Prediction(UNCERTAIN, self.probabilities)
+        return Prediction(UNCERTAIN, self.probabilities, self.dimensions)
 
     @classmethod
     def no_speech(cls) -> "Prediction":
@@ -82,13 +86,18 @@ class Prediction:
         return cls(NO_SPEECH, {})
 
     @classmethod
-    def from_probabilities(cls, labels: Sequence[str], probs: np.ndarray) -> "Prediction":
-        """From a (n_classes,) probability vector in ``labels`` order.
+    def from_probabilities(cls, labels: Sequence[str], probs: np.ndarray,
+                           dimensions: Sequence[str] = (),
+                           ratings: np.ndarray | None = None) -> "Prediction":
+        """From a (n_classes,) probability vector in ``labels`` order, and the (D,)
+        ``ratings`` of ``dimensions`` for a model with a dimension head.
 
         Raises:
-            ModelOutputError: a probability is NaN or infinite.
+            ModelOutputError: a probability or rating is NaN or infinite.
         """
-        return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)})
+        rated = {} if ratings is None else {k: float(r) for k, r in zip(dimensions, ratings)}
+        return cls(labels[int(np.argmax(probs))], {k: float(p) for k, p in zip(labels, probs)},
+                   rated)
 
 
 def check_top_k(k) -> None:

@@ -106,14 +106,14 @@ def test_long_files_are_predicted_from_their_first_max_seconds(predictor, tmp_pa
 
 def test_a_failing_batch_is_retried_file_by_file(predictor, tmp_path, monkeypatch):
     paths = [write_clip(tmp_path / f"c{i}.wav", 1.0 + i, seed=i) for i in range(3)]
-    real = Predictor.probabilities
+    real = Predictor.outputs  # the one model call of every prediction path
 
     def flaky(self, waves):
         if len(waves) > 1 or len(waves[0]) == 32_000:  # the batch and the 2 s clip fail
             raise RuntimeError("simulated out of memory")
         return real(self, waves)
 
-    monkeypatch.setattr(Predictor, "probabilities", flaky)
+    monkeypatch.setattr(Predictor, "outputs", flaky)
     results = predictor.predict_files(paths, batch_size=8)
     assert [r.ok for r in results] == [True, False, True]
     assert "simulated out of memory" in results[1].error
