@@ -7,19 +7,31 @@
   The test part is never seen during training, so it cannot influence the choice.
 - :class:`History` writes ``history.csv`` (one row per epoch: losses, val UA/WA, LR, seconds).
 
-All three keep their state in Lightning's resume checkpoint (``state_dict``), which holds
+- :class:`EpochProgressBar` is Lightning's bar with epochs counted from 1 ("Epoch 3/40"),
+  as ``history.csv``, ``result.json`` and the reports count them.
+
+All keep their state in Lightning's resume checkpoint (``state_dict``), which holds
 plain numbers only and is loaded with ``weights_only=True``. Only global rank 0 writes files.
+
+Lightning runs the loop, and its own pieces are used wherever they do the job: the trainer,
+``ModelCheckpoint`` for the resume state, ``EarlyStopping``, ``seed_everything``, the
+progress bar, DDP, precision. Three of ours stay because Lightning's twin does something
+else: ``ModelCheckpoint(monitor="val_ua")`` ranks on one number and writes pickled
+``.ckpt`` files, while selection here breaks UA ties by validation loss and writes
+safetensors (:class:`BestCheckpoint`); ``CSVLogger`` writes one row per logging call into a
+new version folder after every resume, while ``history.csv`` is one row per epoch that a
+resume continues (:class:`History`); ``DistributedSampler`` cannot form length buckets, which
+:class:`~sertk.data.dataset.EpochSampler` does (and shards by rank like it).
 """
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import lightning as L
 import numpy as np
-import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from sertk.eval.rundir import write_history
 
@@ -27,13 +39,6 @@ from sertk.eval.rundir import write_history
 def epoch_seed(seed: int, fold: int, epoch: int, rank: int = 0) -> int:
     """A 31-bit seed that depends only on its arguments (``epoch=-1``: model initialisation)."""
     return int(np.random.SeedSequence([seed, fold, epoch + 1, rank]).generate_state(1)[0] >> 1)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices) with ``seed``, quietly."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 class EpochSeed(L.Callback):
@@ -48,8 +53,8 @@ class EpochSeed(L.Callback):
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch,
                              batch_idx: int) -> None:
         if batch_idx == 0:  # as late as possible: nothing else draws before the first step
-            seed_everything(epoch_seed(self.seed, self.fold, trainer.current_epoch,
-                                       trainer.global_rank))
+            L.seed_everything(epoch_seed(self.seed, self.fold, trainer.current_epoch,
+                                         trainer.global_rank), verbose=False)
 
 
 class BestCheckpoint(L.Callback):
@@ -87,6 +92,20 @@ class BestCheckpoint(L.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in ("best_epoch", "best_ua", "best_wa", "best_loss"):
             setattr(self, key, state.get(key))
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, its epochs counted from 1 of ``max_epochs``."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: Any) -> None:
+        # the base class's body with another description (it draws "Epoch 0" at once)
+        if getattr(self, "_leave", False):
+            self.train_progress_bar = self.init_train_tqdm()
+        bar = self.train_progress_bar
+        bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
+                            refresh=False)
+        total = self.total_train_batches
+        bar.reset(total=None if total == float("inf") else total)
 
 
 class History(L.Callback):

@@ -64,7 +64,8 @@ from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
 from sertk.train.calibration import (calibrate_checkpoint, predict_logits, predict_ratings,
                                     softmax)
-from sertk.train.callbacks import BestCheckpoint, EpochSeed, History, epoch_seed, seed_everything
+from sertk.train.callbacks import (BestCheckpoint, EpochProgressBar, EpochSeed, History,
+                                   epoch_seed)
 from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_config,
                                 settle_threads)
 from sertk.train.datamodule import SERDataModule, fold_datasets, load_features
@@ -204,7 +205,7 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
 
 def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                  feature_config: FeatureConfig, directory: Path, init=None) -> None:
-    seed_everything(epoch_seed(config.seed, fold.index, -1))  # model initialisation
+    L.seed_everything(epoch_seed(config.seed, fold.index, -1), verbose=False)  # initialisation
     model = create_model(config.model, n_classes=len(labels), **config.network_args())
     frozen = []
     if init is not None:  # fine-tuning: the checkpoint's weights, maybe a new head
@@ -271,6 +272,8 @@ def build_trainer(config: TrainConfig, directory: Path, callbacks: list[L.Callba
     callbacks = list(callbacks) + [
         ModelCheckpoint(dirpath=directory / RESUME_DIR, filename="last", save_top_k=1,
                         monitor=None, save_on_train_epoch_end=True, enable_version_counter=False)]
+    if config.progress_bar:
+        callbacks.append(EpochProgressBar())
     if has_val and config.patience > 0:
         callbacks.append(EarlyStopping("val_ua", mode="max", patience=config.patience,
                                        check_on_train_epoch_end=True))

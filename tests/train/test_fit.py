@@ -127,6 +127,16 @@ def test_the_thread_count_is_saved_with_the_run_and_used_again(tiny, corpus, tmp
     assert used and used[0] == other
 
 
+def test_the_progress_bar_counts_epochs_from_one_as_the_history_does(tiny, corpus, tmp_path,
+                                                                      capsys):
+    utts, feats = corpus
+    result = fit(tiny.replace(progress_bar=True, max_epochs=2, patience=0), utts, 0,
+                 out_dir=tmp_path, features=feats)
+    bars = capsys.readouterr().err
+    assert "Epoch 1/2" in bars and "Epoch 2/2" in bars and "Epoch 0" not in bars
+    assert [int(r["epoch"]) for r in _history(result.directory)] == [1, 2]
+
+
 def test_finished_folds_are_skipped_and_trained_folds_only_evaluated(tiny, corpus, tmp_path):
     utts, feats = corpus
     first = fit(tiny, utts, 0, out_dir=tmp_path, features=feats)
