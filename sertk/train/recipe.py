@@ -41,13 +41,14 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
             a model that has no dimension head (classical and SSL models).
     """
     labels = label_names(utterances)
+    if "n_dims" in config.model_args:  # the head and its scaling come together
+        raise ConfigError("model_args.n_dims is set by the dimensions key (e.g. dimensions: "
+                          "arousal,valence); leave it out of model_args")
     if config.dimensions:
         if is_classical(config.model) or (is_model(config.model)
                                           and model_requires(config.model)):  # SSL models
             raise ConfigError(f"dimensions: {config.model} has no dimension head; use one of "
                               f"{', '.join(list_models())}")
-        if "n_dims" in config.model_args:
-            raise ConfigError("model_args.n_dims is set by dimensions; leave it out")
         try:
             check_dimensions(utterances, config.dimension_names)
         except ManifestError as err:

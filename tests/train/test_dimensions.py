@@ -44,8 +44,9 @@ def test_the_recipe_refuses_dimensions_the_manifest_lacks(corpus, rated):
     for model in ("egemaps-svm", "ssl-linear"):
         with pytest.raises(ConfigError, match=f"{model} has no dimension head"):
             check_recipe(config.replace(model=model, dimensions="arousal"), rated[0])
-    with pytest.raises(ConfigError, match="model_args.n_dims is set by dimensions"):
-        check_recipe(config.replace(dimensions="arousal", model_args={"n_dims": 1}), rated[0])
+    for dims in ("arousal", ""):  # a head without names and scaling could not be saved
+        with pytest.raises(ConfigError, match="model_args.n_dims is set by the dimensions key"):
+            check_recipe(config.replace(dimensions=dims, model_args={"n_dims": 1}), rated[0])
     assert check_recipe(config.replace(dimensions="valence,arousal"), rated[0])
 
 
