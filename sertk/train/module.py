@@ -17,6 +17,7 @@ for selection).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import lightning as L
@@ -50,9 +51,8 @@ class SERModule(L.LightningModule):
         self.model = model
         self.config = config
         self.use_lengths = config.padding == "batch"
-        options = AugmentOptions(config.spec_augment, config.freq_mask, config.time_mask,
-                                 config.n_freq_masks, config.n_time_masks,
-                                 config.speed_perturb, config.gain_perturb_db)
+        options = AugmentOptions(**{f.name: getattr(config, f.name)  # by name, not position
+                                    for f in dataclasses.fields(AugmentOptions)})
         self.augment = FeatureAugment(options, norm_std, pad_value, max_frames) \
             if options.active else None
         weights = None

@@ -80,3 +80,12 @@ def test_optimizers():
     assert isinstance(opt["optimizer"], torch.optim.AdamW)
     assert opt["optimizer"].param_groups[0]["weight_decay"] == 0.1
     assert opt["lr_scheduler"]["interval"] == "epoch"
+
+
+def test_every_augmentation_option_reaches_the_augmenter_by_name():
+    from sertk.train.augment import AugmentOptions
+
+    chosen = AugmentOptions(spec_augment=True, freq_mask=3, time_mask=7, n_freq_masks=1,
+                            n_time_masks=4, speed_perturb=0.2, gain_perturb_db=2.5)
+    module = _module(**{name: getattr(chosen, name) for name in vars(chosen)})
+    assert module.augment.options == chosen
