@@ -305,8 +305,21 @@ class LinearHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, n_classes))
 
+    @property
+    def in_features(self) -> int:
+        """E, the size of the embedding the classifier reads."""
+        return self.mlp[-1].in_features
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D), (B,) -> the embedding (B, E): the hidden layer before the classifier."""
+        return self.mlp[:-1](self.stats(self.project(x), lengths))
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, E) -> logits (B, n_classes)."""
+        return self.mlp[-1](embedding)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.stats(self.project(x), lengths))
+        return self.classify(self.embed(x, lengths))
 
 
 class ProposedHead(nn.Module):
@@ -323,8 +336,21 @@ class ProposedHead(nn.Module):
             n_blstm=c.n_blstm, n_transformer=c.n_transformer, n_heads=c.n_heads,
             blstm_dropout=c.dropout, pool_dropout=c.dropout))
 
+    @property
+    def in_features(self) -> int:
+        """E = 2 * hidden, the size of the back-end's pooled embedding."""
+        return self.backend.head.in_features
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D), (B,) -> the back-end's statistics-pooled embedding (B, 2 * hidden)."""
+        return self.backend.forward_features(self.project(x).transpose(1, 2), lengths)
+
+    def classify(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, 2 * hidden) -> logits (B, n_classes)."""
+        return self.backend.forward_head(embedding)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.backend(self.project(x).transpose(1, 2), lengths)
+        return self.classify(self.embed(x, lengths))
 
 
 class SSLNet(nn.Module):
@@ -416,6 +442,13 @@ class SSLNet(nn.Module):
         return states, frames
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Waveforms (B, S) or hidden states (B, L, T', D), lengths -> logits (B, n_classes)."""
+        return self.forward_head(self.forward_features(x, lengths))
+
+    def forward_features(self, x: torch.Tensor,
+                         lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Waveforms (B, S) or hidden states (B, L, T', D), lengths -> the pooled embedding
+        (B, E) the classifier reads (E = ``head.in_features``), as ``SERNet``'s."""
         if x.dim() == 2:
             x, lengths = self.hidden_states(x, lengths)
         elif x.dim() != 4 or x.shape[1] != len(self.layer_weights.logits):
@@ -425,9 +458,13 @@ class SSLNet(nn.Module):
         if lengths is None:
             lengths = torch.full((x.shape[0],), x.shape[2], dtype=torch.long, device=x.device)
         lengths = lengths.to(device=x.device, dtype=torch.long)
-        return self.head(self.forward_features(x, lengths), lengths)
+        return self.head.embed(self.mix_layers(x, lengths), lengths)
 
-    def forward_features(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, E) -> logits (B, n_classes)."""
+        return self.head.classify(embedding)
+
+    def mix_layers(self, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, L, T, D), (B,) -> the weighted sum (B, T, D), padded frames zero."""
         mixed = self.layer_weights(states.float())
         keep = valid_mask(lengths, mixed.shape[1])[:, :, None]

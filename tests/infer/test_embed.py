@@ -82,3 +82,30 @@ def test_bad_inputs_are_refused_with_a_reason(bundled, emodb_clips):
     with pytest.raises(ValueError, match="batch_size"):
         bundled.embed(emodb_clips, batch_size=0)
     assert bundled.embed([]).shape == (0, 256)
+
+
+@pytest.mark.parametrize("name", ["ssl-linear", "ssl-proposed"])
+def test_ssl_models_embed_like_the_others(tmp_path, name):
+    """An SSL model's embedding is the pooled vector its head reads, of the size the
+    predictor reports, and a short clip alone equals the same clip inside a batch."""
+    from sertk.features import FeatureConfig
+    from sertk.infer import load_model
+    from sertk.models import create_model, save_checkpoint
+    from tests.ssl_encoders import write_tiny_encoder
+
+    encoder = write_tiny_encoder(tmp_path / "enc")
+    model = create_model(name, n_classes=3, encoder=str(encoder), hidden=32, n_heads=4).eval()
+    path = save_checkpoint(tmp_path / name, model, model_name=name, labels=["a", "b", "c"],
+                           feature_config=FeatureConfig(padding="batch", max_seconds=1.0),
+                           norm_mean=[], norm_std=[])
+    predictor = load_model(path, vad=False)
+    rng = np.random.default_rng(3)
+    long, short = (rng.standard_normal(n).astype(np.float32) * 0.1 for n in (16000, 5000))
+    vectors = predictor.embed([long, short], 16000)
+    assert vectors.shape == (2, predictor.embedding_size) and vectors.dtype == np.float32
+    assert np.isfinite(vectors).all() and not np.allclose(vectors[0], vectors[1])
+    assert np.abs(predictor.embed(short, 16000)[0] - vectors[1]).max() < 1e-5
+    with torch.inference_mode():
+        logits = predictor.model.forward_head(torch.from_numpy(vectors))
+    probs = predictor.probabilities([long, short])
+    assert np.abs(torch.softmax(logits, 1).numpy() - probs).max() < 1e-5
