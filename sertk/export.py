@@ -69,7 +69,7 @@ from torch import nn
 from sertk.audio import AudioError
 from sertk.fileio import atomic_write, short_error
 from sertk.features import FeatureConfig
-from sertk.infer.frontend import WaveformFrontend, WaveformPassthrough
+from sertk.infer.frontend import frontend_for
 from sertk.infer.predictor import Predictor
 from sertk.infer.stream import read_head
 
@@ -149,15 +149,12 @@ class WaveformClassifier(nn.Module):
 
     def __init__(self, checkpoint, stft: str = "conv"):
         super().__init__()
-        self.frontend = (WaveformPassthrough(checkpoint.feature_config, pad_to_max=True)  # SSL
-                         if getattr(checkpoint.model, "takes_waveforms", False) else
-                         WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean,
-                                          checkpoint.norm_std, stft=stft, pad_to_max=True))
+        self.frontend = frontend_for(checkpoint, stft=stft, pad_to_max=True)
         self.model = checkpoint.model.eval()
         self.temperature = float(getattr(checkpoint, "temperature", 1.0))
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if lengths is None and self.frontend.config.padding == "batch":
+        if lengths is None and self.frontend.config.padder.gives_lengths:
             lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long,
                                  device=waveform.device)
         feats, frames = self.frontend(waveform, lengths)
@@ -355,8 +352,8 @@ def _write_onnx(wrapper: nn.Module, example: tuple, path: Path, options: ExportO
     names = ["waveform", "lengths"][: len(example)]
     exporters = [options.exporter]
     if options.exporter == "auto":  # packed sequences (lengths inside the network) need legacy
-        needs_lengths = wrapper.frontend.config.padding == "batch"
-        exporters = ["legacy", "dynamo"] if needs_lengths else ["dynamo", "legacy"]
+        exporters = (["legacy", "dynamo"] if wrapper.frontend.config.padder.gives_lengths
+                     else ["dynamo", "legacy"])
     for exporter in exporters:
         try:
             with warnings.catch_warnings():

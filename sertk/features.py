@@ -12,6 +12,7 @@ with a windowed DFT basis, which every ONNX runtime can execute).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -21,8 +22,8 @@ from torch import nn
 
 from sertk.audio import HOP_LENGTH, MAX_SECONDS, N_FFT, N_MELS, SAMPLE_RATE, WIN_LENGTH
 from sertk.configfields import bounded, check_fields
+from sertk.padding import Padding
 
-PADDING_MODES = ("fixed", "batch")
 NORMALISATIONS = ("fold", "utterance", "speaker")
 # FeatureConfig fields that change how cached log-mels are used, not their values
 NOT_IN_CACHE_KEY = ("padding", "normalisation")
@@ -42,9 +43,8 @@ CPU_CHUNK_SAMPLES = 128_000
 class FeatureConfig:
     """Every number of the front-end; saved with each model and part of the cache key.
 
-    ``padding``: ``"fixed"`` pads/truncates every utterance to ``max_seconds``
-    (the paper); ``"batch"`` truncates to ``max_seconds`` but pads only to the
-    longest utterance of a batch and passes lengths to the model (ours).
+    ``padding``: ``"fixed"`` or ``"batch"``, how clips are batched for the model
+    (:attr:`padder`, :mod:`sertk.padding`); saved here, not part of the cache key.
 
     ``normalisation``: what the log-mels are standardised with before the training
     fold's per-feature statistics: ``"fold"`` nothing more (the paper); ``"utterance"``
@@ -72,12 +72,11 @@ class FeatureConfig:
         # Also normalises number types so that equal configs have equal dicts (and cache
         # keys): FeatureConfig(max_seconds=4) and FeatureConfig(max_seconds=4.0) are the same.
         check_fields(self)
-        if self.padding not in PADDING_MODES:
-            raise ValueError(f"padding must be one of {PADDING_MODES}, got {self.padding!r}")
+        padder = self.padder  # an unknown mode raises here
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, "
                              f"got {self.normalisation!r}")
-        if self.normalisation != "fold" and self.padding != "batch":
+        if self.normalisation != "fold" and not padder.gives_lengths:
             raise ValueError(f"normalisation {self.normalisation!r} needs padding 'batch' "
                              "(padded frames must be masked, not standardised)")
         if not self.win_length <= self.n_fft:
@@ -96,6 +95,11 @@ class FeatureConfig:
         if self.max_samples < self.min_samples:
             raise ValueError(f"max_seconds={self.max_seconds} is shorter than one analysis "
                              f"window ({self.min_samples} samples)")
+
+    @property
+    def padder(self) -> Padding:
+        """How this front-end's clips are padded into a batch (checks ``padding``)."""
+        return Padding(self.padding)
 
     @property
     def min_samples(self) -> int:
@@ -269,6 +273,12 @@ class FeatureNormalizer(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.mean[:, None]) / self.std[:, None]
+
+    def padded_frame(self, config: FeatureConfig) -> torch.Tensor:
+        """The (n_mels,) value of a padded frame: normalised digital silence (what zero-padded
+        audio gives), or normalised zeros with clip or speaker normalisation (masked anyway)."""
+        silence = math.log(config.log_offset) if config.normalisation == "fold" else 0.0
+        return self(torch.full((len(self.mean), 1), silence))[:, 0]
 
 
 def standardise_utterances(feats: torch.Tensor, frames: torch.Tensor | None = None,

@@ -242,6 +242,17 @@ def test_normalizer_standardises_per_band():
     np.testing.assert_allclose(pooled.std(axis=1), 1.0, atol=1e-4)
 
 
+def test_a_padded_frame_is_normalised_silence_or_normalised_zeros():
+    norm = FeatureNormalizer(np.linspace(-12, -2, 40), np.linspace(1, 3, 40))
+    silence = (np.log(1e-6) - np.linspace(-12, -2, 40)) / np.linspace(1, 3, 40)
+    value = norm.padded_frame(FeatureConfig())
+    assert value.shape == (40,)
+    np.testing.assert_allclose(value.numpy(), silence, rtol=1e-5)
+    masked = norm.padded_frame(FeatureConfig(padding="batch", normalisation="utterance"))
+    np.testing.assert_allclose(masked.numpy(), np.linspace(12, 2, 40) / np.linspace(1, 3, 40),
+                               rtol=1e-5)
+
+
 def test_normalizer_guards_zero_std():
     norm = FeatureNormalizer(np.zeros(40), np.zeros(40))
     out = norm(torch.ones(1, 40, 3))

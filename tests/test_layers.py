@@ -12,7 +12,8 @@ PACKAGE = Path(sertk.__file__).parent
 
 # lowest first; a module's layer is the longest prefix listed
 LAYERS = [
-    ("sertk.fileio", "sertk.tables", "sertk.configfields", "sertk.devices", "sertk.audio", "sertk.features",
+    ("sertk.fileio", "sertk.tables", "sertk.configfields", "sertk.devices", "sertk.audio", "sertk.padding",
+     "sertk.features",
      "sertk.vad"),
     ("sertk.data",),
     ("sertk.models", "sertk.quantize"),

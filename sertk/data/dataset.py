@@ -1,15 +1,11 @@
-"""In-memory feature datasets, padding with lengths, and an epoch-seeded sampler.
+"""In-memory feature datasets, their padded batches, and an epoch-seeded sampler.
 
 Training never touches audio: log-mel features are computed once (by the feature cache),
 normalised once per fold with training-part statistics, and held in memory. A
-:class:`FeatureDataset` serves ``(features (n_mels, T_i), target)`` pairs; :func:`collate`
-pads them into a :class:`Batch` according to the padding mode (SPEC section 1):
-
-- ``fixed``: every clip is padded to ``max_frames`` (4 s, the paper) with the feature value
-  of digital silence, so the model sees exactly what zero-padded audio would give (up to the
-  one or two frames whose window straddles the clip's end); the dataset pads once, up front.
-- ``batch``: clips are padded to the longest of the batch and ``lengths`` say how many
-  frames are real, so the model can mask the rest.
+:class:`FeatureDataset` serves ``(features (n_mels, T_i), target)`` pairs; its ``collate``
+pads them into a :class:`Batch` as its :class:`~sertk.padding.Padding` mode says (to
+``max_frames`` with the feature value of digital silence, so the model sees exactly what
+zero-padded audio would give, or to the longest clip of the batch).
 
 :class:`EpochSampler` shuffles with a permutation that is a function of ``(seed, epoch)``
 only and shards it across DDP ranks, so an epoch can be replayed exactly after a resume
@@ -22,7 +18,7 @@ from typing import Iterator, NamedTuple, Sequence
 import torch
 from torch.utils.data import Dataset, Sampler
 
-PADDING_MODES = ("fixed", "batch")
+from sertk.padding import Padding
 
 
 class Batch(NamedTuple):
@@ -30,8 +26,8 @@ class Batch(NamedTuple):
     each clip (<= T), targets (B,) int64 class indices, index (B,) int64 dataset positions;
     ratings (B, D) float32 standardised dimensional targets, or None without dimensions.
 
-    With ``fixed`` padding the model is given the whole padded clip (the paper) and
-    ``lengths`` only tell augmentation where the audio ends."""
+    ``lengths`` are always here (augmentation needs them); the model gets them only if
+    :attr:`~sertk.padding.Padding.gives_lengths`."""
 
     features: torch.Tensor
     lengths: torch.Tensor
@@ -47,23 +43,20 @@ class FeatureDataset(Dataset):
         features: one (n_mels, T_i) tensor per utterance, already normalised; clips longer
             than ``max_frames`` are truncated.
         targets: (N,) class indices.
-        padding: ``"fixed"`` or ``"batch"``.
+        padding: a :class:`~sertk.padding.Padding` mode, ``"fixed"`` or ``"batch"``.
         max_frames: frames of a full-length clip (``FeatureConfig.max_frames``).
         pad_value: (n_mels,) value of a padded frame (normalised silence); zeros if None.
         ratings: (N, D) dimensional targets (already scaled), or None.
 
-    ``dataset[i]`` is ``(features (n_mels, T), length, target, i)``; with ``fixed`` padding
-    every T is ``max_frames``.
+    ``dataset[i]`` is ``(features (n_mels, T), length, target, i)``.
     """
 
     def __init__(self, features: Sequence[torch.Tensor], targets: Sequence[int], *,
                  padding: str, max_frames: int, pad_value: torch.Tensor | None = None,
                  ratings=None):
-        if padding not in PADDING_MODES:
-            raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        self.padding = Padding(padding)
         if len(features) != len(targets):
             raise ValueError(f"{len(features)} feature arrays but {len(targets)} targets")
-        self.padding = padding
         self.max_frames = int(max_frames)
         feats = [torch.as_tensor(f, dtype=torch.float32)[:, :self.max_frames] for f in features]
         n_mels = feats[0].shape[0] if feats else 0
@@ -75,10 +68,7 @@ class FeatureDataset(Dataset):
         self.targets = torch.as_tensor(list(targets), dtype=torch.long)
         self.ratings = None if ratings is None else torch.as_tensor(
             ratings, dtype=torch.float32).reshape(len(self.targets), -1)
-        if padding == "fixed":  # pad once, here, not per batch
-            self.features = pad_features(feats, self.max_frames, self.pad_value) if feats else []
-        else:
-            self.features = feats
+        self.features = feats
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -89,24 +79,11 @@ class FeatureDataset(Dataset):
     def collate(self, samples: Sequence[tuple]) -> Batch:
         """Pad a list of ``dataset[i]`` items into a :class:`Batch`."""
         feats, lengths, targets, index = zip(*samples)
-        if self.padding == "fixed":
-            x = torch.stack(feats)
-        else:
-            x = pad_features(feats, max(f.shape[1] for f in feats), self.pad_value)
+        x, _ = self.padding.pad(feats, self.max_frames, self.pad_value)
         index = torch.tensor(index, dtype=torch.long)
         return Batch(x, torch.tensor(lengths, dtype=torch.long),
                      torch.tensor(targets, dtype=torch.long), index,
                      None if self.ratings is None else self.ratings[index])
-
-
-def pad_features(features: Sequence[torch.Tensor], frames: int,
-                 pad_value: torch.Tensor) -> torch.Tensor:
-    """Stack (n_mels, T_i) tensors into (B, n_mels, frames), padding with ``pad_value`` (n_mels,)."""
-    out = pad_value[None, :, None].expand(len(features), -1, frames).clone()
-    for row, feat in enumerate(features):
-        t = min(feat.shape[1], frames)
-        out[row, :, :t] = feat[:, :t]
-    return out
 
 
 class EpochSampler(Sampler[int]):

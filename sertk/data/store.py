@@ -265,8 +265,6 @@ class StoredDataset(Dataset):
         KeyError: naming the first utterance the store does not hold.
     """
 
-    padding = "batch"
-
     def __init__(self, reader: StoreReader, sources: Sequence[Source], targets: Sequence[int]):
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} utterances but {len(targets)} targets")

@@ -1,13 +1,10 @@
 """The inference front-end: raw waveforms in, exactly what the model was trained on out.
 
 Training (``sertk.data``) computes each clip's log-mels alone from its first
-``max_seconds``, normalises them with the training fold's statistics, and then pads:
-
-- ``padding="fixed"`` (the paper): every clip to ``max_frames`` with the feature
-  value of digital silence (normalised ``log(log_offset)``); the model sees the
-  whole padded clip, without lengths;
-- ``padding="batch"``: to the longest clip of the batch, and the model gets the
-  frame lengths so it can ignore the padding.
+``max_seconds``, normalises them with the training fold's statistics, and then pads them
+with the feature value of digital silence (normalised ``log(log_offset)``) as the
+checkpoint's :class:`~sertk.padding.Padding` says: to ``max_frames`` without lengths for
+the model (``"fixed"``, the paper), or to the longest clip with lengths (``"batch"``).
 
 A model trained with ``normalisation="utterance"`` first standardises each clip's
 log-mels with the clip's own statistics (valid frames only); one trained with
@@ -19,8 +16,6 @@ log-mels with the clip's own statistics (valid frames only); one trained with
 (``stft="conv"``, see :mod:`sertk.export`) share one definition.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -40,17 +35,17 @@ class WaveformFrontend(nn.Module):
         config: the checkpoint's feature config.
         norm_mean, norm_std: (n_mels,) normalisation statistics.
         stft: ``"fft"`` or ``"conv"`` (export); both give the same numbers.
-        pad_to_max: also pad ``padding="batch"`` features to ``max_frames`` (lengths
+        pad_to_max: also pad features to ``max_frames`` when the model gets lengths (they
             still mark the real frames, so the result is the same). An exported graph
             then has one time length inside the model, whatever the input length.
 
     Shapes:
         waveforms: (B, S) float at ``config.sample_rate``, zero-padded past each clip.
         lengths: (B,) valid samples per row, or None (every row is S samples long).
-        returns: features (B, n_mels, T) and frame lengths (B,) int64 for
-        ``padding="batch"`` (T = 1 + min(S, max_samples) // hop, or max_frames with
-        ``pad_to_max``), or features (B, n_mels, max_frames) and None for
-        ``padding="fixed"``.
+        returns: features (B, n_mels, T) and what :meth:`Padding.model_lengths
+        <sertk.padding.Padding.model_lengths>` gives the model: frame lengths (B,) int64
+        with T = 1 + min(S, max_samples) // hop (or max_frames with ``pad_to_max``), or
+        None with T = max_frames.
     """
 
     def __init__(self, config: FeatureConfig, norm_mean: np.ndarray, norm_std: np.ndarray,
@@ -60,10 +55,7 @@ class WaveformFrontend(nn.Module):
         self.pad_to_max = pad_to_max
         self.logmel = LogMel(config, stft=stft)
         self.normalizer = FeatureNormalizer(norm_mean, norm_std)
-        silence = torch.full((1, config.n_mels, 1), math.log(config.log_offset))
-        if config.normalisation != "fold":  # padded frames are masked: their value is moot
-            silence = torch.zeros_like(silence)
-        self.register_buffer("silence", self.normalizer(silence)[0, :, 0], persistent=False)
+        self.register_buffer("silence", self.normalizer.padded_frame(config), persistent=False)
         self.speaker: FeatureNormalizer | None = None  # see set_speaker_stats
 
     def set_speaker_stats(self, mean: np.ndarray | None, std: np.ndarray | None) -> None:
@@ -93,11 +85,11 @@ class WaveformFrontend(nn.Module):
         silence = self.silence[None, :, None]
         valid = torch.arange(feats.shape[2], device=feats.device)[None, :] < frames[:, None]
         feats = torch.where(valid[:, None, :], feats, silence)  # padded frames = silence
-        if cfg.padding == "batch" and not self.pad_to_max:
+        if cfg.padder.gives_lengths and not self.pad_to_max:
             return feats, frames
         padding = silence.expand(feats.shape[0], -1, cfg.max_frames)
         feats = torch.cat([feats, padding], dim=2)[:, :, : cfg.max_frames]
-        return feats, (frames if cfg.padding == "batch" else None)
+        return feats, cfg.padder.model_lengths(frames)
 
 
 class WaveformPassthrough(nn.Module):
@@ -131,9 +123,11 @@ class WaveformPassthrough(nn.Module):
         return waveforms, lengths
 
 
-def frontend_for(checkpoint) -> nn.Module:
-    """The front-end a checkpoint's model was trained behind: log-mels, or the waveform
+def frontend_for(checkpoint, stft: str = "fft", pad_to_max: bool = False) -> nn.Module:
+    """The front-end a checkpoint's model was trained behind (the predictor's, and with
+    ``stft="conv", pad_to_max=True`` the exported model's): log-mels, or the waveform
     itself for a model that reads waveforms (``model.takes_waveforms``)."""
     if getattr(checkpoint.model, "takes_waveforms", False):
-        return WaveformPassthrough(checkpoint.feature_config)
-    return WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean, checkpoint.norm_std)
+        return WaveformPassthrough(checkpoint.feature_config, pad_to_max)
+    return WaveformFrontend(checkpoint.feature_config, checkpoint.norm_mean, checkpoint.norm_std,
+                            stft, pad_to_max)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sertk.models.checkpoint import TEMPERATURE_RANGE, load_checkpoint, save_checkpoint
+from sertk.padding import Padding
 
 GOLDEN_STEPS = 100  # the bracket shrinks by 0.618 per step: far below float precision
 
@@ -79,26 +80,26 @@ def fit_temperature(logits, targets) -> float:
 
 @torch.inference_mode()
 def predict_logits(model: torch.nn.Module, dataset, batch_size: int, *,
-                   use_lengths: bool) -> np.ndarray:
+                   padding: Padding) -> np.ndarray:
     """Logits (N, C) float32 of every item of ``dataset`` (a
     :class:`~sertk.data.dataset.FeatureDataset`), in order (eval mode)."""
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                          collate_fn=dataset.collate)
-    out = [model(batch.features, batch.lengths if use_lengths else None).float()
+    out = [model(batch.features, padding.model_lengths(batch.lengths)).float()
            for batch in loader]
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
 @torch.inference_mode()
 def predict_ratings(model: torch.nn.Module, dataset, batch_size: int, *,
-                    use_lengths: bool) -> np.ndarray:
+                    padding: Padding) -> np.ndarray:
     """The dimension head's outputs (N, D) float32 (standardised scale) of every item of
     ``dataset``, in order (eval mode); ``model`` must have a dimension head."""
     model.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False,
                                          collate_fn=dataset.collate)
-    out = [model.forward_outputs(batch.features, batch.lengths if use_lengths else None)[1]
+    out = [model.forward_outputs(batch.features, padding.model_lengths(batch.lengths))[1]
            .float() for batch in loader]
     return torch.cat(out).numpy()
 
@@ -113,14 +114,14 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def calibrate_checkpoint(directory: str | Path, validation, batch_size: int, *,
-                         use_lengths: bool) -> dict:
+                         padding: Padding) -> dict:
     """Fit the temperature of the checkpoint in ``directory`` on ``validation`` (a
     FeatureDataset with targets) and save it into the checkpoint (weights unchanged).
 
     Returns ``{"temperature", "val_nll_before", "val_nll_after", "n_val"}``.
     """
     checkpoint = load_checkpoint(directory)
-    logits = predict_logits(checkpoint.model, validation, batch_size, use_lengths=use_lengths)
+    logits = predict_logits(checkpoint.model, validation, batch_size, padding=padding)
     targets = np.asarray(validation.targets)
     temperature = fit_temperature(logits, targets)
     facts = {"temperature": temperature, "val_nll_before": nll(logits, targets),

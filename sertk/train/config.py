@@ -31,9 +31,9 @@ from typing import Any, Iterable
 import yaml
 
 from sertk.fileio import atomic_write, read_text
+from sertk.padding import PADDING_MODES, Padding
 
 PROTOCOL_CHOICES = ("kfold", "loso", "lospk", "final")
-PADDING_CHOICES = ("fixed", "batch")
 BATCHING_CHOICES = ("random", "bucketed")
 NORMALISATION_CHOICES = ("fold", "utterance", "speaker")
 OPTIMIZER_CHOICES = ("adam", "adamw")
@@ -158,10 +158,10 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_choice("protocol", self.protocol, PROTOCOL_CHOICES)
-        _check_choice("padding", self.padding, PADDING_CHOICES)
+        _check_choice("padding", self.padding, PADDING_MODES)
         _check_choice("batching", self.batching, BATCHING_CHOICES)
         _check_choice("normalisation", self.normalisation, NORMALISATION_CHOICES)
-        if self.batching == "bucketed" and self.padding != "batch":
+        if self.batching == "bucketed" and not Padding(self.padding).gives_lengths:
             raise ConfigError("batching 'bucketed' needs padding 'batch' (with padding "
                               f"{self.padding!r} every clip is padded to max_seconds anyway)")
         _check_choice("optimizer", self.optimizer, OPTIMIZER_CHOICES)

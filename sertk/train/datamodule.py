@@ -8,7 +8,6 @@ then only indexes tensors; ``num_workers=0`` is enough.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -109,10 +108,7 @@ def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utter
     train_feats = [features[i][:, :max_frames] for i in fold.train_ids]
     mean, std = feature_stats(train_feats)
     normalizer = FeatureNormalizer(mean, std)
-    silence = torch.full((len(mean), 1), math.log(feature_config.log_offset))
-    if feature_config.normalisation != "fold":  # as the inference front-end: masked anyway
-        silence = torch.zeros_like(silence)
-    pad_value = normalizer(silence[None])[0, :, 0]
+    pad_value = normalizer.padded_frame(feature_config)  # as the inference front-end's
     scaling = None
     if dimensions:
         scaling = DimensionScaling.fit(dimensions, [by_id[i].dimension_values(dimensions)

@@ -62,6 +62,7 @@ from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir 
                                logging_to, read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
+from sertk.padding import Padding
 from sertk.train.calibration import (calibrate_checkpoint, predict_logits, predict_ratings,
                                     softmax)
 from sertk.train.callbacks import (BestCheckpoint, EpochProgressBar, EpochSeed, History,
@@ -250,7 +251,7 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
     if trainer.is_global_zero and has_val and (directory / CHECKPOINT_DIR).is_dir():
         calibration = calibrate_checkpoint(directory / CHECKPOINT_DIR, data.val,
                                            config.eval_batch_size,
-                                           use_lengths=config.padding == "batch")
+                                           padding=Padding(config.padding))
     if trainer.is_global_zero:
         extra = {"init_val_ua": init_val_ua} if init_val_ua is not None else {}
         write_json(directory / RESULT_FILE, {
@@ -299,7 +300,7 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
         raise ConfigError(f"{directory / CHECKPOINT_DIR}: labels {checkpoint.labels} differ "
                           f"from the manifest's {labels}")
     logits = predict_logits(checkpoint.model, test, config.eval_batch_size,
-                            use_lengths=config.padding == "batch")
+                            padding=Padding(config.padding))
     probs = softmax(logits, checkpoint.temperature)  # calibrated (same argmax)
     by_label = test.targets.tolist()
     info = {k: summary.get(k) for k in ("params", "train_seconds", "best_epoch", "epochs",
@@ -315,7 +316,7 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
                    "dims_true": scaling.unscale(test.ratings.numpy()),
                    "dims_pred": scaling.unscale(predict_ratings(
                        checkpoint.model, test, config.eval_batch_size,
-                       use_lengths=config.padding == "batch"))}
+                       padding=Padding(config.padding)))}
     return write_fold(run_dir, fold, list(fold.test_ids), [labels[i] for i in by_label], probs,
                       labels, info=info, **ratings)
 
@@ -323,7 +324,7 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
 def _validation_ua(model: torch.nn.Module, val: FeatureDataset, config: TrainConfig) -> float:
     """UA of ``model`` on the validation part (the fine-tuning start point)."""
     logits = predict_logits(model, val, config.eval_batch_size,
-                            use_lengths=config.padding == "batch")
+                            padding=Padding(config.padding))
     return unweighted_accuracy(val.targets.tolist(), logits.argmax(axis=1).tolist())
 
 

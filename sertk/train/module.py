@@ -6,8 +6,8 @@ augmentation, AdamW/weight decay, warm-up + cosine schedule) are all off by defa
 
 Validation collects every prediction of the epoch and computes UA (mean recall over the
 classes present, SPEC section 5), WA and the mean loss; ``val_ua`` drives model selection
-and early stopping. With ``padding="fixed"`` the model sees whole padded clips (the paper);
-with ``"batch"`` it also gets the lengths.
+and early stopping. The model gets the clips' lengths if the recipe's
+:class:`~sertk.padding.Padding` gives them (``"batch"``), else whole padded clips (the paper).
 
 With ``dimensions`` the network also has a dimension head, and the loss is multi-task:
 cross-entropy + ``dimension_weight`` x the sum over dimensions of ``1 - CCC`` over the batch
@@ -29,6 +29,7 @@ from sertk.data.dataset import Batch
 from sertk.eval.dimensional import ccc
 from sertk.eval.metrics import unweighted_accuracy
 from sertk.models import SERNet
+from sertk.padding import Padding
 from sertk.train.augment import AugmentOptions, FeatureAugment, mixup
 from sertk.train.config import TrainConfig
 
@@ -50,7 +51,7 @@ class SERModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.config = config
-        self.use_lengths = config.padding == "batch"
+        self.padding = Padding(config.padding)
         options = AugmentOptions(**{f.name: getattr(config, f.name)  # by name, not position
                                     for f in dataclasses.fields(AugmentOptions)})
         self.augment = FeatureAugment(options, norm_std, pad_value, max_frames) \
@@ -68,14 +69,14 @@ class SERModule(L.LightningModule):
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels, T), (B,) -> logits (B, n_classes)."""
-        return self.model(features, lengths if self.use_lengths else None)
+        return self.model(features, self.padding.model_lengths(lengths))
 
     def outputs(self, features: torch.Tensor, lengths: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B, n_mels, T), (B,) -> logits (B, n_classes), ratings (B, D) or None."""
         if not self.dimensions:
             return self(features, lengths), None
-        return self.model.forward_outputs(features, lengths if self.use_lengths else None)
+        return self.model.forward_outputs(features, self.padding.model_lengths(lengths))
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, weight=self.class_weight,

@@ -31,6 +31,7 @@ from sertk.data.splits import Fold
 from sertk.data.store import FeatureStore, StoredDataset
 from sertk.features import FeatureConfig
 from sertk.models.ssl import SSL_MODELS, SSLNet
+from sertk.padding import Padding
 from sertk.train.config import ConfigError, TrainConfig
 from sertk.train.datamodule import FoldData
 
@@ -43,7 +44,7 @@ def is_ssl_model(name: str) -> bool:
 
 def check_ssl_recipe(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` for recipe keys an SSL model cannot honour."""
-    if config.padding != "batch":
+    if not Padding(config.padding).gives_lengths:
         raise ConfigError(f"{config.model} masks padded frames with lengths: set padding: "
                           f"batch (got {config.padding!r})")
     if config.normalisation != "fold":
@@ -93,8 +94,6 @@ class WaveDataset(Dataset):
     ``dataset[i]`` is ``(wave (S,), S, target, i)``; :meth:`collate` pads with zeros into a
     :class:`~sertk.data.dataset.Batch` of waveforms (B, S_max) with sample ``lengths``.
     """
-
-    padding = "batch"
 
     def __init__(self, sources: Sequence, targets: Sequence[int], feature_config: FeatureConfig):
         self.paths = [str(_path_of(s)) for s in sources]

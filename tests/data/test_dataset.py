@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sertk.data.dataset import Batch, EpochSampler, FeatureDataset, pad_features
+from sertk.data.dataset import Batch, EpochSampler, FeatureDataset
 
 
 def _feats(lengths, n_mels=3):
@@ -42,13 +42,6 @@ def test_dataset_rejects_mismatched_inputs():
     with pytest.raises(ValueError, match="n_mels"):
         FeatureDataset(_feats([3]) + _feats([3], n_mels=4), [0, 1], padding="batch",
                        max_frames=5)
-
-
-def test_pad_features_does_not_alias_pad_value():
-    pad = torch.zeros(2)
-    out = pad_features([torch.ones(2, 1)], 3, pad)
-    out[0, 0, 2] = 5.0
-    assert pad.tolist() == [0.0, 0.0]
 
 
 def test_sampler_order_depends_only_on_seed_and_epoch():

@@ -12,10 +12,10 @@ import torch
 import sertk
 from sertk.audio import AudioError, prepare_waveform
 from sertk.data.cache import logmel_batch
-from sertk.data.dataset import pad_features
 from sertk.features import FeatureNormalizer, LogMel
 from sertk.infer import ModelNotFoundError, Prediction, Predictor, bundled, load_model
 from sertk.models import CheckpointError
+from sertk.padding import pad_features
 from tests.infer.bad_files import write_all
 from tests.infer.tiny import LABELS, make_checkpoint, speech_like, write_clip
 
