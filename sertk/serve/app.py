@@ -185,7 +185,8 @@ def _infer(predictor, path: Path, filename: str, values: dict, options: ServeOpt
         raise RequestFailed(500, str(err)) from None
     except DeadlinePassed:
         raise RequestFailed(504, f"prediction took longer than {options.timeout:g} s") from None
-    record = to_record(result, predictor.labels, top_k=values.get("top_k"))
+    record = to_record(result, predictor.labels, top_k=values.get("top_k"),
+                       dimensions=predictor.dimensions)
     record["path"] = filename
     record["options"] = ({"mode": "utterance", "seconds": cfg.max_seconds} if windows is None
                          else {"mode": windows.mode, "segment": windows.segment,

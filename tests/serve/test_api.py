@@ -368,3 +368,28 @@ def test_several_workers_each_load_the_model_and_answer(tiny_checkpoint, emodb_c
     finally:
         server.stop()
     assert "error" not in server.log.read_text().lower()
+
+
+def test_a_dimensional_model_answers_with_its_ratings(tmp_path):
+    import io
+
+    import soundfile as sf
+    from fastapi.testclient import TestClient
+
+    from sertk.serve import ServeOptions, create_app
+
+    from tests.infer.tiny import make_checkpoint
+
+    dims = load_model(make_checkpoint(tmp_path / "dims", padding="batch", n_dims=2), vad=False)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.random.default_rng(2).standard_normal(16000) * 0.1, 16000,
+             format="WAV")
+    with TestClient(create_app(dims, ServeOptions(model=str(tmp_path / "dims")))) as client:
+        r = client.post("/predict", content=buffer.getvalue(),
+                        headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200, r.text
+    ratings = r.json()["dimensions"]
+    assert list(ratings) == ["arousal", "valence"]
+    want = dims.predict(np.asarray(sf.read(io.BytesIO(buffer.getvalue()), dtype="float32")[0]),
+                        16000).dimensions
+    assert np.allclose([ratings[k] for k in ratings], [want[k] for k in ratings], atol=1e-5)
