@@ -37,7 +37,7 @@ NAME = "infer_speed"
 
 def onnx_predict(run, paths, batch_size: int, seconds: float, rate: int) -> np.ndarray:
     """Decode like the predictor, zero-pad each batch, run the exported model."""
-    from sertk.infer.stream import read_head
+    from sertk.audio import read_head
 
     out = []
     limit = int(round(seconds * rate))

@@ -27,6 +27,7 @@ to validate a whole file without holding it.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 from collections.abc import Iterator
@@ -401,3 +402,77 @@ def _decode_error(path: str | Path, what: str, err: Exception) -> AudioError:
         except AudioError as real:
             return real
     return AudioError(path, f"{what} ({short_error(err)})")
+
+
+# --- formats, headers and the head of a file -------------------------------------------------
+
+# Extensions of audio that libsndfile decodes (MP3 since 1.1, Opus since 1.0.29): the
+# installed library's formats and their usual other spellings. One set for corpus
+# folders, prediction inputs and the service.
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".mpga", ".aiff",
+    ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc",
+} | {f".{fmt.lower()}" for fmt in sf.available_formats() if fmt != "RAW"})
+# Audio and video containers that libsndfile does not decode: listed, never skipped.
+OTHER_MEDIA_EXTENSIONS = frozenset({
+    ".m4a", ".m4b", ".mp4", ".m4v", ".aac", ".wma", ".wmv", ".asf", ".amr", ".awb",
+    ".3gp", ".3g2", ".webm", ".mka", ".mkv", ".mov", ".avi", ".flv", ".ac3", ".eac3",
+    ".dts", ".ape", ".wv", ".mpc", ".tta", ".tak", ".alac", ".ra", ".rm", ".spx",
+    ".dsf", ".dff", ".mts", ".ts",
+})
+MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | OTHER_MEDIA_EXTENSIONS
+
+# Decoded beyond the needed length so that resampling the head matches resampling
+# the whole file (soxr's HQ filter reaches far less than this past the cut).
+HEAD_MARGIN_SECONDS = 0.25
+
+
+def checked_info(path: str | Path) -> AudioInfo:
+    """The header of ``path``; every failure (an ``OSError`` too) as :class:`AudioError`."""
+    try:
+        info = audio_info(path)
+    except OSError as err:  # e.g. a name too long for the filesystem, permission denied
+        raise AudioError(path, f"cannot open ({os_reason(err)})") from None
+    except AudioError as err:
+        suffix = Path(path).suffix.lower()
+        if suffix in OTHER_MEDIA_EXTENSIONS:
+            raise AudioError(path, f"{err.reason}: the installed libsndfile "
+                                   f"{sf.__libsndfile_version__} does not decode {suffix} files; "
+                                   f"convert it first, e.g. ffmpeg -i IN{suffix} OUT.wav") from None
+        raise
+    if info.sample_rate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    return info
+
+
+def read_head(
+    path: str | Path,
+    seconds: float,
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    max_file_seconds: float | None = MAX_FILE_SECONDS,
+) -> tuple[np.ndarray, AudioInfo]:
+    """Decode about the first ``seconds`` of ``path`` as mono float32 at ``sample_rate``.
+
+    Returns:
+        (samples,) float32 array holding at least ``seconds`` of audio when the file
+        has that much (a little more: the caller trims), and the file's header info.
+
+    Raises:
+        AudioError: missing, empty, non-audio, undecodable or truncated file (fewer
+            samples than the header claims), no samples, NaN/Inf samples, or a header
+            claiming more than ``max_file_seconds``.
+    """
+    info = checked_info(path)
+    if max_file_seconds is not None and info.duration > max_file_seconds:
+        raise AudioError(path, f"header claims {info.duration:.0f} s of audio, over the limit of "
+                               f"{max_file_seconds:.0f} s (long recordings: sertk predict --segment)")
+    frames = math.ceil((seconds + HEAD_MARGIN_SECONDS) * info.sample_rate)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            data = f.read(frames, dtype="float32", always_2d=True)
+    except Exception as err:  # libsndfile raises several types
+        raise AudioError(path, f"cannot decode audio ({short_error(err)})") from None
+    if data.shape[0] < frames:  # the whole file was read: it must be as long as it says
+        check_length(info, data.shape[0])
+    return prepare_waveform(data, info.sample_rate, sample_rate, source=path), info

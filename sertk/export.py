@@ -66,12 +66,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sertk.audio import AudioError
+from sertk.audio import AudioError, read_head
 from sertk.fileio import atomic_write, short_error
 from sertk.features import FeatureConfig
 from sertk.infer.frontend import frontend_for
 from sertk.infer.predictor import Predictor
-from sertk.infer.stream import read_head
 
 FORMATS = ("onnx", "torchscript")
 EXTENSIONS = {"onnx": ".onnx", "torchscript": ".pt"}

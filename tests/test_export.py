@@ -11,11 +11,11 @@ import json
 import numpy as np
 import pytest
 
+from sertk.audio import read_head
 from sertk.export import (ExportError, ExportOptions, WaveformClassifier, export_model, export_onnx,
                           export_torchscript, runner, sidecar_path)
 from sertk.features import FeatureConfig
 from sertk.infer import load_model
-from sertk.infer.stream import read_head
 from sertk.models import load_checkpoint
 from tests.infer.tiny import LABELS, make_checkpoint, speech_like
 from tests.infer.tiny import single_thread  # noqa: F401 (autouse fixture)

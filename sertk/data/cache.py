@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sertk.audio import AudioError, load_audio
+from sertk.audio import AudioError, read_head
 from sertk.data.manifest import Utterance
 from sertk.features import NOT_IN_CACHE_KEY, FeatureConfig, LogMel
 from sertk.fileio import atomic_open, atomic_write
@@ -119,8 +119,10 @@ def file_key(path: str | os.PathLike, *, content_hash: bool = False) -> str:
 
 
 def load_clip(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
-    """(samples,) float32 audio at ``config.sample_rate``, truncated to ``config.max_samples``."""
-    return load_audio(path, config.sample_rate)[: config.max_samples]
+    """(samples,) float32 audio at ``config.sample_rate``, truncated to ``config.max_samples``:
+    the audio prediction reads of the file (:func:`sertk.audio.read_head`, which decodes only
+    that much), so a model trains on what it will be shown."""
+    return read_head(path, config.max_seconds, config.sample_rate)[0][: config.max_samples]
 
 
 def logmel_batch(waves: Sequence[np.ndarray], logmel: LogMel) -> list[np.ndarray]:

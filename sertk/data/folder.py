@@ -32,17 +32,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-import soundfile as sf
-
+from sertk.audio import AUDIO_EXTENSIONS
 from sertk.data.labels import LabelConflict, check_label_spellings, normalise_label
 from sertk.data.manifest import Utterance, read_dimensions
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish
 from sertk.fileio import open_text
 
-AUDIO_EXTENSIONS = frozenset(
-    {f".{fmt.lower()}" for fmt in sf.available_formats() if fmt != "RAW"}
-    | {".aif", ".oga", ".opus", ".sph", ".wave"}
-)
 CSV_COLUMNS = ("path", "label")
 CSV_OPTIONAL = ("id", "speaker", "session", "gender")
 

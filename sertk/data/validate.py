@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 from sertk.audio import (  # noqa: F401 (wav_truncation: re-exported, it used to live here)
-    MAX_FILE_SECONDS, SAMPLE_RATE, WIN_LENGTH, AudioError, audio_info, scan_audio,
+    MAX_FILE_SECONDS, SAMPLE_RATE, WIN_LENGTH, AudioError, checked_info, scan_audio,
     wav_truncation)
 from sertk.data.manifest import Utterance, same_file_groups
 
@@ -94,9 +94,7 @@ def check_audio(path: str | Path, *, decode: bool = True) -> float:
     Raises:
         AudioError: naming the file and the reason.
     """
-    info = audio_info(path)  # refuses a truncated WAV (sertk.audio.wav_truncation)
-    if info.sample_rate <= 0:
-        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    info = checked_info(path)  # a truncated WAV, an undecodable format: named with the reason
     frames = info.frames
     if decode:
         if info.duration > MAX_FILE_SECONDS:

@@ -49,11 +49,11 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from sertk.audio import AudioError, prepare_waveform
+from sertk.audio import AudioError, checked_info, prepare_waveform
 from sertk.features import FeatureConfig
 from sertk.infer.layout import samples_first
 from sertk.infer.results import ModelOutputError, Prediction
-from sertk.infer.stream import BLOCK_SECONDS, checked_info, stream_audio
+from sertk.infer.stream import BLOCK_SECONDS, stream_audio
 from sertk.infer.timeline import (Segment, Summary, TimelineOptions, Window, build_timeline,
                                   summarize)
 from sertk.vad import NO_SPEECH, VADOptions, detect_speech, speech_fraction

@@ -26,22 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sertk.audio import os_reason  # noqa: F401 (one home; stream.py imports it from here)
+from sertk.audio import MEDIA_EXTENSIONS, os_reason
 from sertk.fileio import read_text
 
-# Extensions libsndfile decodes (MP3 since 1.1, Opus since 1.0.29).
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".mpga", ".aiff",
-    ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".sph", ".nist", ".voc",
-})
-# Audio and video containers that libsndfile does not decode: listed, never skipped.
-OTHER_MEDIA_EXTENSIONS = frozenset({
-    ".m4a", ".m4b", ".mp4", ".m4v", ".aac", ".wma", ".wmv", ".asf", ".amr", ".awb",
-    ".3gp", ".3g2", ".webm", ".mka", ".mkv", ".mov", ".avi", ".flv", ".ac3", ".eac3",
-    ".dts", ".ape", ".wv", ".mpc", ".tta", ".tak", ".alac", ".ra", ".rm", ".spx",
-    ".dsf", ".dff", ".mts", ".ts",
-})
-MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | OTHER_MEDIA_EXTENSIONS
 LIST_EXTENSIONS = frozenset({".txt", ".lst"})
 
 

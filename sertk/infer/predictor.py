@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sertk.audio import MAX_FILE_SECONDS, AudioError, prepare_waveform
+from sertk.audio import MAX_FILE_SECONDS, AudioError, prepare_waveform, read_head
 from sertk.devices import resolve_device
 from sertk.features import FeatureConfig
 from sertk.infer.bundled import resolve_model
@@ -44,7 +44,6 @@ from sertk.infer.frontend import frontend_for
 from sertk.infer.layout import samples_first
 from sertk.infer.results import (NON_FINITE_OUTPUT, UNCERTAIN, FileResult,  # noqa: F401
                                  ModelOutputError, Prediction, check_top_k)  # (the API's names)
-from sertk.infer.stream import read_head
 from sertk.vad import VADOptions, detect_speech, speech_fraction
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sertk.audio import read_head
 from sertk.features import feature_stats
-from sertk.infer.stream import read_head
 
 
 def speaker_stats(predictor, recordings: Sequence[str | Path | np.ndarray],

@@ -41,11 +41,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import sertk
-from sertk.audio import AudioError
+from sertk.audio import AudioError, checked_info
 from sertk.infer.longform import LongformResult, WindowOptionError, predict_long
 from sertk.infer.output import to_record
 from sertk.infer.predictor import NON_FINITE_OUTPUT, FileResult, ModelOutputError
-from sertk.infer.stream import checked_info
 from sertk.serve.card import model_summary
 from sertk.serve.options import ServeOptions
 from sertk.serve.pool import DeadlinePassed, InferencePool, PoolFull, deadline_predictor

@@ -46,13 +46,13 @@ def clips(tmp_path):
 def loads(monkeypatch):
     """Counts audio decodes done by the cache, i.e. feature computations."""
     calls: list[str] = []
-    real = cache_mod.load_audio
+    real = cache_mod.read_head
 
     def counting(path, *args, **kwargs):
         calls.append(str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(cache_mod, "load_audio", counting)
+    monkeypatch.setattr(cache_mod, "read_head", counting)
     return calls
 
 
@@ -289,3 +289,27 @@ def test_concurrent_writers_of_one_entry(tmp_path, clips):
         np.testing.assert_array_equal(feats, results[0])
     assert not [p for p in cache.directory.rglob("*.tmp")]
     np.testing.assert_array_equal(FeatureCache(tmp_path / "cache").load(clips[1]), results[0])
+
+
+def test_training_reads_only_the_head_of_a_long_file_as_prediction_does(tmp_path):
+    """A clip's training audio is what prediction reads (the first max_seconds), and only
+    that much is decoded: memory does not grow with the file's length."""
+    import tracemalloc
+
+    from sertk.audio import read_head
+    from sertk.data.cache import load_clip
+
+    config = FeatureConfig()
+    path = tmp_path / "ten-minutes.wav"
+    rng = np.random.default_rng(0)
+    sf.write(path, (rng.standard_normal(8000 * 600) * 3000).astype(np.int16), 8000,
+             subtype="PCM_16")
+    tracemalloc.start()
+    try:
+        wave = load_clip(path, config)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert wave.shape == (config.max_samples,)
+    assert np.array_equal(wave, read_head(path, config.max_seconds)[0][: config.max_samples])
+    assert peak < 4_000_000  # the whole file decoded would be 19 MB of float32

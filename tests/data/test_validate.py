@@ -156,3 +156,18 @@ def test_check_audio_finds_nan_and_truncation_past_the_first_block(tmp_path):
     (tmp_path / "cut.flac").write_bytes(data[: len(data) * 3 // 4])
     with pytest.raises(AudioError, match=r"cannot decode audio after 1[23]\d\.\d s"):
         check_audio(tmp_path / "cut.flac")
+
+
+def test_an_undecodable_media_file_is_named_with_its_format_as_prediction_names_it(tmp_path):
+    """prepare and predict give one reason for a format libsndfile does not decode."""
+    from sertk.audio import checked_info
+    from sertk.data.validate import check_audio
+
+    path = tmp_path / "voice.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(200))
+    with pytest.raises(AudioError) as prepared:
+        check_audio(path)
+    with pytest.raises(AudioError) as predicted:
+        checked_info(path)
+    assert "does not decode .m4a files" in str(prepared.value)
+    assert str(prepared.value) == str(predicted.value)

@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
+from sertk.audio import read_head
 from sertk.cli import main
 from sertk.export import INT8_TOLERANCE, ExportOptions, export_model, export_onnx, runner
 from sertk.infer import load_model
-from sertk.infer.stream import read_head
 from sertk.quantize import Int8Error, check_int8_device
 from tests.infer.tiny import make_checkpoint
 

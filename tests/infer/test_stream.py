@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sertk.audio import AudioError, load_audio
-from sertk.infer.stream import read_head, stream_audio
+from sertk.audio import AudioError, load_audio, read_head
+from sertk.infer.stream import stream_audio
 from tests.infer.tiny import speech_like
 
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sertk.audio import AudioError, header_length_is_exact, load_audio
+from sertk.audio import AudioError, header_length_is_exact, load_audio, read_head
 from sertk.cli import main
 from sertk.data.validate import check_audio
-from sertk.infer.stream import read_head, stream_audio
+from sertk.infer.stream import stream_audio
 from tests.reliability.mp3 import has_length_tag, write_mp3
 
 LAYOUTS = [(16_000, 1), (44_100, 2)]  # (rate, channels)

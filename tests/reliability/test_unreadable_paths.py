@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 import sertk.audio
-from sertk.audio import AudioError, load_audio
+from sertk.audio import AudioError, load_audio, read_head
 from sertk.data.validate import check_audio
-from sertk.infer.stream import read_head, stream_audio
+from sertk.infer.stream import stream_audio
 from tests.infer.tiny import write_clip
 
 REPO = Path(__file__).resolve().parents[2]
