@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import sertk.audio as audio_module
 from sertk.cli import main
 from sertk.cli import predict as predict_cli
-from sertk.infer import bundled, load_model, stream
+from sertk.infer import bundled, load_model
 from tests.infer.bad_files import write_all
 from tests.infer.tiny import LABELS, make_checkpoint, nan_for_sound, speech_like, write_clip
 from tests.infer.tiny import single_thread  # noqa: F401 (autouse fixture)
@@ -229,14 +230,14 @@ def test_os_errors_of_one_file_are_its_row_not_the_end_of_the_batch(ckpt, clips,
     listing = tmp_path / "more.txt"
     listing.write_text(f"{'y' * 260}.flac\n")
     locked = write_clip(tmp_path / "locked.wav", 1.0)
-    real_info = stream.audio_info
+    real_info = audio_module.audio_info
 
     def audio_info(path):
         if Path(path) == locked:
             raise PermissionError(13, "Permission denied", str(path))
         return real_info(path)
 
-    monkeypatch.setattr(stream, "audio_info", audio_info)
+    monkeypatch.setattr(audio_module, "audio_info", audio_info)
     out = tmp_path / "o.json"
     args = ["predict", "--no-vad", str(folder), str(long_name), str(listing), str(locked),
             "--model", ckpt,
