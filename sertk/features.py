@@ -7,8 +7,9 @@ so a clip of ``n`` samples gives ``1 + n // hop`` frames, and a clip padded
 inside a batch gives exactly the same valid frames as the clip alone.
 
 Two interchangeable STFT kernels compute the same numbers: ``"fft"``
-(``torch.stft``, fastest on CPU and GPU) and ``"conv"`` (a strided ``conv1d``
-with a windowed DFT basis, which every ONNX runtime can execute).
+(``torch.stft``, fastest on CPU and GPU) and ``"conv"`` (the windowed DFT as one
+matrix product on the analysis windows, which every ONNX runtime can execute; it was a
+strided ``conv1d``, hence the name).
 """
 from __future__ import annotations
 
@@ -183,7 +184,7 @@ class LogMel(nn.Module):
 
     Args:
         config: the front-end numbers.
-        stft: ``"fft"`` (torch.stft) or ``"conv"`` (DFT as conv1d, for export).
+        stft: ``"fft"`` (torch.stft) or ``"conv"`` (DFT as a matrix product, for export).
 
     Shapes:
         waveforms: (B, samples) float at ``config.sample_rate``.
@@ -211,16 +212,16 @@ class LogMel(nn.Module):
             self.register_buffer("dft_basis", self._dft_basis(), persistent=False)
 
     def _dft_basis(self) -> torch.Tensor:
-        """(2 * (n_fft // 2 + 1), 1, n_fft): windowed cos and -sin kernels."""
+        """(win_length, 2 * (n_fft // 2 + 1)): windowed cos and -sin kernels, one per column,
+        over the window's samples only (the FFT's zero padding adds nothing to the sums)."""
         c = self.config
         offset = (c.n_fft - c.win_length) // 2
-        window = np.zeros(c.n_fft)
-        window[offset:offset + c.win_length] = self.window.double().numpy()
-        n = np.arange(c.n_fft)
-        k = np.arange(c.n_fft // 2 + 1)[:, None]
+        n = offset + np.arange(c.win_length)[:, None]  # sample index within the n_fft frame
+        k = np.arange(c.n_fft // 2 + 1)[None, :]
         angle = 2 * np.pi * k * n / c.n_fft
-        basis = np.concatenate([np.cos(angle), -np.sin(angle)]) * window
-        return torch.from_numpy(basis.astype(np.float32)).unsqueeze(1)
+        window = self.window.double().numpy()[:, None]
+        basis = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1) * window
+        return torch.from_numpy(np.ascontiguousarray(basis, dtype=np.float32))
 
     def log_mel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(B, samples) float -> (B, n_mels, frames) log-mels, all rows at once."""
@@ -236,10 +237,25 @@ class LogMel(nn.Module):
                               win_length=c.win_length, window=self.window, center=True,
                               pad_mode="constant", return_complex=True)
             return spec.real.square() + spec.imag.square()
-        padded = nn.functional.pad(waveforms, (c.n_fft // 2, c.n_fft // 2)).unsqueeze(1)
-        spec = nn.functional.conv1d(padded, self.dft_basis, stride=c.hop_length)
-        real, imag = spec.chunk(2, dim=1)
-        return real.square() + imag.square()
+        spec = torch.matmul(self.windows(waveforms), self.dft_basis)  # (B, frames, 2F)
+        real, imag = spec.chunk(2, dim=2)
+        return (real.square() + imag.square()).transpose(1, 2)
+
+    def windows(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, 1 + samples // hop, win_length): the samples under each
+        centred analysis window (zeros past both ends), cut from hop-sized blocks with
+        slices and one concatenation, so the DFT is one matrix product (ONNX Runtime runs
+        it ~3x faster than the same DFT as a strided convolution).
+        """
+        c = self.config
+        n_frames = 1 + waveforms.shape[1] // c.hop_length
+        blocks = -(-c.win_length // c.hop_length)  # hop-sized blocks one window spans
+        left = c.n_fft // 2 - (c.n_fft - c.win_length) // 2  # frame t starts at t*hop - left
+        padded = nn.functional.pad(waveforms, (left, blocks * c.hop_length))
+        padded = padded[:, : (n_frames + blocks - 1) * c.hop_length]
+        chunks = padded.reshape(waveforms.shape[0], n_frames + blocks - 1, c.hop_length)
+        windows = torch.cat([chunks[:, k: k + n_frames] for k in range(blocks)], dim=2)
+        return windows[:, :, : c.win_length]
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
         if waveforms.dim() != 2:

@@ -19,6 +19,7 @@ Both run on the CPU only. The accuracy cost on EmoDB-2s is measured by
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,10 @@ import torch
 from torch import nn
 
 ONNX_INT8_OPS = ("LSTM", "MatMul", "Gemm")  # what sertk export --int8 quantizes
+# ... except in the exported front-end (sertk.export.WaveformClassifier.frontend): its DFT
+# and mel products act on a spectrum spanning many decades, which int8 would flatten. The
+# dynamo exporter names its tensors "frontend.<buffer>", the legacy one its nodes "/frontend/..."
+FRONTEND_TENSORS, FRONTEND_NODES = "frontend.", "/frontend/"
 
 
 class Int8Error(ValueError):
@@ -69,19 +74,36 @@ def quantize_torch(model: nn.Module) -> nn.Module:
 
 def quantize_onnx_file(source: str | Path, target: str | Path) -> None:
     """Write ``source`` (a float32 ONNX file) to ``target`` with its LSTM, MatMul and Gemm
-    nodes dynamically quantized to int8 weights (ONNX Runtime; convolutions stay float).
+    nodes dynamically quantized to int8 weights (ONNX Runtime; convolutions and the nodes
+    of the exported front-end stay float32).
 
     Raises:
         Int8Error: ONNX Runtime's quantization tools are not installed.
     """
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
+        from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as err:
         raise Int8Error(f"int8 export needs onnxruntime.quantization: {err}") from None
-    with warnings.catch_warnings(), _quiet_root_logger():
+    with warnings.catch_warnings(), _quiet_root_logger(), \
+            tempfile.TemporaryDirectory(prefix="sertk-int8-") as tmp:
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(source), str(target), op_types_to_quantize=list(ONNX_INT8_OPS),
-                         weight_type=QuantType.QInt8)
+        # constant folding first: the dynamo exporter computes the LSTM weights in the graph
+        # (gate reordering), and the quantizer quantizes only weights stored as constants
+        folded = Path(tmp) / "folded.onnx"
+        quant_pre_process(str(source), str(folded), skip_symbolic_shape=True)
+        quantize_dynamic(str(folded), str(target), op_types_to_quantize=list(ONNX_INT8_OPS),
+                         weight_type=QuantType.QInt8,
+                         nodes_to_exclude=_frontend_nodes(folded))
+
+
+def _frontend_nodes(path: Path) -> list[str]:
+    """Names of the exported front-end's nodes in the ONNX file at ``path``."""
+    import onnx
+
+    return [node.name for node in onnx.load(str(path)).graph.node
+            if node.name.startswith(FRONTEND_NODES)
+            or any(name.startswith(FRONTEND_TENSORS) for name in node.input)]
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import torch
 from sertk.audio import read_head
 from sertk.cli import main
 from sertk.export import INT8_TOLERANCE, ExportOptions, export_model, export_onnx, runner
+from sertk.features import LogMel
 from sertk.infer import load_model
 from sertk.quantize import Int8Error, check_int8_device
 from tests.infer.tiny import make_checkpoint
@@ -117,6 +118,26 @@ def test_int8_onnx_export_is_recorded_and_checked(checkpoints, varied_waves, tmp
     quantized = runner(report.path, "onnx")(batch, np.array([w.size for w in varied_waves]))
     assert np.abs(quantized - reference).max() <= INT8_BOUND
     _label_changes_only_on_near_ties(reference, quantized)
+
+
+@pytest.mark.parametrize("exporter", ["dynamo", "legacy"])
+def test_int8_onnx_export_quantizes_the_lstm_whichever_exporter_wrote_it(checkpoints, tmp_path,
+                                                                         exporter):
+    """The dynamo exporter computes the LSTM weights in the graph (gate reordering) instead
+    of storing them; the quantizer must still see them as constants and quantize the LSTM.
+    The front-end's products (DFT and mel filters on a power spectrum) stay float32."""
+    import onnx
+
+    report = export_onnx(checkpoints["fixed"], tmp_path / "m.onnx",
+                         ExportOptions(int8=True, tolerance=INT8_BOUND, exporter=exporter))
+    graph = onnx.load(str(report.path)).graph
+    ops = [node.op_type for node in graph.node]
+    assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+    logmel = LogMel(stft="conv")  # the front-end's constants, found by shape (names vary)
+    shapes = {tuple(logmel.dft_basis.shape), tuple(logmel.mel_basis.shape)}
+    constants = {i.name for i in graph.initializer if tuple(i.dims) in shapes}
+    readers = [node.op_type for node in graph.node if constants & set(node.input)]
+    assert readers == ["MatMul", "MatMul"]  # the DFT and the mel filters, both float32
 
 
 def test_float_export_default_tolerance_is_unchanged_and_int8_has_its_own():
