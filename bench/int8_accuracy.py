@@ -4,7 +4,8 @@ Accuracy: the bundled model (``sertk/pretrained/emodb``) predicts every EmoDB-2s
 (535 files, labels from the file names via ``sertk.data.emodb``) in float32 and with dynamic
 int8 quantization of its LSTM and Linear layers (``load_model(..., int8=True)``, what
 ``sertk predict --int8`` runs), at batch 32, without the voice activity detector (the model
-itself is compared). Reported: UA of each against the true labels, the UA change, the share
+itself is compared); then the same with its ONNX exports (``sertk export`` with and
+without ``--int8``) under ONNX Runtime, int8 compared with the float32 export. Reported: UA of each against the true labels, the UA change, the share
 of clips whose label is the same, and the largest probability difference. The bundled model
 was trained on all of EmoDB, so its UA here is optimistic; what matters is the change.
 
@@ -62,8 +63,45 @@ def accuracy_rows(model: str, utterances) -> list[dict]:
              "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
 
 
-def speed_rows(model: str, clips: list[Path], tmp: Path, repeats: int, onnx: bool) -> list[dict]:
-    """Both precisions of each engine timed alternately, at batch 32 and batch 1."""
+def onnx_runners(model: str, tmp: Path) -> dict:
+    """{precision: run} of ``model`` exported to ONNX (``sertk export`` with and without
+    ``--int8``), each run by ONNX Runtime through ``sertk.export.runner``."""
+    from sertk.export import ExportOptions, export_onnx, runner
+
+    runs = {}
+    for precision, int8 in (("float32", False), ("int8", True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = export_onnx(model, tmp / f"model-{precision}.onnx", ExportOptions(int8=int8))
+        runs[precision] = runner(report.path, "onnx")
+    return runs
+
+
+def onnx_accuracy_rows(model: str, utterances, runs: dict) -> list[dict]:
+    """The accuracy rows of the ONNX Runtime exports (int8 compared with the float32 export)."""
+    from infer_speed import onnx_predict
+    from sertk.eval.metrics import unweighted_accuracy
+    from sertk.infer import load_model
+
+    predictor = load_model(model, device="cpu", vad=False)
+    cfg, labels = predictor.feature_config, np.array(predictor.labels)
+    paths = [u.path for u in utterances]
+    truth = [u.label for u in utterances]
+    probs = {k: onnx_predict(run, paths, 32, cfg.max_seconds, cfg.sample_rate)
+             for k, run in runs.items()}
+    predicted = {k: labels[p.argmax(1)] for k, p in probs.items()}
+    ua = {k: unweighted_accuracy(truth, v) for k, v in predicted.items()}
+    agreement = float(np.mean(predicted["float32"] == predicted["int8"]))
+    diff = float(np.abs(probs["float32"] - probs["int8"]).max())
+    return [{"part": "accuracy", "engine": "onnxruntime", "precision": k, "clips": len(paths),
+             "ua": ua[k], "ua_change_points": 100 * (ua[k] - ua["float32"]),
+             "label_agreement": agreement if k == "int8" else 1.0,
+             "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
+
+
+def speed_rows(model: str, clips: list[Path], repeats: int, runs: dict) -> list[dict]:
+    """Both precisions of each engine timed alternately, at batch 32 and batch 1
+    (``runs``: the ONNX Runtime runners of :func:`onnx_runners`, or empty)."""
     from sertk.infer import load_model
 
     engines = {"pytorch float32": load_model(model, device="cpu", vad=False),
@@ -72,19 +110,11 @@ def speed_rows(model: str, clips: list[Path], tmp: Path, repeats: int, onnx: boo
              for name, p in engines.items()}
     single = {name: (lambda p=p: p.predict_files(clips, batch_size=1))
               for name, p in engines.items()}
-    if onnx:
-        import onnxruntime  # noqa: F401
-
+    if runs:
         from infer_speed import onnx_predict
-        from sertk.export import ExportOptions, export_onnx, runner
 
         cfg = engines["pytorch float32"].feature_config
-        for precision, int8 in (("float32", False), ("int8", True)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                report = export_onnx(model, tmp / f"model-{precision}.onnx",
-                                     ExportOptions(int8=int8))
-            run = runner(report.path, "onnx")
+        for precision, run in runs.items():
             name = f"onnxruntime {precision}"
             calls[name] = lambda run=run: onnx_predict(run, clips, 32, cfg.max_seconds,
                                                        cfg.sample_rate)
@@ -138,9 +168,12 @@ def main(argv: list[str] | None = None) -> dict:
     rows = accuracy_rows(args.model, utterances)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        runs = {} if args.no_onnx else onnx_runners(args.model, tmp)
+        if runs:
+            rows += onnx_accuracy_rows(args.model, utterances, runs)
         sources = benchlib.emodb_files(args.data)
         clips = benchdata.clip_files(tmp / "clips4s", sources, 4.0, args.clips)
-        rows += speed_rows(args.model, clips, tmp, args.repeats, not args.no_onnx)
+        rows += speed_rows(args.model, clips, args.repeats, runs)
     return benchlib.finish(
         args, NAME, machine, rows,
         ["part", "engine", "precision", "batch", "clips", "ua", "ua_change_points",
