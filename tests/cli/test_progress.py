@@ -26,7 +26,8 @@ def test_cv_prints_results_on_stdout_and_progress_on_stderr(manifest, tmp_path, 
                  *CV, "-o", str(out)]) == 0
     stdout, stderr = capfd.readouterr()
     assert "fold 1/3 (speaker=s1)" in stderr and "fold 2/3 (speaker=s2)" in stderr
-    assert "Epoch 0" in stderr and "Epoch" not in stdout  # Lightning's bar, on stderr
+    assert "Epoch 1/1" in stderr and "Epoch" not in stdout  # Lightning's bar, on stderr
+    assert "Epoch 0" not in stderr  # counted from 1, as in history.csv and the reports
     assert "it/s" not in stdout and "fold 1/3" not in stdout
     assert not any(banner in stdout + stderr for banner in BANNERS)
     log = (out / "run.log").read_text()
