@@ -50,7 +50,8 @@ FLAGS = {
     "num_nodes": ("--num-nodes", int, "nodes for multi-node DDP"),
     "strategy": ("--strategy", str, "Lightning strategy: auto, ddp, ..."),
     "precision": ("--precision", str, "32-true, 16-mixed, bf16-mixed"),
-    "num_threads": ("--threads", int, "torch CPU threads (0: torch's default)"),
+    "num_threads": ("--threads", int, "torch CPU threads (default: what the run directory "
+                                        "recorded, else torch's; saved with the run)"),
     "init_from": ("--init-from", str, "fine-tune: start from this checkpoint directory or "
                                       "bundled model (emodb)"),
     "freeze": ("--freeze", str, "with --init-from: 'front' (3-Conv + residual-BLSTM) or N "
