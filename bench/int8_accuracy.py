@@ -43,7 +43,7 @@ def probabilities(predictor, paths, batch_size: int = 32) -> np.ndarray:
 
 
 def accuracy_rows(model: str, utterances) -> list[dict]:
-    from sertk.eval.metrics import unweighted_accuracy
+    """The accuracy rows of the PyTorch model, float32 and int8."""
     from sertk.infer import load_model
 
     paths = [u.path for u in utterances]
@@ -53,11 +53,19 @@ def accuracy_rows(model: str, utterances) -> list[dict]:
     probs = {"float32": probabilities(float_model, paths),
              "int8": probabilities(int8_model, paths)}
     labels = np.array(float_model.labels)
+    return precision_rows("pytorch", truth, labels, probs)
+
+
+def precision_rows(engine: str, truth, labels: np.ndarray, probs: dict) -> list[dict]:
+    """One row per precision of ``probs`` ({precision: (N, C) probabilities}, float32 first):
+    UA and its change from float32, and how int8 agrees with float32."""
+    from sertk.eval.metrics import unweighted_accuracy
+
     predicted = {k: labels[p.argmax(1)] for k, p in probs.items()}
     ua = {k: unweighted_accuracy(truth, v) for k, v in predicted.items()}
     agreement = float(np.mean(predicted["float32"] == predicted["int8"]))
     diff = float(np.abs(probs["float32"] - probs["int8"]).max())
-    return [{"part": "accuracy", "engine": "pytorch", "precision": k, "clips": len(paths),
+    return [{"part": "accuracy", "engine": engine, "precision": k, "clips": len(truth),
              "ua": ua[k], "ua_change_points": 100 * (ua[k] - ua["float32"]),
              "label_agreement": agreement if k == "int8" else 1.0,
              "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
@@ -80,7 +88,6 @@ def onnx_runners(model: str, tmp: Path) -> dict:
 def onnx_accuracy_rows(model: str, utterances, runs: dict) -> list[dict]:
     """The accuracy rows of the ONNX Runtime exports (int8 compared with the float32 export)."""
     from infer_speed import onnx_predict
-    from sertk.eval.metrics import unweighted_accuracy
     from sertk.infer import load_model
 
     predictor = load_model(model, device="cpu", vad=False)
@@ -89,14 +96,7 @@ def onnx_accuracy_rows(model: str, utterances, runs: dict) -> list[dict]:
     truth = [u.label for u in utterances]
     probs = {k: onnx_predict(run, paths, 32, cfg.max_seconds, cfg.sample_rate)
              for k, run in runs.items()}
-    predicted = {k: labels[p.argmax(1)] for k, p in probs.items()}
-    ua = {k: unweighted_accuracy(truth, v) for k, v in predicted.items()}
-    agreement = float(np.mean(predicted["float32"] == predicted["int8"]))
-    diff = float(np.abs(probs["float32"] - probs["int8"]).max())
-    return [{"part": "accuracy", "engine": "onnxruntime", "precision": k, "clips": len(paths),
-             "ua": ua[k], "ua_change_points": 100 * (ua[k] - ua["float32"]),
-             "label_agreement": agreement if k == "int8" else 1.0,
-             "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
+    return precision_rows("onnxruntime", truth, labels, probs)
 
 
 def speed_rows(model: str, clips: list[Path], repeats: int, runs: dict) -> list[dict]:
