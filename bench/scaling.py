@@ -100,7 +100,7 @@ def worker_train(args) -> dict:
                   for i, k in enumerate(features)]
     out["features_mb"] = sum(f.nbytes for f in features.values()) / 2**20
     out["rss_features_mb"] = benchlib.rss_mb()
-    config = TrainConfig(protocol="final", val_fraction=0.1, max_epochs=1,
+    config = TrainConfig.of(protocol="final", val_fraction=0.1, max_epochs=1,
                          padding="fixed" if args.mix == "4s" else "batch",
                          limit_train_batches=args.steps, limit_val_batches=0,
                          progress_bar=False, accelerator="cpu",
@@ -173,7 +173,7 @@ def synthetic_wave(path: str) -> np.ndarray:
 def ssl_config(root: Path, batch_size: int = 32):
     from sertk.train.config import TrainConfig
 
-    return TrainConfig(model="ssl-linear", model_args={"encoder": str(root / "encoder"),
+    return TrainConfig.of(model="ssl-linear", model_args={"encoder": str(root / "encoder"),
                                                        "hidden": 32},
                        protocol="final", val_fraction=0.1, max_epochs=1, padding="batch",
                        batch_size=batch_size, max_seconds=SSL_CLIP_SECONDS,
@@ -184,15 +184,14 @@ def ssl_config(root: Path, batch_size: int = 32):
 def worker_ssl_build(args) -> dict:
     """Hidden states of every clip into the store (the cost paid once per corpus)."""
     from sertk.models import create_model
-    from sertk.train.fitting import feature_config_of
     from sertk.train.ssl_data import hidden_state_computer, store_for
 
     root = Path(args.root)
     tiny_strided_encoder(root / "encoder")
     utterances = ssl_corpus(root, args.utterances)
     config = ssl_config(root)
-    model = create_model(config.model, n_classes=4, **config.model_args).eval()
-    store = store_for(model, feature_config_of(config), config.cache_dir)
+    model = create_model(config.model.name, n_classes=4, **config.model.args).eval()
+    store = store_for(model, config.features, config.data.cache_dir)
     start = time.perf_counter()
     report = store.build(utterances, hidden_state_computer(model), synthetic_wave,
                          batch_size=32, progress=False)

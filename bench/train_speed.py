@@ -194,8 +194,8 @@ def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
         return build_trainer(config, directory, [*callbacks, Timer()], **kwargs)
 
     per_epoch = -(-len(corpus.features) // BATCH)
-    base = recipe or TrainConfig(model="proposed", padding=padding, batching=batching)
-    config = base.replace(model_args={**base.model_args, **model_args}, protocol="final",
+    base = recipe or TrainConfig.of(model="proposed", padding=padding, batching=batching)
+    config = base.replace(model_args={**base.model.args, **model_args}, protocol="final",
                           val_fraction=0.0, max_epochs=-(-steps // per_epoch),
                           limit_train_batches=min(steps, per_epoch), batch_size=BATCH,
                           progress_bar=False, num_threads=threads, accelerator="cpu",
@@ -212,7 +212,7 @@ def sertk_fit(corpus: Corpus, steps: int, padding: str, model_args: dict,
     finally:
         fit_module.build_trainer = build_trainer
     # epoch ends tick twice (last step end, then next epoch's first batch): keep step gaps only
-    clock.stamps = _drop_epoch_gaps(clock.stamps, config.limit_train_batches)
+    clock.stamps = _drop_epoch_gaps(clock.stamps, config.runtime.limit_train_batches)
     return clock, wall
 
 

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     config = config_from_args(args, extra=EXTRA)
-    path = ablate(config, read_manifest(config.manifest), args.out, models=models)
+    path = ablate(config, read_manifest(config.data.manifest), args.out, models=models)
     if not is_global_zero():
         return 0
     if path is None:

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, extra=EXTRA)
     if seeds is not None:
         return _run_seeds(config, seeds, args.out)
-    metrics = cross_validate(config, read_manifest(config.manifest), args.out)
+    metrics = cross_validate(config, read_manifest(config.data.manifest), args.out)
     if not is_global_zero():
         return 0
     if metrics is None:
@@ -83,7 +83,7 @@ def _run_seeds(config, seeds: list[int], out: str) -> int:
     from sertk.train import cross_validate
     from sertk.train.fitting import is_global_zero
 
-    utterances = read_manifest(config.manifest)
+    utterances = read_manifest(config.data.manifest)
     complete = True
     for seed in seeds:
         print(f"seed {seed} ({seeds.index(seed) + 1}/{len(seeds)})", flush=True)

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
                               values=flag_values(args, EXTRA))
     reference = reference_name(spec, args.reference)
     first = next(iter(configs.values()))
-    check_training_devices(first.accelerator, first.devices)
-    outcome = run_study(configs, read_manifest(first.manifest), args.out,
+    check_training_devices(first.runtime.accelerator, first.runtime.devices)
+    outcome = run_study(configs, read_manifest(first.data.manifest), args.out,
                         reference=reference, n_boot=args.boot)
     if outcome is None:  # a DDP rank other than 0
         return 0

@@ -1,8 +1,8 @@
 """Train one model: a final model on all data (default), or one fold of a protocol.
 
-The recipe comes from a flat YAML/TOML file (--config, e.g. configs/paper.yaml), then
---set KEY=VALUE overrides, then the flags below; unknown keys are errors. The resolved recipe
-is saved as OUT/config.yaml and OUT/config.json.
+The recipe comes from a YAML/TOML file of flat keys or sections (--config, e.g.
+configs/paper.yaml), then --set KEY=VALUE overrides, then the flags below; unknown keys are
+errors. The resolved recipe is saved as OUT/config.yaml and OUT/config.json.
 
 Without --fold the model trains on a stratified split of the whole manifest (val_fraction
 held out for model selection, no test part; a recipe's protocol is ignored) and lands in
@@ -73,7 +73,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None 
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE",
                         help="override a recipe key (repeatable), e.g. --set spec_augment=true "
-                             "--set model_args.hidden=64")
+                             "--set optim.lr=1e-3 --set model_args.hidden=64")
     for key, (flag, kind, text) in {**FLAGS, **(extra or {})}.items():
         if key not in exclude:
             parser.add_argument(flag, dest=key, type=kind, default=None, help=text)
@@ -92,10 +92,11 @@ def config_from_args(args: argparse.Namespace, extra: dict | None = None,
         if values.get(key) is None:
             values[key] = value
     config = resolve_config(args.config, args.overrides, **values)
-    if not config.manifest:
+    if not config.data.manifest:
         raise ConfigError("no manifest: pass --manifest FILE (a CSV from `sertk prepare`) "
                           "or set `manifest:` in the config file")
-    check_training_devices(config.accelerator, config.devices)  # before any run dir is written
+    # before any run directory is written
+    check_training_devices(config.runtime.accelerator, config.runtime.devices)
     return config
 
 
@@ -113,13 +114,13 @@ def run(args: argparse.Namespace) -> int:
     from sertk.train.fitting import is_global_zero
 
     config = config_from_args(args)
-    if config.fold is None:  # a final model; a recipe file's protocol does not apply
+    if config.protocol.fold is None:  # a final model; a recipe file's protocol does not apply
         if args.protocol not in (None, "final"):
             raise ConfigError(f"`sertk train` runs one split: add --fold K to train one "
                               f"fold of {args.protocol}, or use `sertk cv` for all folds")
         config = config.replace(protocol="final")
-    utterances = read_manifest(config.manifest)
-    if config.protocol == "final":
+    utterances = read_manifest(config.data.manifest)
+    if config.protocol.name == "final":
         result = fit(config, utterances, out_dir=args.out)
         if is_global_zero():
             print(json.dumps(result.to_dict(), indent=2))
@@ -127,5 +128,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cross_validate(config, utterances, args.out)
     if is_global_zero():
-        print(f"fold {config.fold} done: {args.out}/fold-{config.fold:02d}")
+        print(f"fold {config.protocol.fold} done: {args.out}/fold-{config.protocol.fold:02d}")
     return 0

@@ -22,22 +22,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import Field
 from torch import nn
 
 
 @dataclass(frozen=True)
 class AugmentOptions:
-    """Which augmentations to apply; the defaults apply none."""
+    """Which augmentations to apply; the defaults apply none. The ranges are checked when
+    a recipe is read (:mod:`sertk.train.config`): counts and widths >= 0, ``speed_perturb``
+    in [0, 0.5), ``gain_perturb_db`` >= 0."""
 
     spec_augment: bool = False
-    freq_mask: int = 8
-    time_mask: int = 20
-    n_freq_masks: int = 2
-    n_time_masks: int = 2
-    speed_perturb: float = 0.0
-    gain_perturb_db: float = 0.0
+    freq_mask: Annotated[int, Field(ge=0)] = 8
+    time_mask: Annotated[int, Field(ge=0)] = 20
+    n_freq_masks: Annotated[int, Field(ge=0)] = 2
+    n_time_masks: Annotated[int, Field(ge=0)] = 2
+    speed_perturb: Annotated[float, Field(ge=0, lt=0.5)] = 0.0
+    gain_perturb_db: Annotated[float, Field(ge=0)] = 0.0
 
     @property
     def active(self) -> bool:

@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir: str | Path, *,
                    features: Mapping[str, np.ndarray] | None = None) -> dict | None:
-    """Run every fold of ``config.protocol`` (or ``config.fold`` / the first
-    ``config.max_folds``) into ``out_dir`` and aggregate them.
+    """Run every fold of ``config.protocol.name`` (or ``config.protocol.fold`` / the first
+    ``config.protocol.max_folds``) into ``out_dir`` and aggregate them.
 
     Returns:
         the run-level metrics (``sertk.eval.report.aggregate_run``; partial when
@@ -51,7 +51,7 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
         ConfigError: ``out_dir`` holds a run of a different recipe, or the fold does not exist.
         LeakageError: a fold's parts share utterances, speakers or sessions.
     """
-    if config.protocol == "final":
+    if config.protocol.name == "final":
         raise ConfigError("protocol 'final' has no test part to cross-validate; "
                           "use fit() / `sertk train` for it")
     run_dir = Path(out_dir)
@@ -60,11 +60,11 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     selected = select_folds(folds, config)
     config = settle_threads(config, run_dir)  # recorded with the run, reused on resume
     check_same_run(config, run_dir)
-    classical = is_classical(config.model)
+    classical = is_classical(config.model.name)
     todo = [f for f in selected if not _done(run_dir, f.index)]
     if classical and todo:
         vectors = corpus_vectors(utterances, linear_config(config),
-                                 EgemapsExtractor(cache_root=config.cache_dir or None))
+                                 EgemapsExtractor(cache_root=config.data.cache_dir or None))
     elif features is None and todo:
         features = load_fold_features(config, utterances)
     with contextlib.ExitStack() as claimed:
@@ -74,10 +74,11 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
         if is_global_zero():
             with writing(run_dir):  # the recipe lock: compare and write as one step
                 check_same_run(config, run_dir)
-                init_run(run_dir, folds, labels, protocol=config.protocol,
-                         info={"model": config.model, "seed": config.seed,
-                               "padding": config.padding, "normalisation": config.normalisation,
-                               "manifest": config.manifest})
+                init_run(run_dir, folds, labels, protocol=config.protocol.name,
+                         info={"model": config.model.name, "seed": config.runtime.seed,
+                               "padding": config.features.padding,
+                               "normalisation": config.features.normalisation,
+                               "manifest": config.data.manifest})
                 save_config(config, run_dir)
         results: list[FoldResult] = []
         for fold in selected:
@@ -92,25 +93,26 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     if not is_global_zero():
         return None
     complete = all(_done(run_dir, f.index) for f in folds)
-    if complete or config.max_folds is not None:
+    if complete or config.protocol.max_folds is not None:
         return aggregate_run(run_dir, partial=not complete)
     return None
 
 
 def select_folds(folds: Sequence, config: TrainConfig) -> list:
-    """The folds a run trains: ``config.fold`` alone, the first ``max_folds``, or all."""
-    if config.fold is not None:
-        if config.fold >= len(folds):
-            raise ConfigError(f"fold {config.fold} does not exist: {config.protocol} has "
+    """The folds a run trains: ``config.protocol.fold`` alone, the first ``max_folds``, or all."""
+    protocol = config.protocol
+    if protocol.fold is not None:
+        if protocol.fold >= len(folds):
+            raise ConfigError(f"fold {protocol.fold} does not exist: {protocol.name} has "
                               f"{len(folds)} folds, 0..{len(folds) - 1}")
-        return [folds[config.fold]]
-    return list(folds[:config.max_folds] if config.max_folds else folds)
+        return [folds[protocol.fold]]
+    return list(folds[:protocol.max_folds] if protocol.max_folds else folds)
 
 
 def linear_config(config: TrainConfig) -> LinearConfig:
     """The classical model's settings taken from a recipe."""
-    return LinearConfig(classifier=CLASSICAL_MODELS[config.model], seed=config.seed,
-                        normalisation=config.normalisation)
+    return LinearConfig(classifier=CLASSICAL_MODELS[config.model.name], seed=config.runtime.seed,
+                        normalisation=config.features.normalisation)
 
 
 def _done(run_dir: Path, index: int) -> bool:

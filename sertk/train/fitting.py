@@ -62,7 +62,6 @@ from sertk.eval.rundir import (CURVES_PNG, HISTORY_FILE, METRICS_FILE, fold_dir 
                                logging_to, read_json, write_fold, write_json)
 from sertk.features import FeatureConfig
 from sertk.models import count_parameters, create_model, load_checkpoint, save_checkpoint
-from sertk.padding import Padding
 from sertk.train.calibration import (calibrate_checkpoint, predict_logits, predict_ratings,
                                     softmax)
 from sertk.train.callbacks import (BestCheckpoint, EpochProgressBar, EpochSeed, History,
@@ -113,12 +112,6 @@ class FoldResult:
                 "train_seconds": self.train_seconds, "params": self.params}
 
 
-def feature_config_of(config: TrainConfig) -> FeatureConfig:
-    """The front-end of a recipe (SPEC section 1 numbers; padding and length from the recipe)."""
-    return FeatureConfig(max_seconds=config.max_seconds, padding=config.padding,
-                         normalisation=config.normalisation)
-
-
 def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int | None = None, *,
         out_dir: str | Path | None = None, features: Mapping[str, np.ndarray] | None = None,
         labels: Sequence[str] | None = None) -> FoldResult:
@@ -127,8 +120,8 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     Args:
         config: the recipe.
         utterances: the whole manifest (the split picks from it).
-        fold: a :class:`Fold`, a fold index of ``config.protocol``, or None for
-            ``config.fold`` (or the single split of ``protocol="final"``).
+        fold: a :class:`Fold`, a fold index of ``config.protocol.name``, or None for
+            ``config.protocol.fold`` (or the single split of ``protocol="final"``).
         out_dir: the run directory; a fold writes into ``out_dir/fold-XX`` (a ``final``
             split into ``out_dir`` itself). None: a temporary directory.
         features: ``{id: (n_mels, frames)}`` unpadded log-mels (default: from the cache).
@@ -140,9 +133,9 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     manifest_labels = check_recipe(config, utterances)  # before anything is written
     labels = [normalise_label(c) for c in labels] if labels else manifest_labels
     fold = _resolve_fold(config, utterances, fold)
-    check_fold(utterances, fold, config.protocol)  # whoever made the split
+    check_fold(utterances, fold, config.protocol.name)  # whoever made the split
     check_fold_labels(utterances, fold, labels)  # known labels, each one trained on
-    init = load_init_checkpoint(config, feature_config_of(config), len(labels))
+    init = load_init_checkpoint(config, config.features, len(labels))
     run_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="sertk-"))
     config = settle_threads(config, run_dir)  # recorded with the run, reused on resume
     check_same_run(config, run_dir)
@@ -150,14 +143,14 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
     done = _completed(directory, fold)
     if done is not None:
         return done
-    feature_config = feature_config_of(config)
+    feature_config = config.features
     if features is None:
         features = load_fold_features(config, utterances)
-    if is_ssl_model(config.model):  # encoder hidden states from the feature store
+    if is_ssl_model(config.model.name):  # encoder hidden states from the feature store
         data = ssl_fold_data(config, utterances, fold, labels, feature_config)
     else:
         data = fold_datasets(features, utterances, fold, labels, feature_config,
-                             dimensions=config.dimension_names)
+                             dimensions=config.dimensions.names)
     with writing(run_dir, directory.name if directory != run_dir else FINAL_FOLD_NAME):
         if is_global_zero():
             with writing(run_dir):
@@ -172,7 +165,7 @@ def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int |
         metrics = None
         if data.test is not None and is_global_zero():
             metrics = evaluate_fold(config, fold, data.test, labels, run_dir, directory, summary)
-        if not config.keep_resume and is_global_zero():
+        if not config.runtime.keep_resume and is_global_zero():
             shutil.rmtree(directory / RESUME_DIR, ignore_errors=True)
     return _result(fold, directory, summary, metrics)
 
@@ -196,8 +189,8 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
            feature_config: FeatureConfig, directory: Path, init=None) -> None:
     """Run Lightning on the fold's training part; writes checkpoint/, history.csv, result.json."""
     threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    if config.runtime.num_threads:
+        torch.set_num_threads(config.runtime.num_threads)
     try:
         _run_trainer(config, fold, data, labels, feature_config, directory, init)
     finally:
@@ -206,34 +199,35 @@ def _train(config: TrainConfig, fold: Fold, data, labels: list[str],
 
 def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
                  feature_config: FeatureConfig, directory: Path, init=None) -> None:
-    L.seed_everything(epoch_seed(config.seed, fold.index, -1), verbose=False)  # initialisation
-    model = create_model(config.model, n_classes=len(labels), **config.network_args())
+    # initialisation
+    L.seed_everything(epoch_seed(config.runtime.seed, fold.index, -1), verbose=False)
+    model = create_model(config.model.name, n_classes=len(labels), **config.network_args())
     frozen = []
     if init is not None:  # fine-tuning: the checkpoint's weights, maybe a new head
         initialise(model, init, labels, log=None if is_global_zero() else (lambda _: None),
-                   dimensions=config.dimension_names)
-        frozen = freeze(model, config.freeze)
+                   dimensions=config.dimensions.names)
+        frozen = freeze(model, config.model.freeze)
     module = SERModule(model, config, norm_std=data.std, pad_value=data.pad_value,
                        max_frames=feature_config.max_frames, class_counts=data.class_counts)
-    meta = {"fold": fold.name, "fold_index": fold.index, "protocol": config.protocol,
-            "seed": config.seed, "train_config": config.result_dict(),
+    meta = {"fold": fold.name, "fold_index": fold.index, "protocol": config.protocol.name,
+            "seed": config.runtime.seed, "train_config": config.result_dict(),
             "n_train": len(fold.train_ids), "n_val": len(fold.val_ids)}
 
     def save_best(pl_module: SERModule, info: dict) -> None:
-        save_checkpoint(directory / CHECKPOINT_DIR, pl_module.model, model_name=config.model,
+        save_checkpoint(directory / CHECKPOINT_DIR, pl_module.model, model_name=config.model.name,
                         labels=labels, feature_config=feature_config, norm_mean=data.mean,
                         norm_std=data.std, metadata={**meta, **info},
                         dimensions=getattr(data, "dimensions", None))
 
-    has_val = data.val is not None and config.limit_val_batches != 0
+    has_val = data.val is not None and config.runtime.limit_val_batches != 0
     best, history = BestCheckpoint(save_best), History(directory)
-    callbacks = [EpochSeed(config.seed, fold.index), best, history]
+    callbacks = [EpochSeed(config.runtime.seed, fold.index), best, history]
     trainer = build_trainer(config, directory, callbacks + ([KeepFrozen(frozen)] if frozen else []),
                             has_val=has_val)
     datamodule = SERDataModule(data.train, data.val if has_val else None,
-                               batch_size=config.batch_size,
-                               eval_batch_size=config.eval_batch_size, seed=config.seed,
-                               batching=config.batching)
+                               batch_size=config.batching.batch_size,
+                               eval_batch_size=config.batching.eval_batch_size,
+                               seed=config.runtime.seed, batching=config.batching.mode)
     # restricted load first: an unusable file (torn, crafted) is set aside, never unpickled
     last = usable_resume_state(directory / RESUME_DIR / "last.ckpt",
                                set_aside=trainer.is_global_zero)
@@ -250,15 +244,15 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
     calibration = None
     if trainer.is_global_zero and has_val and (directory / CHECKPOINT_DIR).is_dir():
         calibration = calibrate_checkpoint(directory / CHECKPOINT_DIR, data.val,
-                                           config.eval_batch_size,
-                                           padding=Padding(config.padding))
+                                           config.batching.eval_batch_size,
+                                           padding=config.features.padder)
     if trainer.is_global_zero:
         extra = {"init_val_ua": init_val_ua} if init_val_ua is not None else {}
         write_json(directory / RESULT_FILE, {
             "fold": fold.name, "index": fold.index, "best_epoch": best.best_epoch,
             "best_val_ua": best.best_ua, "best_val_wa": best.best_wa,
             "best_val_loss": best.best_loss, "epochs": len(history.rows),
-            "stopped_early": len(history.rows) < config.max_epochs,
+            "stopped_early": len(history.rows) < config.optim.max_epochs,
             "train_seconds": history.train_seconds, "params": count_parameters(model),
             "checkpoint": CHECKPOINT_DIR, "calibration": calibration, **extra})
         plot_history(directory / HISTORY_FILE, directory / CURVES_PNG, title=fold.name)
@@ -273,21 +267,22 @@ def build_trainer(config: TrainConfig, directory: Path, callbacks: list[L.Callba
     callbacks = list(callbacks) + [
         ModelCheckpoint(dirpath=directory / RESUME_DIR, filename="last", save_top_k=1,
                         monitor=None, save_on_train_epoch_end=True, enable_version_counter=False)]
-    if config.progress_bar:
+    if config.runtime.progress_bar:
         callbacks.append(EpochProgressBar())
-    if has_val and config.patience > 0:
-        callbacks.append(EarlyStopping("val_ua", mode="max", patience=config.patience,
+    if has_val and config.optim.patience > 0:
+        callbacks.append(EarlyStopping("val_ua", mode="max", patience=config.optim.patience,
                                        check_on_train_epoch_end=True))
+    run = config.runtime
     with _quiet_lightning():
         return L.Trainer(
-            max_epochs=config.max_epochs, accelerator=config.accelerator, devices=config.devices,
-            num_nodes=config.num_nodes, strategy=config.strategy, precision=config.precision,
-            deterministic=config.deterministic or None, callbacks=callbacks, logger=False,
-            enable_progress_bar=config.progress_bar, enable_model_summary=False,
+            max_epochs=config.optim.max_epochs, accelerator=run.accelerator, devices=run.devices,
+            num_nodes=run.num_nodes, strategy=run.strategy, precision=run.precision,
+            deterministic=run.deterministic or None, callbacks=callbacks, logger=False,
+            enable_progress_bar=run.progress_bar, enable_model_summary=False,
             num_sanity_val_steps=0, use_distributed_sampler=False,
-            gradient_clip_val=config.grad_clip or None,
-            limit_train_batches=config.limit_train_batches,
-            limit_val_batches=config.limit_val_batches if has_val else 0,
+            gradient_clip_val=config.optim.grad_clip or None,
+            limit_train_batches=run.limit_train_batches,
+            limit_val_batches=run.limit_val_batches if has_val else 0,
             default_root_dir=directory, plugins=[AtomicCheckpointIO()])
 
 
@@ -299,13 +294,13 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
     if checkpoint.labels != labels:
         raise ConfigError(f"{directory / CHECKPOINT_DIR}: labels {checkpoint.labels} differ "
                           f"from the manifest's {labels}")
-    logits = predict_logits(checkpoint.model, test, config.eval_batch_size,
-                            padding=Padding(config.padding))
+    logits = predict_logits(checkpoint.model, test, config.batching.eval_batch_size,
+                            padding=config.features.padder)
     probs = softmax(logits, checkpoint.temperature)  # calibrated (same argmax)
     by_label = test.targets.tolist()
     info = {k: summary.get(k) for k in ("params", "train_seconds", "best_epoch", "epochs",
                                         "best_val_ua", "best_val_wa", "stopped_early")}
-    info.update(model=config.model, seed=config.seed)
+    info.update(model=config.model.name, seed=config.runtime.seed)
     if "calibration" in checkpoint.metadata:  # test ECE before/after temperature scaling
         info["calibration"] = fold_calibration(softmax(logits), probs, by_label,
                                                checkpoint.temperature)
@@ -315,26 +310,26 @@ def evaluate_fold(config: TrainConfig, fold: Fold, test: FeatureDataset, labels:
         ratings = {"dimensions": scaling.names,
                    "dims_true": scaling.unscale(test.ratings.numpy()),
                    "dims_pred": scaling.unscale(predict_ratings(
-                       checkpoint.model, test, config.eval_batch_size,
-                       padding=Padding(config.padding)))}
+                       checkpoint.model, test, config.batching.eval_batch_size,
+                       padding=config.features.padder))}
     return write_fold(run_dir, fold, list(fold.test_ids), [labels[i] for i in by_label], probs,
                       labels, info=info, **ratings)
 
 
 def _validation_ua(model: torch.nn.Module, val: FeatureDataset, config: TrainConfig) -> float:
     """UA of ``model`` on the validation part (the fine-tuning start point)."""
-    logits = predict_logits(model, val, config.eval_batch_size,
-                            padding=Padding(config.padding))
+    logits = predict_logits(model, val, config.batching.eval_batch_size,
+                            padding=config.features.padder)
     return unweighted_accuracy(val.targets.tolist(), logits.argmax(axis=1).tolist())
 
 
 def load_fold_features(config: TrainConfig, utterances: Sequence[Utterance]):
     """``{id: (n_mels, frames)}`` for the recipe's front-end, via the cache (none for an
     SSL model: its features come from the feature store, :mod:`sertk.train.ssl_data`)."""
-    if is_ssl_model(config.model):
+    if is_ssl_model(config.model.name):
         return {}
-    return load_features(utterances, feature_config_of(config), cache_dir=config.cache_dir,
-                         progress=config.progress_bar)
+    return load_features(utterances, config.features, cache_dir=config.data.cache_dir,
+                         progress=config.runtime.progress_bar)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -343,14 +338,14 @@ def _resolve_fold(config: TrainConfig, utterances: Sequence[Utterance],
                   fold: Fold | int | None) -> Fold:
     if isinstance(fold, Fold):
         return fold
-    index = fold if fold is not None else config.fold
-    if index is None and config.protocol != "final":
-        raise ConfigError(f"fit trains one split: choose a fold of {config.protocol!r} "
+    index = fold if fold is not None else config.protocol.fold
+    if index is None and config.protocol.name != "final":
+        raise ConfigError(f"fit trains one split: choose a fold of {config.protocol.name!r} "
                           "(fold=K) or use protocol='final'")
     folds = protocol_folds(utterances, config)
     index = index or 0
     if not 0 <= index < len(folds):
-        raise ConfigError(f"fold {index} does not exist: {config.protocol} has "
+        raise ConfigError(f"fold {index} does not exist: {config.protocol.name} has "
                           f"{len(folds)} fold(s), 0..{len(folds) - 1}")
     return folds[index]
 

@@ -1,6 +1,6 @@
 """The split a run trains on: a protocol's folds, or one final split, checked for leakage.
 
-:func:`protocol_folds` gives the folds of ``config.protocol`` (``kfold``, ``loso``, ``lospk``
+:func:`protocol_folds` gives the folds of ``config.protocol.name`` (``kfold``, ``loso``, ``lospk``
 from :mod:`sertk.data.splits`), or for ``final`` a single stratified train/validation split
 of all data with no test part. The leakage checks are :func:`sertk.data.splits.check_folds`
 (a plan) and :func:`sertk.data.splits.check_fold` (one fold, whoever made it).
@@ -22,14 +22,15 @@ def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
     """All data as one split without a test part: a stratified ``val_fraction`` held out for
     validation (none when 0), for training the model you ship."""
     ids = [u.id for u in utterances]
-    if config.val_fraction == 0:
+    if config.protocol.val_fraction == 0:
         return Fold(0, FINAL_FOLD_NAME, tuple(ids), (), ())
     labels = [u.label for u in utterances]
+    fraction = config.protocol.val_fraction
     try:
-        train, val = train_test_split(ids, test_size=config.val_fraction, stratify=labels,
-                                      random_state=config.seed)
+        train, val = train_test_split(ids, test_size=fraction, stratify=labels,
+                                      random_state=config.runtime.seed)
     except ValueError as err:  # too few clips for a stratified part of every class
-        raise SplitError(f"final split: a stratified validation part of {config.val_fraction:g} "
+        raise SplitError(f"final split: a stratified validation part of {fraction:g} "
                          f"of {len(ids)} clips cannot hold each of the {len(set(labels))} "
                          f"classes ({err}); raise val_fraction, add data, or set "
                          "val_fraction=0 (no model selection)") from None
@@ -39,8 +40,9 @@ def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
 
 
 def protocol_folds(utterances: Sequence[Utterance], config: TrainConfig) -> list[Fold]:
-    """The folds of ``config.protocol`` (checked for leakage by ``make_folds``)."""
-    if config.protocol == "final":
+    """The folds of ``config.protocol.name`` (checked for leakage by ``make_folds``)."""
+    if config.protocol.name == "final":
         return [final_split(utterances, config)]
-    return make_folds(utterances, config.protocol, k=config.k, seed=config.seed,
-                      val_fraction=config.val_fraction, val_speakers=config.val_speakers)
+    protocol = config.protocol
+    return make_folds(utterances, protocol.name, k=protocol.k, seed=config.runtime.seed,
+                      val_fraction=protocol.val_fraction, val_speakers=protocol.val_speakers)

@@ -17,7 +17,6 @@ for selection).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import lightning as L
@@ -29,8 +28,7 @@ from sertk.data.dataset import Batch
 from sertk.eval.dimensional import ccc
 from sertk.eval.metrics import unweighted_accuracy
 from sertk.models import SERNet
-from sertk.padding import Padding
-from sertk.train.augment import AugmentOptions, FeatureAugment, mixup
+from sertk.train.augment import FeatureAugment, mixup
 from sertk.train.config import TrainConfig
 
 
@@ -51,20 +49,18 @@ class SERModule(L.LightningModule):
         super().__init__()
         self.model = model
         self.config = config
-        self.padding = Padding(config.padding)
-        options = AugmentOptions(**{f.name: getattr(config, f.name)  # by name, not position
-                                    for f in dataclasses.fields(AugmentOptions)})
-        self.augment = FeatureAugment(options, norm_std, pad_value, max_frames) \
-            if options.active else None
+        self.padding = config.features.padder
+        self.augment = FeatureAugment(config.augment, norm_std, pad_value, max_frames) \
+            if config.augment.active else None
         weights = None
-        if config.class_weights:  # "balanced": N / (C * n_c)
+        if config.optim.class_weights:  # "balanced": N / (C * n_c)
             counts = torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1)
             weights = counts.sum() / (len(counts) * counts)
         self.register_buffer("class_weight", weights, persistent=False)
         self._val_preds: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
         self._val_loss: list[torch.Tensor] = []
-        self.dimensions = config.dimension_names
+        self.dimensions = config.dimensions.names
         self._val_ratings: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -80,12 +76,12 @@ class SERModule(L.LightningModule):
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, targets, weight=self.class_weight,
-                               label_smoothing=self.config.label_smoothing)
+                               label_smoothing=self.config.optim.label_smoothing)
 
     def dimension_loss(self, ratings: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Sum over dimensions of ``1 - CCC`` (or the MSE) of (B, D) predictions and targets."""
         ratings, targets = ratings.float(), targets.float()
-        if self.config.dimension_loss == "mse":
+        if self.config.dimensions.loss == "mse":
             return ((ratings - targets) ** 2).mean(0).sum()
         return (1 - ccc(ratings, targets, eps=1e-8)).sum()
 
@@ -94,8 +90,8 @@ class SERModule(L.LightningModule):
         rating_targets = batch.ratings
         if self.augment is not None:
             x, lengths = self.augment(x, lengths)
-        if self.config.mixup_alpha > 0:
-            x, lengths, partner, w = mixup(x, lengths, self.config.mixup_alpha)
+        if self.config.optim.mixup_alpha > 0:
+            x, lengths, partner, w = mixup(x, lengths, self.config.optim.mixup_alpha)
             logits, ratings = self.outputs(x, lengths)
             loss = w * self.loss(logits, targets) + (1 - w) * self.loss(logits, targets[partner])
             if ratings is not None:  # mixed clips, mixed ratings
@@ -104,7 +100,7 @@ class SERModule(L.LightningModule):
             logits, ratings = self.outputs(x, lengths)
             loss = self.loss(logits, targets)
         if ratings is not None:
-            loss = loss + self.config.dimension_weight * self.dimension_loss(ratings,
+            loss = loss + self.config.dimensions.weight * self.dimension_loss(ratings,
                                                                             rating_targets)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(targets), sync_dist=True)
@@ -136,7 +132,7 @@ class SERModule(L.LightningModule):
                       prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        c = self.config
+        c = self.config.optim
         kind = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
         # The fused kernel makes the same update in one pass over all parameters: ~10x
         # faster than the per-tensor loop on CPU (about 2 % of a CPU training step).
@@ -145,7 +141,7 @@ class SERModule(L.LightningModule):
                          fused=fused or None)
         if c.lr_schedule == "none" and c.warmup_epochs == 0:
             return optimizer
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(c))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(self.config))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
@@ -153,12 +149,12 @@ class SERModule(L.LightningModule):
 def lr_factor(config: TrainConfig):
     """Epoch -> LR multiplier: linear warm-up over ``warmup_epochs``, then constant
     (``lr_schedule="none"``) or a cosine decay to 0 at ``max_epochs`` (``"cosine"``)."""
-    warmup, total = config.warmup_epochs, config.max_epochs
+    warmup, total = config.optim.warmup_epochs, config.optim.max_epochs
 
     def factor(epoch: int) -> float:
         if epoch < warmup:
             return (epoch + 1) / (warmup + 1)
-        if config.lr_schedule == "cosine":
+        if config.optim.lr_schedule == "cosine":
             progress = (epoch - warmup) / max(1, total - warmup)
             return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
         return 1.0

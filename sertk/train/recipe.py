@@ -9,7 +9,7 @@ the model is built on PyTorch's ``meta`` device (shapes only, no memory), so its
 are checked by the model's own code.
 
 Example:
-    >>> labels = check_recipe(TrainConfig(model="base7"), utterances)  # doctest: +SKIP
+    >>> labels = check_recipe(TrainConfig.of(model="base7"), utterances)  # doctest: +SKIP
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import torch
 
 from sertk.classical import CLASSICAL_MODELS, is_classical
 from sertk.data.manifest import ManifestError, Utterance, check_dimensions, label_names
-from sertk.features import FeatureConfig
 from sertk.models import create_model, list_models
 from sertk.models.registry import is_model, model_requires
 from sertk.train.config import ConfigError, TrainConfig
@@ -41,61 +40,54 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
             a model that has no dimension head (classical and SSL models).
     """
     labels = label_names(utterances)
-    if "n_dims" in config.model_args:  # the head and its scaling come together
+    if "n_dims" in config.model.args:  # the head and its scaling come together
         raise ConfigError("model_args.n_dims is set by the dimensions key (e.g. dimensions: "
                           "arousal,valence); leave it out of model_args")
-    if config.dimensions:
-        if is_classical(config.model) or (is_model(config.model)
-                                          and model_requires(config.model)):  # SSL models
-            raise ConfigError(f"dimensions: {config.model} has no dimension head; use one of "
+    if config.dimensions.names:
+        if is_classical(config.model.name) or (is_model(config.model.name)
+                                          and model_requires(config.model.name)):  # SSL models
+            raise ConfigError(f"dimensions: {config.model.name} has no dimension head; use one of "
                               f"{', '.join(list_models())}")
         try:
-            check_dimensions(utterances, config.dimension_names)
+            check_dimensions(utterances, config.dimensions.names)
         except ManifestError as err:
-            raise ConfigError(f"dimensions {config.dimensions!r}: {err}") from None
-    if config.normalisation == "speaker":
+            raise ConfigError(f"dimensions {','.join(config.dimensions.names)!r}: {err}") from None
+    if config.features.normalisation == "speaker":
         missing = [u.id for u in utterances if not u.speaker]
         if missing:
             raise ConfigError(f"normalisation 'speaker' needs a speaker for every utterance; "
                               f"{len(missing)} have none (e.g. {', '.join(missing[:3])})")
-    if is_classical(config.model):
-        if config.init_from or config.freeze:
+    if is_classical(config.model.name):
+        if config.model.init_from or config.model.freeze:
             raise ConfigError(f"init_from/freeze start a neural model from a checkpoint; "
-                              f"{config.model} is a classical model")
-        if config.normalisation == "utterance":
-            raise ConfigError(f"normalisation 'utterance' does not apply to {config.model} "
+                              f"{config.model.name} is a classical model")
+        if config.features.normalisation == "utterance":
+            raise ConfigError(f"normalisation 'utterance' does not apply to {config.model.name} "
                               "(one vector per clip); use 'fold' or 'speaker'")
         return labels
     check_model(config, n_classes=max(len(labels), 2))
-    check_precision(config.precision)
-    try:
-        FeatureConfig(max_seconds=config.max_seconds, padding=config.padding,
-                      normalisation=config.normalisation)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"front-end (max_seconds, padding, normalisation): {err}") from None
-    if config.init_from or config.freeze:  # the checkpoint must fit the recipe
+    check_precision(config.runtime.precision)
+    if config.model.init_from or config.model.freeze:  # the checkpoint must fit the recipe
         from sertk.train.warmstart import load_init_checkpoint
 
-        load_init_checkpoint(config, FeatureConfig(
-            max_seconds=config.max_seconds, padding=config.padding,
-            normalisation=config.normalisation), max(len(labels), 2))
+        load_init_checkpoint(config, config.features, max(len(labels), 2))
     return labels
 
 
 def check_model(config: TrainConfig, n_classes: int) -> None:
-    """Build ``config.model`` with ``config.model_args`` on the meta device, or raise
+    """Build ``config.model.name`` with ``config.model.args`` on the meta device, or raise
     :class:`ConfigError` naming the model or argument."""
-    if not is_model(config.model):
+    if not is_model(config.model.name):
         known = [*list_models(all_models=True), *CLASSICAL_MODELS]
-        close = difflib.get_close_matches(config.model, known, n=1)
+        close = difflib.get_close_matches(config.model.name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"model: unknown model {config.model!r}{hint} "
+        raise ConfigError(f"model: unknown model {config.model.name!r}{hint} "
                           f"(known: {', '.join(known)}; see `sertk models`)")
     try:
         with torch.device("meta"):
-            create_model(config.model, n_classes=n_classes, **config.network_args())
+            create_model(config.model.name, n_classes=n_classes, **config.network_args())
     except (TypeError, ValueError, RuntimeError, OverflowError) as err:
-        raise ConfigError(f"model_args {config.model_args} for {config.model!r}: "
+        raise ConfigError(f"model_args {config.model.args} for {config.model.name!r}: "
                           f"{_first_line(err)}") from None
 
 

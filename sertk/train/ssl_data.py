@@ -16,7 +16,6 @@ defined on log-mels and refused.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -31,7 +30,6 @@ from sertk.data.splits import Fold
 from sertk.data.store import FeatureStore, StoredDataset
 from sertk.features import FeatureConfig
 from sertk.models.ssl import SSL_MODELS, SSLNet
-from sertk.padding import Padding
 from sertk.train.config import ConfigError, TrainConfig
 from sertk.train.datamodule import FoldData
 
@@ -44,16 +42,18 @@ def is_ssl_model(name: str) -> bool:
 
 def check_ssl_recipe(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` for recipe keys an SSL model cannot honour."""
-    if not Padding(config.padding).gives_lengths:
-        raise ConfigError(f"{config.model} masks padded frames with lengths: set padding: "
-                          f"batch (got {config.padding!r})")
-    if config.normalisation != "fold":
-        raise ConfigError(f"{config.model} layer-normalises the encoder's layers: "
-                          f"normalisation {config.normalisation!r} does not apply (use fold)")
+    if not config.features.padder.gives_lengths:
+        raise ConfigError(f"{config.model.name} masks padded frames with lengths: set padding: "
+                          f"batch (got {config.features.padding!r})")
+    if config.features.normalisation != "fold":
+        raise ConfigError(f"{config.model.name} layer-normalises the encoder's layers: "
+                          f"normalisation {config.features.normalisation!r} does not apply "
+                          "(use fold)")
+    flat = config.flat_dict()
     augment = [k for k in ("spec_augment", "speed_perturb", "gain_perturb_db", "mixup_alpha")
-               if getattr(config, k)]
+               if flat[k]]
     if augment:
-        raise ConfigError(f"{config.model}: {', '.join(augment)} act on log-mels, not on "
+        raise ConfigError(f"{config.model.name}: {', '.join(augment)} act on log-mels, not on "
                           "encoder features; turn them off")
 
 
@@ -131,7 +131,7 @@ def ssl_fold_data(config: TrainConfig, utterances: Sequence[Utterance], fold: Fo
     """
     from sertk.models import create_model
     check_ssl_recipe(config)
-    model = create_model(config.model, n_classes=len(labels), **config.model_args)
+    model = create_model(config.model.name, n_classes=len(labels), **config.model.args)
     by_id = {u.id: u for u in utterances}
     index = {label: i for i, label in enumerate(labels)}
     if model.config.finetune_layers:
@@ -139,12 +139,12 @@ def ssl_fold_data(config: TrainConfig, utterances: Sequence[Utterance], fold: Fo
             return WaveDataset([by_id[i] for i in ids], [index[by_id[i].label] for i in ids],
                                feature_config) if ids else None
     else:
-        store = store_for(model, feature_config, config.cache_dir or None)
+        store = store_for(model, feature_config, config.data.cache_dir or None)
         wanted = [by_id[i] for part in (fold.train_ids, fold.val_ids, fold.test_ids)
                   for i in part]
         store.build(wanted, hidden_state_computer(model.eval()),
                     lambda path: load_clip(path, feature_config),
-                    progress=config.progress_bar).raise_for_failures()
+                    progress=config.runtime.progress_bar).raise_for_failures()
         reader = store.open()
 
         def dataset(ids):

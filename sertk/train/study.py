@@ -72,7 +72,7 @@ def run_study(configs: Mapping[str, TrainConfig], utterances: Sequence[Utterance
         if _finished(run_dir, folds, selected):
             log.info("system %s (%d/%d): finished, skipped", name, number, len(configs))
         else:
-            log.info("system %s (%d/%d): %s", name, number, len(configs), config.model)
+            log.info("system %s (%d/%d): %s", name, number, len(configs), config.model.name)
             try:
                 cross_validate(config, utterances, run_dir)
             except TrainingInterrupted:
@@ -81,10 +81,10 @@ def run_study(configs: Mapping[str, TrainConfig], utterances: Sequence[Utterance
                 failed[name] = failure_reason(err)
                 log.error("system %s failed: %s", name, failed[name])
                 log.debug("system %s failed", name, exc_info=True)
-                runs.append(SystemRun(name, config.model, run_dir, failed[name]))
+                runs.append(SystemRun(name, config.model.name, run_dir, failed[name]))
                 continue
             waiting = waiting or not _finished(run_dir, folds, selected)
-        runs.append(SystemRun(name, config.model, run_dir))
+        runs.append(SystemRun(name, config.model.name, run_dir))
     if not is_global_zero():
         return None
     if waiting:
@@ -104,7 +104,7 @@ def _check(configs: Mapping[str, TrainConfig], utterances: Sequence[Utterance],
     """Every system's recipe and run directory; returns (all folds, the selected folds)."""
     for name, config in configs.items():
         try:
-            if config.protocol == "final":
+            if config.protocol.name == "final":
                 raise ConfigError("protocol 'final' has no test part; a study needs kfold, "
                                   "loso or lospk")
             check_recipe(config, utterances)

@@ -151,7 +151,7 @@ def resolve_systems(spec: StudySpec, *, recipe: str | None = None,
     _overrides(list(overrides), "--set", system=False)
     base = recipe or spec.recipe or None
     shared = resolve_config(base, [*spec.overrides, *overrides], **values)
-    if not shared.manifest:
+    if not shared.data.manifest:
         raise ConfigError("no manifest: pass --manifest FILE (a CSV from `sertk prepare`) or "
                           "set manifest in the study's config or set")
     configs = {}
@@ -163,7 +163,7 @@ def resolve_systems(spec: StudySpec, *, recipe: str | None = None,
                                     **values)
         except ConfigError as err:
             raise ConfigError(f"system {system.name!r}: {err}") from None
-        configs[system.name] = config.replace(**{k: getattr(shared, k) for k in SHARED_KEYS})
+        configs[system.name] = config.replace(**{k: shared.flat_dict()[k] for k in SHARED_KEYS})
     return configs
 
 

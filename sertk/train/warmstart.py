@@ -38,7 +38,7 @@ DIMENSION_HEAD_PREFIX = "dimension_head."
 
 def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
                          n_classes: int) -> Checkpoint | None:
-    """The checkpoint ``config.init_from`` names, checked against the recipe (None when
+    """The checkpoint ``config.model.init_from`` names, checked against the recipe (None when
     ``init_from`` is empty).
 
     Raises:
@@ -46,29 +46,30 @@ def load_init_checkpoint(config: TrainConfig, feature_config: FeatureConfig,
             recipe (naming the differing field); ``freeze`` naming more blocks than the
             model has.
     """
-    if not config.init_from:
-        if config.freeze not in ("", "0"):
+    if not config.model.init_from:
+        if config.model.freeze not in ("", "0"):
             raise ConfigError("freeze needs init_from (freezing untrained blocks would only "
                               "keep them random)")
         return None
     from sertk.infer.bundled import ModelNotFoundError, resolve_model
 
     try:
-        checkpoint = load_checkpoint(resolve_model(config.init_from))
+        checkpoint = load_checkpoint(resolve_model(config.model.init_from))
     except (ModelNotFoundError, CheckpointError) as err:
         raise ConfigError(f"init_from: {err}") from None
-    where = f"init_from {config.init_from}"
-    if checkpoint.model_name != config.model:
+    where = f"init_from {config.model.init_from}"
+    if checkpoint.model_name != config.model.name:
         raise ConfigError(f"{where}: the checkpoint is model {checkpoint.model_name!r} but the "
-                          f"recipe trains {config.model!r} (set model: {checkpoint.model_name})")
+                          f"recipe trains {config.model.name!r} "
+                          f"(set model: {checkpoint.model_name})")
     with torch.device("meta"):
-        wanted = create_model(config.model, n_classes=n_classes,
+        wanted = create_model(config.model.name, n_classes=n_classes,
                               **config.network_args()).config
     _same_fields(where, "model_config", checkpoint.model_config.to_dict(), wanted.to_dict(),
                  ignore=("n_classes", "n_dims"))  # the heads may differ
     _same_fields(where, "feature_config", checkpoint.feature_config.to_dict(),
                  feature_config.to_dict())
-    frozen_blocks(checkpoint.model, config.freeze)  # refuses too many blocks now
+    frozen_blocks(checkpoint.model, config.model.freeze)  # refuses too many blocks now
     return checkpoint
 
 

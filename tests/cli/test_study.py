@@ -85,7 +85,8 @@ def test_one_row_per_system_with_each_runs_own_numbers(study):
         assert f"| {row['name']}" in markdown and cell in markdown
         assert f"{100 * own['pooled']['ua']:.2f}" in markdown
         config = json.loads((study / row["name"] / "config.json").read_text())
-        assert config["model"] == row["model"] and config["protocol"] == "lospk"
+        assert config["model"]["name"] == row["model"]
+        assert config["protocol"]["name"] == "lospk"
     # one feature cache, --cache-dir's, for every system: log-mels, eGeMAPS, SSL states
     assert list((study.parent / "cache").glob("egemaps-*/*"))
     assert list((study.parent / "cache" / "ssl").glob("*/shard-*.json"))
@@ -258,12 +259,13 @@ def test_the_example_study_resolves(root):
     spec = read_study(configs_dir / "studies" / "table2-plus-peers.yaml")
     spec = with_system_flags(spec, [f"wavlm=model_args.encoder={root / 'encoder'}"])
     configs = resolve_systems(spec, values={"manifest": "x.csv", "protocol": "lospk"})
-    assert [c.model for c in configs.values()] == [
+    assert [c.model.name for c in configs.values()] == [
         "proposed", "base1", "base2", "base3", "base4", "base5", "base6", "base7",
         "egemaps-svm", "ssl-linear"]
-    assert {c.protocol for c in configs.values()} == {"lospk"}
-    assert configs["wavlm"].model_args["encoder"] == str(root / "encoder")
-    assert configs["proposed"].padding == "fixed" and configs["wavlm"].padding == "batch"
+    assert {c.protocol.name for c in configs.values()} == {"lospk"}
+    assert configs["wavlm"].model.args["encoder"] == str(root / "encoder")
+    assert configs["proposed"].features.padding == "fixed"
+    assert configs["wavlm"].features.padding == "batch"
     utterances, _ = synthetic_corpus()
     for config in configs.values():  # every recipe trains (models built on the meta device)
         check_recipe(config, utterances)

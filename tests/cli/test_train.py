@@ -37,7 +37,7 @@ def test_train_final_model(wav_manifest, tmp_path, capsys):
     checkpoint = load_checkpoint(out / "checkpoint")
     assert checkpoint.model_name == "base7" and checkpoint.labels == ["ang", "hap", "neu", "sad"]
     saved = json.loads((out / "config.json").read_text())
-    assert saved["protocol"] == "final" and saved["max_epochs"] == 2
+    assert saved["protocol"]["name"] == "final" and saved["optim"]["max_epochs"] == 2
     assert (out / "history.csv").is_file() and not (out / "predictions.csv").exists()
 
 
@@ -86,7 +86,7 @@ def test_cv_from_a_config_file(wav_manifest, tmp_path, capsys):
     assert "Pooled confusion matrix" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["complete"] and metrics["n_folds"] == 2 and metrics["pooled"]["n"] == 24
-    assert json.loads((out / "config.json").read_text())["seed"] == 3
+    assert json.loads((out / "config.json").read_text())["runtime"]["seed"] == 3
 
 
 def test_ablate_command(wav_manifest, tmp_path, capsys):

@@ -105,14 +105,14 @@ def test_a_class_absent_from_a_training_part_is_refused():
 
 @pytest.fixture
 def tiny(tmp_path) -> TrainConfig:
-    return TrainConfig(model="base7", model_args={"hidden": 8}, protocol="lospk", max_epochs=1,
+    return TrainConfig.of(model="base7", model_args={"hidden": 8}, protocol="lospk", max_epochs=1,
                        batch_size=8, padding="batch", max_seconds=1.0, progress_bar=False,
                        cache_dir=str(tmp_path / "cache"), num_threads=1)
 
 
 def test_fit_refuses_a_fold_that_never_trains_on_a_class(tiny, tmp_path):
     """A hand-made fold (fit accepts any Fold) whose training part lacks a class."""
-    tiny = replace(tiny, protocol="kfold")  # no speaker constraints on this split
+    tiny = tiny.replace(protocol="kfold")  # no speaker constraints on this split
     utterances, features = synthetic_corpus()
     train = [u.id for u in utterances if u.speaker in ("s1", "s2") and u.label != "sad"]
     val = [u.id for u in utterances if u.speaker == "s3"]

@@ -163,7 +163,7 @@ def test_one_writer_per_fold_and_folds_side_by_side(wav_corpus, tmp_path, capsys
         log = first.communicate(timeout=300)[0]
     assert first.returncode == 0, log
     assert (out / "fold-00" / "metrics.json").is_file()
-    assert json.loads((out / "config.json").read_text())["lr"] == 0.01  # one recipe throughout
+    assert json.loads((out / "config.json").read_text())["optim"]["lr"] == 0.01
     assert not list(out.glob(".*.lock"))
 
 

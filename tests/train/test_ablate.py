@@ -26,7 +26,7 @@ def test_ablation_table_and_grid(tiny, corpus, tmp_path):
         mean_ua = sum(f["ua"] for f in folds) / 2  # the table's numbers are the folds' mean
         assert table[model]["mean"]["ua"] == pytest.approx(mean_ua)
         assert f"{100 * mean_ua:.2f}" in text
-        assert json.loads((tmp_path / model / "config.json").read_text())["model"] == model
+        assert json.loads((tmp_path / model / "config.json").read_text())["model"]["name"] == model
 
 
 def test_unknown_models_are_refused(tiny, corpus, tmp_path):

@@ -60,4 +60,4 @@ def test_kfold_protocol_and_errors(tiny, corpus, tmp_path):
     with pytest.raises(ConfigError, match="no test part"):
         cross_validate(tiny.replace(protocol="final"), utts, tmp_path / "y", features=feats)
     saved = json.loads((tmp_path / "k" / "config.json").read_text())
-    assert saved["protocol"] == "kfold" and saved["k"] == 2
+    assert saved["protocol"]["name"] == "kfold" and saved["protocol"]["k"] == 2

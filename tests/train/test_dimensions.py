@@ -32,7 +32,7 @@ def rated(corpus):
 
 
 def test_the_recipe_refuses_dimensions_the_manifest_lacks(corpus, rated):
-    config = TrainConfig(model="base7", dimensions="arousal,dominance")
+    config = TrainConfig.of(model="base7", dimensions="arousal,dominance")
     with pytest.raises(ConfigError, match="dimensions 'arousal,dominance': the manifest has no "
                                           "dominance column"):
         check_recipe(config, rated[0])
@@ -70,7 +70,7 @@ def test_targets_are_standardised_with_the_training_part_only(rated):
 
 @pytest.mark.parametrize("kind", ["ccc", "mse"])
 def test_the_multi_task_loss_adds_the_weighted_dimension_loss(kind):
-    config = TrainConfig(model="base7", dimensions=DIMS, dimension_loss=kind,
+    config = TrainConfig.of(model="base7", dimensions=DIMS, dimension_loss=kind,
                          dimension_weight=0.5)
     model = create_model("base7", 4, hidden=8, n_dims=2)
     module = SERModule(model, config, norm_std=np.ones(40), pad_value=torch.zeros(40),
@@ -90,7 +90,7 @@ def test_the_multi_task_loss_adds_the_weighted_dimension_loss(kind):
 
 def test_fit_saves_the_scaling_and_writes_rated_predictions(tmp_path, rated):
     utts, feats = rated
-    config = TrainConfig(model="base7", model_args={"hidden": 8}, protocol="lospk",
+    config = TrainConfig.of(model="base7", model_args={"hidden": 8}, protocol="lospk",
                          max_epochs=2, batch_size=8, lr=0.01, padding="batch", max_seconds=1.0,
                          progress_bar=False, cache_dir=str(tmp_path / "cache"), num_threads=1,
                          dimensions="valence,arousal")
@@ -117,9 +117,8 @@ def test_config_keys_are_checked_and_normalised():
 
     config = resolve_config(None, ["dimensions= valence , arousal", "dimension_loss=mse",
                                    "dimension_weight=0.3"])
-    assert config.dimensions == "valence,arousal"
-    assert config.dimension_names == ("valence", "arousal")
-    assert TrainConfig().dimension_names == () and TrainConfig().dimension_loss == "ccc"
+    assert config.dimensions.names == ("valence", "arousal")
+    assert TrainConfig().dimensions.names == () and TrainConfig().dimensions.loss == "ccc"
     for bad, reason in [("dimensions=joy", "dimensions must be distinct names"),
                         ("dimensions=arousal,arousal", "dimensions must be distinct names"),
                         ("dimension_loss=l1", "dimension_loss must be one of ccc, mse"),
@@ -130,7 +129,7 @@ def test_config_keys_are_checked_and_normalised():
 
 def test_fine_tuning_a_categorical_checkpoint_adds_a_new_dimension_head(tmp_path, rated):
     utts, feats = rated
-    base = TrainConfig(model="base7", model_args={"hidden": 8}, protocol="lospk",
+    base = TrainConfig.of(model="base7", model_args={"hidden": 8}, protocol="lospk",
                        max_epochs=1, batch_size=8, lr=0.01, padding="batch", max_seconds=1.0,
                        progress_bar=False, cache_dir=str(tmp_path / "cache"), num_threads=1)
     first = fit(base, utts, 0, out_dir=tmp_path / "plain", features=feats)

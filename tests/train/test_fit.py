@@ -113,11 +113,12 @@ def test_the_thread_count_is_saved_with_the_run_and_used_again(tiny, corpus, tmp
                                                                  monkeypatch):
     utts, feats = corpus
     fit(tiny.replace(num_threads=0), utts, 0, out_dir=tmp_path, features=feats)
-    recorded = json.loads((tmp_path / "config.json").read_text())["num_threads"]
+    recorded = json.loads((tmp_path / "config.json").read_text())["runtime"]["num_threads"]
     assert recorded == torch.get_num_threads() >= 1
     other = 1 if recorded != 1 else 2  # as if the run had begun on another machine
     saved = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**saved, "num_threads": other}))
+    saved["runtime"]["num_threads"] = other
+    (tmp_path / "config.json").write_text(json.dumps(saved))
     used = []
     original = torch.set_num_threads
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (used.append(n), original(n)))

@@ -21,7 +21,7 @@ def separable():
 
 
 def _config(tmp_path) -> TrainConfig:
-    return TrainConfig(model="proposed", model_args={"hidden": 16}, protocol="final",
+    return TrainConfig.of(model="proposed", model_args={"hidden": 16}, protocol="final",
                        val_fraction=0.25, max_epochs=EPOCHS, batch_size=16, lr=0.003, seed=0,
                        padding="batch", max_seconds=1.0, progress_bar=False,
                        cache_dir=str(tmp_path / "cache"), num_threads=1)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*self.log.*:UserWarning")
 
 
 def _module(**changes):
-    config = TrainConfig(model="base7", model_args={"hidden": 8}, **changes)
+    config = TrainConfig.of(model="base7", model_args={"hidden": 8}, **changes)
     model = create_model("base7", n_classes=3, hidden=8)
     return SERModule(model, config, norm_std=np.ones(40), pad_value=torch.zeros(40),
                      max_frames=50, class_counts=np.array([6, 3, 1]))
@@ -65,7 +65,7 @@ def test_lengths_reach_the_model_only_with_batch_padding():
 
 
 def test_lr_schedule_warmup_then_cosine():
-    factor = lr_factor(TrainConfig(lr_schedule="cosine", warmup_epochs=2, max_epochs=12))
+    factor = lr_factor(TrainConfig.of(lr_schedule="cosine", warmup_epochs=2, max_epochs=12))
     values = [factor(e) for e in range(12)]
     assert values[0] < values[1] < values[2] == 1.0
     assert all(a >= b for a, b in zip(values[2:], values[3:]))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -24,7 +23,7 @@ def base(corpus, tmp_path_factory):
     from sertk.train.config import TrainConfig
 
     root = tmp_path_factory.mktemp("base")
-    config = TrainConfig(model="base7", model_args={"hidden": 8}, protocol="lospk",
+    config = TrainConfig.of(model="base7", model_args={"hidden": 8}, protocol="lospk",
                          max_epochs=3, batch_size=8, lr=0.01, padding="batch", max_seconds=1.0,
                          progress_bar=False, cache_dir=str(root / "cache"), num_threads=1)
     return fit(config, corpus[0], 0, out_dir=root / "run", features=corpus[1])
