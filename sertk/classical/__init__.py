@@ -1,18 +1,21 @@
-"""Classical baselines: openSMILE eGeMAPSv02 functionals + a linear classifier.
+"""Classical baselines: openSMILE functionals + a linear classifier.
 
-The standard reference point of speech emotion recognition (Eyben et al., 2016), run in
+The standard reference points of speech emotion recognition: eGeMAPSv02 (Eyben et al.,
+2016) and the larger ComParE 2016 set, each with a linear SVM or logistic regression, run in
 the same harness as the neural models: same manifests, folds, outputs and reports.
 """
-from sertk.classical.egemaps import EGEMAPS_DIM, EgemapsExtractor
-from sertk.classical.linear import LinearConfig, LinearModel, fit_linear, load_linear
+from sertk.classical.functionals import EGEMAPS_DIM, FEATURE_SETS, FunctionalsExtractor
+from sertk.classical.linear import (CLASSIFIERS, LinearConfig, LinearModel, fit_linear,
+                                    load_linear)
 
-#: model name -> classifier of :class:`LinearConfig`
-CLASSICAL_MODELS = {"egemaps-svm": "svm", "egemaps-logreg": "logreg"}
+#: model name (``<feature set>-<classifier>``) -> (feature set, classifier) of LinearConfig
+CLASSICAL_MODELS = {f"{features}-{classifier}": (features, classifier)
+                    for features in FEATURE_SETS for classifier in CLASSIFIERS}
 
 
 def is_classical(name: str) -> bool:
     return name in CLASSICAL_MODELS
 
 
-__all__ = ["CLASSICAL_MODELS", "EGEMAPS_DIM", "EgemapsExtractor", "LinearConfig", "LinearModel",
-           "fit_linear", "is_classical", "load_linear"]
+__all__ = ["CLASSICAL_MODELS", "EGEMAPS_DIM", "FEATURE_SETS", "FunctionalsExtractor",
+           "LinearConfig", "LinearModel", "fit_linear", "is_classical", "load_linear"]

@@ -1,6 +1,6 @@
 """Cross-validation of a classical model in the neural models' run layout.
 
-For each fold: eGeMAPS vectors of its parts (extracted once for the manifest), ``C``
+For each fold: openSMILE functionals of its parts (extracted once for the manifest), ``C``
 chosen on the validation part, predictions of the test part written with
 :func:`sertk.eval.rundir.write_fold` and the fitted model saved to
 ``fold-XX/checkpoint/``. The run directory then reads like a neural run's, so
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sertk.classical.egemaps import EgemapsExtractor
+from sertk.classical.functionals import FunctionalsExtractor
 from sertk.classical.linear import LinearConfig, fit_linear, normalise_by_group
 from sertk.data.cache import FeatureCacheError
 from sertk.data.manifest import Utterance
@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 
 def corpus_vectors(utterances: Sequence[Utterance], config: LinearConfig,
-                   extractor: EgemapsExtractor | None = None) -> dict[str, np.ndarray]:
-    """id -> (88,) vector of every utterance, speaker-normalised if the config says so.
+                   extractor: FunctionalsExtractor | None = None) -> dict[str, np.ndarray]:
+    """id -> (D,) functionals of every utterance (``config.feature_set``), speaker-normalised
+    if the config says so.
 
     Raises:
         FeatureCacheError: listing every file that could not be used (and why).
@@ -36,7 +37,7 @@ def corpus_vectors(utterances: Sequence[Utterance], config: LinearConfig,
         missing = [u.id for u in utterances if not u.speaker][:5]
         raise ValueError(f"normalisation 'speaker' needs a speaker for every utterance; "
                          f"none for {', '.join(missing)}")
-    extractor = extractor or EgemapsExtractor()
+    extractor = extractor or FunctionalsExtractor(config.feature_set)
     x, failures = extractor.of_files([u.path for u in utterances])
     if failures:
         raise FeatureCacheError(failures)
@@ -69,7 +70,7 @@ def run_linear_fold(fold: Fold, utterances: Sequence[Utterance], vectors: dict[s
 
 def run_linear_folds(utterances: Sequence[Utterance], folds: Sequence[Fold],
                      labels: Sequence[str], run_dir: str | Path, config: LinearConfig, *,
-                     extractor: EgemapsExtractor | None = None) -> list[dict]:
+                     extractor: FunctionalsExtractor | None = None) -> list[dict]:
     """Every fold of ``folds`` not finished yet (a fold with ``metrics.json`` is skipped)."""
     todo = [f for f in folds if not (fold_dir(run_dir, f.index) / METRICS_FILE).is_file()]
     if not todo:

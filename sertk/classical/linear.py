@@ -34,6 +34,7 @@ from sertk.fileio import atomic_write, read_text
 FORMAT = "sertk-linear"
 VERSION = 1
 CLASSIFIERS = ("svm", "logreg")
+FEATURE_SET_NAMES = ("egemaps", "compare")  # sertk.classical.functionals.FEATURE_SETS
 NORMALISATIONS = ("fold", "speaker")
 STD_FLOOR = 1e-8
 
@@ -43,6 +44,7 @@ class LinearConfig:
     """How a linear model is fitted; ``c_grid`` values are tried on the validation part."""
 
     classifier: str = "svm"
+    feature_set: str = "egemaps"
     c_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
     default_c: float = 1e-2  # used when there is no validation part
     normalisation: str = "fold"
@@ -54,6 +56,9 @@ class LinearConfig:
         if self.classifier not in CLASSIFIERS:
             raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}, "
                              f"got {self.classifier!r}")
+        if self.feature_set not in FEATURE_SET_NAMES:
+            raise ValueError(f"feature_set must be one of {', '.join(FEATURE_SET_NAMES)}, "
+                             f"got {self.feature_set!r}")
         if self.normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation for a linear model must be one of "
                              f"{', '.join(NORMALISATIONS)}, got {self.normalisation!r}")

@@ -208,8 +208,9 @@ class TrainConfig:
     ``speaker``, each speaker's over all of its clips, test speakers included: transductive,
     needs a speaker for every utterance; both need ``padding: batch``, the default padding
     when they are chosen). ``augment`` acts on training batches only.
-    Classical models (``egemaps-svm``, ``egemaps-logreg``) use the protocol, the seed and
-    ``normalisation`` (``fold`` or ``speaker``) and ignore the neural training keys.
+    Classical models (``egemaps-svm``, ``compare-svm``, ...: :mod:`sertk.classical`) use the
+    protocol, the seed and ``normalisation`` (``fold`` or ``speaker``) and ignore the neural
+    training keys.
     """
 
     data: DataOptions = field(default_factory=DataOptions)

@@ -24,7 +24,7 @@ import numpy as np
 
 from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
 from sertk.classical.cv import corpus_vectors, run_linear_fold
-from sertk.classical.egemaps import EgemapsExtractor
+from sertk.classical.functionals import FunctionalsExtractor
 from sertk.data.manifest import Utterance
 from sertk.eval.report import aggregate_run
 from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
@@ -63,8 +63,9 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     classical = is_classical(config.model.name)
     todo = [f for f in selected if not _done(run_dir, f.index)]
     if classical and todo:
-        vectors = corpus_vectors(utterances, linear_config(config),
-                                 EgemapsExtractor(cache_root=config.data.cache_dir or None))
+        linear = linear_config(config)
+        vectors = corpus_vectors(utterances, linear, FunctionalsExtractor(
+            linear.feature_set, cache_root=config.data.cache_dir or None))
     elif features is None and todo:
         features = load_fold_features(config, utterances)
     with contextlib.ExitStack() as claimed:
@@ -111,7 +112,8 @@ def select_folds(folds: Sequence, config: TrainConfig) -> list:
 
 def linear_config(config: TrainConfig) -> LinearConfig:
     """The classical model's settings taken from a recipe."""
-    return LinearConfig(classifier=CLASSICAL_MODELS[config.model.name], seed=config.runtime.seed,
+    feature_set, classifier = CLASSICAL_MODELS[config.model.name]
+    return LinearConfig(classifier=classifier, feature_set=feature_set, seed=config.runtime.seed,
                         normalisation=config.features.normalisation)
 
 

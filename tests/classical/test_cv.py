@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sertk.classical.cv import corpus_vectors, run_linear_folds
-from sertk.classical.egemaps import EgemapsExtractor
-from sertk.classical.linear import LinearConfig, load_linear
+from sertk.classical.functionals import FunctionalsExtractor
+from sertk.classical.linear import LinearConfig, fit_linear, load_linear
 from sertk.data.emodb import prepare_emodb
 from sertk.data.manifest import label_names
 from sertk.data.splits import make_folds
@@ -34,7 +34,7 @@ def small_emodb(emodb_dir):
 @pytest.fixture(scope="module")
 def extractor(tmp_path_factory):
     """One cache for the module, so each clip is analysed once."""
-    return EgemapsExtractor(cache_root=tmp_path_factory.mktemp("egemaps"))
+    return FunctionalsExtractor(cache_root=tmp_path_factory.mktemp("egemaps"))
 
 
 @pytest.mark.parametrize("normalisation", ["fold", "speaker"])
@@ -103,3 +103,31 @@ def test_sertk_cv_runs_the_classical_peer(small_emodb, extractor, tmp_path, monk
                  "normalisation=utterance", "-o", str(tmp_path / "y")]) == 2
     assert "does not apply" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_compare_svm_runs_on_the_larger_set_and_saves_it(small_emodb, tmp_path, monkeypatch):
+    from sertk.cli import main
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(tmp_path / "cache"))
+    manifest = tmp_path / "small.csv"
+    write_manifest(small_emodb, manifest)
+    out = tmp_path / "run"
+    assert main(["cv", "--model", "compare-svm", "--manifest", str(manifest), "--protocol",
+                 "lospk", "--set", "folds=1", "-o", str(out)]) == 0
+    model = load_linear(out / "fold-00" / "checkpoint")
+    assert model.config.feature_set == "compare" and model.config.classifier == "svm"
+    assert model.mean.shape == (6373,) and model.weight.shape == (len(model.labels), 6373)
+    assert list((tmp_path / "cache").glob("compare-2016-*/*"))  # its own cache folder
+    assert not list((tmp_path / "cache").glob("egemaps-*"))
+
+
+def test_a_model_saved_before_feature_sets_loads_as_egemaps(small_emodb, extractor, tmp_path):
+    vectors = corpus_vectors(small_emodb, LinearConfig(), extractor)
+    x = np.stack([vectors[u.id] for u in small_emodb])
+    model = fit_linear(x, [u.label for u in small_emodb], label_names(small_emodb))
+    model.save(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["config"]["feature_set"]  # the layout of earlier sertk versions
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert load_linear(tmp_path).config.feature_set == "egemaps"
