@@ -33,6 +33,7 @@ COMMANDS = {
     "cv": "sertk.cli.cv",
     "report": "sertk.cli.report",
     "compare": "sertk.cli.compare",
+    "fuse": "sertk.cli.fuse",
     "evaluate": "sertk.cli.evaluate",
     "ablate": "sertk.cli.ablate",
     "study": "sertk.cli.study",

@@ -1,0 +1,95 @@
+"""Late fusion: several systems' test probabilities averaged into one run directory.
+
+Systems that err differently (a neural model on log-mels, a linear model on openSMILE
+functionals) often err less together. :func:`fuse_runs` takes runs made on the same folds
+(same protocol, labels and test utterances; a member may be a seed group, whose seeds are
+averaged first) and writes a run directory whose every test utterance gets the
+equal-weight mean of the members' probabilities. Equal weights are the rule on purpose:
+choosing weights needs predictions on held-out data that no test fold may provide. The
+result reads like any run: ``sertk report``, ``sertk compare``.
+
+A linear SVM's "probabilities" are a softmax of its decision scores
+(:mod:`sertk.classical.linear`), so its share of the vote follows the scale of its scores.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sertk.eval.compare import SEED_GLOB
+from sertk.eval.report import aggregate_run
+from sertk.eval.rundir import (METRICS_FILE, ReportError, fold_dir, init_run, read_predictions,
+                               read_run, write_fold)
+
+
+def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
+              names: Sequence[str] | None = None, plots: bool = True) -> dict:
+    """Write the fusion of ``members`` (run directories or seed groups) to ``out_dir``.
+
+    Returns the fused run's metrics (:func:`~sertk.eval.report.aggregate_run`).
+
+    Raises:
+        ReportError: fewer than two members, an unfinished fold, or members that differ in
+            protocol, labels, folds or test utterances (naming the member).
+    """
+    members = [Path(m) for m in members]
+    names = list(names) if names is not None else [m.name for m in members]
+    if len(members) < 2 or len(names) != len(members):
+        raise ReportError("fusion needs at least two runs and one name per run")
+    runs = [_seed_runs(m) for m in members]
+    plan = read_run(runs[0][0])
+    labels = list(plan["labels"])
+    for member, seeds in zip(members, runs):
+        for run in seeds:
+            other = read_run(run)
+            if (other["protocol"], sorted(other["labels"]), other["folds"]) != (
+                    plan["protocol"], sorted(labels), plan["folds"]):
+                raise ReportError(f"{run}: another protocol, label set or split than "
+                                  f"{runs[0][0]}; fuse runs made on the same folds")
+    out_dir = Path(out_dir)
+    init_run(out_dir, plan["folds"], labels, protocol=plan["protocol"],
+             info={"model": "fusion of " + " + ".join(names), "members": names,
+                   "normalisation": _normalisations(runs)})
+    for fold in plan["folds"]:
+        ids, y_true, probs = _member_fold(runs[0], fold, labels)
+        for seeds in runs[1:]:
+            other_ids, other_true, other_probs = _member_fold(seeds, fold, labels)
+            order = {i: n for n, i in enumerate(other_ids)}
+            rows = [order[i] for i in ids]
+            if [other_true[r] for r in rows] != list(y_true):
+                raise ReportError(f"{seeds[0]}: {fold.name} holds other true labels")
+            probs = probs + other_probs[rows]
+        write_fold(out_dir, fold, ids, y_true, probs / len(runs), labels,
+                   info={"members": names})
+    return aggregate_run(out_dir, plots=plots)
+
+
+def _seed_runs(member: Path) -> list[Path]:
+    seeds = sorted(p for p in member.glob(SEED_GLOB) if (p / "run.json").is_file())
+    if not seeds and not (member / "run.json").is_file():
+        raise ReportError(f"{member}: not a run directory or seed group (no run.json)")
+    return seeds or [member]
+
+
+def _member_fold(seeds: list[Path], fold, labels: list[str]):
+    """(ids, y_true, probs (N, C) in ``labels`` order) of one fold, mean over seeds."""
+    total = None
+    for run in seeds:
+        directory = fold_dir(run, fold.index)
+        if not (directory / METRICS_FILE).is_file():
+            raise ReportError(f"{directory}: fold not finished (no {METRICS_FILE})")
+        preds = read_predictions(directory / "predictions.csv")
+        if set(preds.ids) != set(fold.test_ids) or len(preds.ids) != len(fold.test_ids):
+            raise ReportError(f"{directory}: predictions do not cover the fold's test part")
+        columns = [list(preds.labels).index(c) for c in labels]
+        if total is None:
+            ids, y_true, total = preds.ids, preds.y_true, preds.probs[:, columns]
+        else:
+            order = {i: n for n, i in enumerate(preds.ids)}
+            total = total + preds.probs[[order[i] for i in ids]][:, columns]
+    return ids, y_true, total / len(seeds)
+
+
+def _normalisations(runs: list[list[Path]]) -> str:
+    kinds = [read_run(seeds[0])["info"].get("normalisation", "fold") for seeds in runs]
+    return " + ".join(dict.fromkeys(kinds))
