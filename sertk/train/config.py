@@ -303,11 +303,6 @@ def _adapter() -> TypeAdapter:
 
 # --- reading, merging and saving ---------------------------------------------------------------
 
-def field_names() -> list[str]:
-    """The flat recipe keys."""
-    return list(FLAT_KEYS)
-
-
 def from_dict(data: Any, where: str = "config") -> TrainConfig:
     """A :class:`TrainConfig` from a mapping of flat keys and/or sections, checked."""
     if not isinstance(data, dict):
