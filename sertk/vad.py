@@ -225,6 +225,13 @@ def _resampled(blocks: Iterable[np.ndarray], rate_in: int, rate_out: int) -> Ite
     yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
+def has_enough_speech(wave: np.ndarray, sample_rate: int, options: VADOptions) -> bool:
+    """Whether the (samples,) clip ``wave`` is speech for at least
+    ``options.min_speech_fraction`` of its length: whether a model may be asked about it."""
+    regions = detect_speech([wave], sample_rate, options, total_samples=wave.size)
+    return speech_fraction(regions, 0.0, wave.size / sample_rate) >= options.min_speech_fraction
+
+
 def speech_fraction(regions: list[tuple[float, float]], start: float, end: float) -> float:
     """The fraction of ``[start, end)`` seconds covered by ``regions`` (0 for an empty span)."""
     if end <= start:

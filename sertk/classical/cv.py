@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from sertk.classical.functionals import FunctionalsExtractor
-from sertk.classical.linear import LinearConfig, fit_linear, normalise_by_group
+from sertk.classical.linear import LinearConfig, LinearModel, fit_linear, normalise_by_group
 from sertk.data.cache import FeatureCacheError
 from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold
@@ -46,21 +46,34 @@ def corpus_vectors(utterances: Sequence[Utterance], config: LinearConfig,
     return {u.id: row for u, row in zip(utterances, x)}
 
 
+def fit_fold_model(fold: Fold, utterances: Sequence[Utterance],
+                   vectors: dict[str, np.ndarray], labels: Sequence[str],
+                   config: LinearConfig) -> LinearModel:
+    """Fit on the fold's training part, C chosen by UA on its validation part (the default
+    C without one). The model's metadata names the fold and the normalisation."""
+    x_train, y_train = _part(fold.train_ids, utterances, vectors)
+    x_val, y_val = _part(fold.val_ids, utterances, vectors)
+    model = fit_linear(x_train, y_train, labels, config, x_val=x_val, y_val=y_val)
+    model.metadata.update(fold=fold.name, normalisation=config.normalisation,
+                          feature_set=config.feature_set)
+    return model
+
+
+def _part(ids: Sequence[str], utterances: Sequence[Utterance],
+          vectors: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """(N, D) vectors and N labels of ``ids``; (0, D) for none."""
+    by_id = {u.id: u for u in utterances}
+    dim = len(next(iter(vectors.values())))
+    return (np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, dim)),
+            [by_id[i].label for i in ids])
+
+
 def run_linear_fold(fold: Fold, utterances: Sequence[Utterance], vectors: dict[str, np.ndarray],
                     labels: Sequence[str], run_dir: str | Path, config: LinearConfig) -> dict:
     """Fit, choose C on validation, predict the test part; write the fold. Returns its metrics."""
-    by_id = {u.id: u for u in utterances}
-
-    def part(ids):
-        return (np.stack([vectors[i] for i in ids]) if ids else np.zeros((0, 88)),
-                [by_id[i].label for i in ids])
-
-    x_train, y_train = part(fold.train_ids)
-    x_val, y_val = part(fold.val_ids)
-    x_test, y_test = part(fold.test_ids)
-    model = fit_linear(x_train, y_train, labels, config, x_val=x_val, y_val=y_val)
+    model = fit_fold_model(fold, utterances, vectors, labels, config)
+    x_test, y_test = _part(fold.test_ids, utterances, vectors)
     out = fold_dir(run_dir, fold.index)
-    model.metadata.update(fold=fold.name, normalisation=config.normalisation)
     model.save(out / "checkpoint")
     info = {"c": model.c, "val_ua": model.metadata.get("val_ua"),
             "normalisation": config.normalisation, "params": int(model.weight.size + model.bias.size)}

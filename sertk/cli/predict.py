@@ -69,7 +69,7 @@ import numpy as np
 from sertk.cli.errors import error_line
 from sertk.fileio import check_writable_folder, os_error_message
 from sertk.infer import (DEFAULT_MODEL, FileResult, LongformResult, ModelNotFoundError,
-                         SegmentOptions, load_model, predict_long)
+                         SegmentOptions, load_model, predict_long, resolve_model)
 from sertk.infer.longform import DEFAULT_MIN_GAP, WindowOptionError, window_options
 from sertk.infer.timeline import format_summary
 from sertk.infer.predictor import check_min_confidence
@@ -160,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--plot needs --segment or --vad")
             check_writable_folder(Path(args.plot) / "timeline.png")
         listing = _collect(args.paths)
+        from sertk.infer.linear import is_linear_model
+
+        if is_linear_model(resolve_model(args.model)):
+            return _predict_linear(args, listing, vad, min_confidence)
         predictor = load_model(args.model, device=args.device, vad=vad, int8=args.int8)
         predictor.min_confidence = min_confidence
         if segment_options is not None:
@@ -195,17 +199,50 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot is not None:
         _plot(results, Path(args.plot), predictor.labels)
+    return _report(args, results, predictor.labels, predictor.dimensions)
+
+
+def _predict_linear(args: argparse.Namespace, listing: Listing, vad: VADOptions | None,
+                    min_confidence: float) -> int:
+    """``sertk predict`` with a classical model (:mod:`sertk.infer.linear`): whole files."""
+    from sertk.infer.linear import LinearPredictor
+
+    unsupported = [flag for flag, used in (
+        ("--segment/--vad", _segment_options(args) is not None), ("--plot", args.plot),
+        ("--int8", args.int8), ("--device", args.device not in (None, "cpu"))) if used]
+    if unsupported:
+        print(f"sertk predict: error: {args.model} is a classical model (whole files, on the "
+              f"CPU): {', '.join(unsupported)} apply to neural models only", file=sys.stderr)
+        return 2
+    try:
+        predictor = LinearPredictor(resolve_model(args.model), vad=vad)
+    except (ValueError, OSError) as err:
+        print(error_line("predict", err), file=sys.stderr)
+        return 2
+    predictor.min_confidence = min_confidence
+    readable = [e.path for e in listing.entries if e.error is None]
+    if predictor.speaker_normalised and readable:
+        print(f"note: the model is speaker-normalised: statistics of the {len(readable)} input "
+              "file(s), taken as one speaker's recordings", file=sys.stderr)
+    predicted = iter(predictor.predict_files(readable))
+    results = [next(predicted) if e.error is None else FileResult(str(e.path), error=e.error)
+               for e in listing.entries]
+    return _report(args, results, predictor.labels, predictor.dimensions)
+
+
+def _report(args: argparse.Namespace, results: list, labels, dimensions) -> int:
+    """Write or print ``results``, name the failed files; the exit status."""
     if args.out:
         try:
-            written = write_results(results, args.out, predictor.labels, top_k=args.top_k,
-                                    dimensions=predictor.dimensions)
+            written = write_results(results, args.out, labels, top_k=args.top_k,
+                                    dimensions=dimensions)
         except OSError as err:  # e.g. the disk filled up while predicting
             print(f"sertk predict: error: cannot write results: {os_error_message(err)}",
                   file=sys.stderr)
             return 1
         print(f"wrote {len(results)} results to {written}", file=sys.stderr)
     else:
-        print(format_table(results, predictor.labels, predictor.dimensions))
+        print(format_table(results, labels, dimensions))
     failed = [r for r in results if not r.ok]
     for result in failed:
         print(f"error: {result.path}: {result.error}", file=sys.stderr)

@@ -108,9 +108,11 @@ def flag_values(args: argparse.Namespace, extra: dict | None = None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sertk.classical import is_classical
     from sertk.data.manifest import read_manifest
     from sertk.train import cross_validate, fit
     from sertk.train.config import ConfigError
+    from sertk.train.cv import fit_classical
     from sertk.train.fitting import is_global_zero
 
     config = config_from_args(args)
@@ -120,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
                               f"fold of {args.protocol}, or use `sertk cv` for all folds")
         config = config.replace(protocol="final")
     utterances = read_manifest(config.data.manifest)
+    if config.protocol.name == "final" and is_classical(config.model.name):
+        print(json.dumps(fit_classical(config, utterances, args.out), indent=2))
+        return 0
     if config.protocol.name == "final":
         result = fit(config, utterances, out_dir=args.out)
         if is_global_zero():

@@ -44,7 +44,7 @@ from sertk.infer.frontend import frontend_for
 from sertk.infer.layout import samples_first
 from sertk.infer.results import (NON_FINITE_OUTPUT, UNCERTAIN, FileResult,  # noqa: F401
                                  ModelOutputError, Prediction, check_top_k)  # (the API's names)
-from sertk.vad import VADOptions, detect_speech, speech_fraction
+from sertk.vad import VADOptions, has_enough_speech
 
 @dataclass(frozen=True)
 class PredictOptions:
@@ -339,11 +339,7 @@ class Predictor:
     def has_speech(self, wave: np.ndarray) -> bool:
         """Whether a prepared (samples,) clip holds enough speech to be asked about
         (always True without ``vad``)."""
-        if self.vad is None:
-            return True
-        regions = detect_speech([wave], self.sample_rate, self.vad, total_samples=wave.size)
-        return speech_fraction(regions, 0.0, wave.size / self.sample_rate) >= \
-            self.vad.min_speech_fraction
+        return self.vad is None or has_enough_speech(wave, self.sample_rate, self.vad)
 
     def _predict_waves(self, waves: Sequence[np.ndarray]) -> list[Prediction]:
         """Predictions of prepared clips: ``no-speech`` without the model where the

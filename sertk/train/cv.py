@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
-from sertk.classical.cv import corpus_vectors, run_linear_fold
+from sertk.classical.cv import corpus_vectors, fit_fold_model, run_linear_fold
 from sertk.classical.functionals import FunctionalsExtractor
 from sertk.data.manifest import Utterance
 from sertk.eval.report import aggregate_run
@@ -31,7 +31,7 @@ from sertk.eval.rundir import METRICS_FILE, fold_dir, init_run
 from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_config,
                                settle_threads)
 from sertk.train.fitting import FoldResult, fit, is_global_zero, load_fold_features, writing
-from sertk.train.folds import protocol_folds
+from sertk.train.folds import final_split, protocol_folds
 from sertk.train.recipe import check_recipe
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,26 @@ def select_folds(folds: Sequence, config: TrainConfig) -> list:
                               f"{len(folds)} folds, 0..{len(folds) - 1}")
         return [folds[protocol.fold]]
     return list(folds[:protocol.max_folds] if protocol.max_folds else folds)
+
+
+def fit_classical(config: TrainConfig, utterances: Sequence[Utterance],
+                  out_dir: str | Path) -> dict:
+    """A deployable classical model on the whole manifest (``protocol: final``): C chosen on
+    a stratified ``val_fraction`` of it, saved to ``out_dir/checkpoint/`` with the recipe in
+    ``out_dir``. Returns a summary (chosen C, its validation UA, the checkpoint)."""
+    labels = check_recipe(config, utterances)  # nothing is written before this
+    fold = final_split(utterances, config)
+    linear = linear_config(config)
+    vectors = corpus_vectors(utterances, linear, FunctionalsExtractor(
+        linear.feature_set, cache_root=config.data.cache_dir or None))
+    model = fit_fold_model(fold, utterances, vectors, labels, linear)
+    out_dir = Path(out_dir)
+    with writing(out_dir):
+        save_config(config, out_dir)
+        checkpoint = model.save(out_dir / "checkpoint")
+    return {"model": config.model.name, "c": model.c, "val_ua": model.metadata.get("val_ua"),
+            "train": len(fold.train_ids), "val": len(fold.val_ids),
+            "checkpoint": str(checkpoint)}
 
 
 def linear_config(config: TrainConfig) -> LinearConfig:

@@ -131,3 +131,57 @@ def test_a_model_saved_before_feature_sets_loads_as_egemaps(small_emodb, extract
     del saved["config"]["feature_set"]  # the layout of earlier sertk versions
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert load_linear(tmp_path).config.feature_set == "egemaps"
+
+
+def test_train_a_final_classical_model_then_predict_files_with_it(small_emodb, extractor,
+                                                                 tmp_path, monkeypatch, capsys):
+    import csv
+
+    from sertk.cli import main
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
+    manifest = tmp_path / "small.csv"
+    write_manifest(small_emodb, manifest)
+    out = tmp_path / "model"
+    assert main(["train", "--model", "egemaps-svm", "--manifest", str(manifest), "--set",
+                 "val_fraction=0.3", "-o", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    model = load_linear(out / "checkpoint")
+    assert model.labels == label_names(small_emodb) and summary["c"] == model.c
+    assert summary["train"] + summary["val"] == len(small_emodb) and summary["val"] >= 7
+    assert (out / "config.yaml").is_file()
+
+    clips = [u.path for u in small_emodb[:3]]
+    table = tmp_path / "pred.csv"
+    assert main(["predict", "--model", str(out / "checkpoint"), *clips,
+                 str(tmp_path / "missing.wav"), "--no-vad", "--out", str(table)]) == 1
+    rows = list(csv.DictReader(table.open()))
+    assert [r["path"] for r in rows] == [*clips, str(tmp_path / "missing.wav")]
+    # the CLI's answer is the model's own decision on the clips' functionals
+    assert [r["label"] for r in rows[:3]] == model.predict(extractor.of_files(clips)[0])
+    assert rows[3]["label"] == "" and "not found" in rows[3]["error"]
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out / "checkpoint"), clips[0], "--segment", "1"]) == 2
+    assert "classical model" in capsys.readouterr().err
+
+
+def test_a_speaker_normalised_classical_model_needs_two_recordings(small_emodb, extractor,
+                                                                   tmp_path):
+    from sertk.infer.linear import LinearPredictor, is_linear_model
+
+    vectors = corpus_vectors(small_emodb, LinearConfig(normalisation="speaker"), extractor)
+    x = np.stack([vectors[u.id] for u in small_emodb])
+    model = fit_linear(x, [u.label for u in small_emodb], label_names(small_emodb),
+                       LinearConfig(normalisation="speaker"))
+    model.save(tmp_path / "spk")
+    assert is_linear_model(tmp_path / "spk") and not is_linear_model(tmp_path)
+    predictor = LinearPredictor(tmp_path / "spk", vad=None)
+    (one,) = predictor.predict_files([small_emodb[0].path])
+    assert not one.ok and "at least two recordings" in one.error
+    same_speaker = [u.path for u in small_emodb if u.speaker == small_emodb[0].speaker]
+    results = predictor.predict_files(same_speaker)
+    assert all(r.ok for r in results)
+    expected = model.predict(np.stack([vectors[u.id] for u in small_emodb
+                                       if u.speaker == small_emodb[0].speaker]))
+    assert [r.prediction.label for r in results] == expected
