@@ -7,9 +7,10 @@ test part never chooses anything). The fitted model is just numbers, the standar
 mean and std (D,), the weights (C, D) and biases (C,), saved as safetensors beside a JSON
 file, so loading it never unpickles anything.
 
-Scores -> probabilities: the softmax of the decision scores. For logistic regression these
-are its probabilities; for the SVM they are a monotone squashing of the margins
-(uncalibrated: use them for ranking, not as confidence).
+Scores -> probabilities: the softmax of the decision scores divided by a temperature ``T``,
+fitted (negative log-likelihood) on the validation part that chose C; 1.0 without one.
+An SVM's margins are not log-odds: scaled by ``T`` they give probabilities that mean
+something on the validation data, never a different label (the argmax stays).
 
 Normalisation (``normalisation``):
 
@@ -22,6 +23,7 @@ Normalisation (``normalisation``):
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +36,8 @@ from sertk.fileio import atomic_write, read_text
 FORMAT = "sertk-linear"
 VERSION = 1
 CLASSIFIERS = ("svm", "logreg")
+# Temperatures a linear model may use: SVM margins can be far smaller than log-odds.
+TEMPERATURES = (1e-4, 1e2)
 FEATURE_SET_NAMES = ("egemaps", "compare")  # sertk.classical.functionals.FEATURE_SETS
 NORMALISATIONS = ("fold", "speaker")
 STD_FLOOR = 1e-8
@@ -81,6 +85,7 @@ class LinearModel:
     config: LinearConfig
     c: float
     metadata: dict = field(default_factory=dict)
+    temperature: float = 1.0  # probabilities = softmax(scores / temperature)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """(N, D) feature vectors -> (N, C) decision scores."""
@@ -90,8 +95,8 @@ class LinearModel:
         return ((x - self.mean) / self.std) @ self.weight.T + self.bias
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """(N, D) -> (N, C) softmax of the scores (see the module docstring)."""
-        s = self.scores(x)
+        """(N, D) -> (N, C) softmax of the scores / temperature (module docstring)."""
+        s = self.scores(x) / self.temperature
         s = np.exp(s - s.max(axis=1, keepdims=True))
         return s / s.sum(axis=1, keepdims=True)
 
@@ -107,6 +112,7 @@ class LinearModel:
         atomic_write(directory / "weights.safetensors",
                      save({k: np.ascontiguousarray(v, dtype=np.float64) for k, v in tensors.items()}))
         config = {"format": FORMAT, "version": VERSION, "labels": self.labels, "c": self.c,
+                  "temperature": self.temperature,
                   "config": {**asdict(self.config), "c_grid": list(self.config.c_grid)},
                   "metadata": self.metadata}
         atomic_write(directory / "config.json", json.dumps(config, indent=2) + "\n")
@@ -155,8 +161,13 @@ def fit_linear(x_train: np.ndarray, y_train: Sequence[str], labels: Sequence[str
         ua = unweighted_accuracy(list(y_val), model.predict(x_val))
         if best is None or ua > best[0] + 1e-12:  # ties keep the smaller C
             best = (ua, model)
-    best[1].metadata["val_ua"] = float(best[0])
-    return best[1]
+    model = best[1]
+    model.metadata["val_ua"] = float(best[0])
+    from sertk.train.calibration import fit_temperature
+
+    targets = [labels.index(str(y)) for y in y_val]
+    model.temperature = fit_temperature(model.scores(x_val), targets, TEMPERATURES)
+    return model
 
 
 def _fit_one(z: np.ndarray, y: list[str], labels: list[str], c: float,
@@ -208,6 +219,9 @@ def load_linear(directory: str | os.PathLike) -> LinearModel:
         settings["c_grid"] = tuple(settings["c_grid"])
         config = LinearConfig(**settings)
         c = float(raw["c"])
+        temperature = float(raw.get("temperature", 1.0))  # 1.0: saved before calibration
+        if not (math.isfinite(temperature) and TEMPERATURES[0] <= temperature <= TEMPERATURES[1]):
+            raise ValueError(f"temperature must lie in {TEMPERATURES}, got {temperature}")
         tensors = load_file(str(directory / "weights.safetensors"))
     except (OSError, KeyError, TypeError, ValueError, RecursionError) as err:
         raise ValueError(f"{where}: cannot load a linear model ({_reason(err)})") from None
@@ -219,7 +233,7 @@ def load_linear(directory: str | os.PathLike) -> LinearModel:
     if not all(np.isfinite(v).all() for k, v in tensors.items() if k != "bias") or (tensors["std"] <= 0).any():
         raise ValueError(f"{where}: weights hold non-finite values or a std <= 0")
     return LinearModel(labels, tensors["mean"], tensors["std"], tensors["weight"], tensors["bias"],
-                       config, c, dict(raw.get("metadata") or {}))
+                       config, c, dict(raw.get("metadata") or {}), temperature)
 
 
 def _refuse_constant(name: str):

@@ -9,8 +9,8 @@ the batch interface of :class:`~sertk.infer.predictor.Predictor`: one
 below ``min_confidence``. A speaker-normalised model standardises the functionals of the
 files it is given as one speaker's recordings (at least two of them).
 
-Its "probabilities" are a softmax of the decision scores (:mod:`sertk.classical.linear`):
-they rank the classes but are not calibrated.
+Its probabilities are a softmax of the decision scores over a temperature fitted on the
+validation part that chose C (:mod:`sertk.classical.linear`).
 """
 from __future__ import annotations
 

@@ -39,9 +39,9 @@ def nll(logits: np.ndarray, targets: np.ndarray, temperature: float = 1.0) -> fl
     return float(-log_probs[np.arange(len(z)), np.asarray(targets)].mean())
 
 
-def fit_temperature(logits, targets) -> float:
-    """The temperature in :data:`TEMPERATURE_RANGE` minimising :func:`nll` on
-    ``logits`` (N, C) and class indices ``targets`` (N,); 1.0 when N = 0.
+def fit_temperature(logits, targets, bounds: tuple[float, float] = TEMPERATURE_RANGE) -> float:
+    """The temperature in ``bounds`` (default :data:`TEMPERATURE_RANGE`) minimising
+    :func:`nll` on ``logits`` (N, C) and class indices ``targets`` (N,); 1.0 when N = 0.
 
     Raises:
         ValueError: mismatched shapes, a target out of range or non-finite logits.
@@ -57,7 +57,7 @@ def fit_temperature(logits, targets) -> float:
         raise ValueError("logits hold NaN or infinity")
     if targets.min() < 0 or targets.max() >= logits.shape[1]:
         raise ValueError(f"targets must be class indices in [0, {logits.shape[1]})")
-    low, high = (math.log(x) for x in TEMPERATURE_RANGE)
+    low, high = (math.log(x) for x in bounds)
     ratio = (math.sqrt(5) - 1) / 2
     a, b = low + (1 - ratio) * (high - low), low + ratio * (high - low)
     fa, fb = nll(logits, targets, math.exp(a)), nll(logits, targets, math.exp(b))
@@ -72,10 +72,9 @@ def fit_temperature(logits, targets) -> float:
             fb = nll(logits, targets, math.exp(b))
     best = math.exp((low + high) / 2)
     # the range's ends are candidates too (the search never evaluates them exactly)
-    candidates = [*TEMPERATURE_RANGE, 1.0, best]  # ties: a range end, or no change
+    candidates = [*bounds, 1.0, best]  # ties: a range end, or no change
     scores = [nll(logits, targets, t) for t in candidates]
-    return float(min(TEMPERATURE_RANGE[1], max(TEMPERATURE_RANGE[0],
-                                                candidates[int(np.argmin(scores))])))
+    return float(min(bounds[1], max(bounds[0], candidates[int(np.argmin(scores))])))
 
 
 @torch.inference_mode()

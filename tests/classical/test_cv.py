@@ -122,15 +122,16 @@ def test_compare_svm_runs_on_the_larger_set_and_saves_it(small_emodb, tmp_path, 
     assert not list((tmp_path / "cache").glob("egemaps-*"))
 
 
-def test_a_model_saved_before_feature_sets_loads_as_egemaps(small_emodb, extractor, tmp_path):
+def test_a_model_saved_before_feature_sets_and_temperatures_loads_as_before(small_emodb, extractor, tmp_path):
     vectors = corpus_vectors(small_emodb, LinearConfig(), extractor)
     x = np.stack([vectors[u.id] for u in small_emodb])
     model = fit_linear(x, [u.label for u in small_emodb], label_names(small_emodb))
     model.save(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
-    del saved["config"]["feature_set"]  # the layout of earlier sertk versions
+    del saved["config"]["feature_set"], saved["temperature"]  # earlier sertk versions' layout
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    assert load_linear(tmp_path).config.feature_set == "egemaps"
+    old = load_linear(tmp_path)
+    assert old.config.feature_set == "egemaps" and old.temperature == 1.0
 
 
 def test_train_a_final_classical_model_then_predict_files_with_it(small_emodb, extractor,

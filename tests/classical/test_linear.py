@@ -36,6 +36,25 @@ def test_learns_and_chooses_c_on_the_validation_part():
     assert len(set(uas)) > 1  # the grid matters on this data
 
 
+def test_the_temperature_fitted_on_validation_lowers_its_log_loss_not_its_labels(tmp_path):
+    from sertk.train.calibration import nll
+
+    x, y = blobs(300, 0)
+    xv, yv = blobs(100, 1)
+    model = fit_linear(x, y, LABELS, LinearConfig(c_grid=(1e-4,)), x_val=xv, y_val=yv)
+    targets = [LABELS.index(t) for t in yv]
+    scores = model.scores(xv)
+    # tiny C gives tiny margins: near-uniform probabilities until they are sharpened
+    assert model.temperature < 1.0
+    assert nll(scores, targets, model.temperature) < nll(scores, targets, 1.0)
+    for t in (model.temperature * 0.7, model.temperature * 1.4):  # a minimum, not a bound
+        assert nll(scores, targets, model.temperature) <= nll(scores, targets, t)
+    sharp = model.probabilities(xv)
+    assert sharp.max(axis=1).mean() > 0.5
+    assert (sharp.argmax(axis=1) == scores.argmax(axis=1)).all()
+    assert load_linear(model.save(tmp_path / "m")).temperature == model.temperature
+
+
 def test_without_validation_the_default_c_is_used():
     x, y = blobs(100, 0)
     model = fit_linear(x, y, LABELS, LinearConfig(default_c=0.5))
@@ -104,6 +123,9 @@ def _tamper(directory, change):
     lambda r: r.pop("c"),
     lambda r: r["config"].update(classifier="forest"),
     lambda r: r["config"].update(c_grid=[-1]),
+    lambda r: r.update(temperature=0),
+    lambda r: r.update(temperature=1e9),
+    lambda r: r.update(temperature="hot"),
 ])
 def test_hostile_or_inconsistent_config_is_refused_naming_the_directory(tmp_path, change):
     x, y = blobs(60, 6)
