@@ -102,10 +102,13 @@ def test_a_signal_mid_download_leaves_no_temporary_files(slow, tmp_path, signum,
     """``sertk download`` in a child process, killed while the archive trickles in."""
     dest = tmp_path / "emodb"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # SIGINT as a terminal leaves it: a test runner started in the background inherits it
+    # ignored (the shell's rule for background jobs), and Python then keeps it ignored
     child = subprocess.Popen(
         [sys.executable, "-m", "sertk", "download", "emodb", "--to", str(dest), "--quiet",
          "--stall-timeout", "600", "--url", slow.url("trickle/1000000/16/0.02")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     sent_before = slow.sent
     try:
         for _ in range(6000):  # until the partial archive exists and bytes are flowing
