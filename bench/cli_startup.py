@@ -11,12 +11,10 @@ folder), which gives the before/after of a change in one run on one machine.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import benchlib

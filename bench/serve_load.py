@@ -18,7 +18,6 @@ worker, not evenly, so with several workers 503s can start below ``workers x poo
 from __future__ import annotations
 
 import io
-import os
 import statistics
 import subprocess
 import sys
