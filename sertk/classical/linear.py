@@ -38,6 +38,7 @@ VERSION = 1
 CLASSIFIERS = ("svm", "logreg")
 # Temperatures a linear model may use: SVM margins can be far smaller than log-odds.
 TEMPERATURES = (1e-4, 1e2)
+MAX_CONFIG_BYTES = 1_000_000
 FEATURE_SET_NAMES = ("egemaps", "compare")  # sertk.classical.functionals.FEATURE_SETS
 NORMALISATIONS = ("fold", "speaker")
 STD_FLOOR = 1e-8
@@ -205,10 +206,7 @@ def load_linear(directory: str | os.PathLike) -> LinearModel:
     directory = Path(directory)
     where = str(directory)
     try:
-        text = read_text(directory / "config.json")
-        if len(text) > 1_000_000:
-            raise ValueError("config.json is implausibly large")
-        raw = json.loads(text, parse_constant=_refuse_constant)
+        raw = read_config(directory)
         if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("version") != VERSION:
             raise ValueError(f"not a {FORMAT} v{VERSION} model")
         labels = raw["labels"]
@@ -234,6 +232,19 @@ def load_linear(directory: str | os.PathLike) -> LinearModel:
         raise ValueError(f"{where}: weights hold non-finite values or a std <= 0")
     return LinearModel(labels, tensors["mean"], tensors["std"], tensors["weight"], tensors["bias"],
                        config, c, dict(raw.get("metadata") or {}), temperature)
+
+
+def read_config(directory: str | os.PathLike) -> object:
+    """The JSON value of ``directory/config.json``, read only after its size is checked
+    (a real one is ~1 kB; at most :data:`MAX_CONFIG_BYTES`).
+
+    Raises:
+        OSError: it cannot be read; ValueError: too large, or not JSON.
+    """
+    path = Path(directory) / "config.json"
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError("config.json is implausibly large")
+    return json.loads(read_text(path), parse_constant=_refuse_constant)
 
 
 def _refuse_constant(name: str):

@@ -179,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     readable = [e.path for e in listing.entries if e.error is None]
     if predictor.needs_speaker and readable:
-        print(f"note: the model is speaker-normalised: statistics of the {len(readable)} input "
-              "file(s), taken as one speaker's recordings", file=sys.stderr)
+        _note_speaker(len(readable))
         try:
             predictor.fit_speaker(predictor.readable_paths([str(p) for p in readable]))
         except ValueError as err:
@@ -222,12 +221,16 @@ def _predict_linear(args: argparse.Namespace, listing: Listing, vad: VADOptions 
     predictor.min_confidence = min_confidence
     readable = [e.path for e in listing.entries if e.error is None]
     if predictor.speaker_normalised and readable:
-        print(f"note: the model is speaker-normalised: statistics of the {len(readable)} input "
-              "file(s), taken as one speaker's recordings", file=sys.stderr)
+        _note_speaker(len(readable))
     predicted = iter(predictor.predict_files(readable))
     results = [next(predicted) if e.error is None else FileResult(str(e.path), error=e.error)
                for e in listing.entries]
     return _report(args, results, predictor.labels, predictor.dimensions)
+
+
+def _note_speaker(count: int) -> None:
+    print(f"note: the model is speaker-normalised: statistics of the {count} input "
+          "file(s), taken as one speaker's recordings", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace, results: list, labels, dimensions) -> int:

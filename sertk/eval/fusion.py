@@ -37,19 +37,20 @@ def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
     if len(members) < 2 or len(names) != len(members):
         raise ReportError("fusion needs at least two runs and one name per run")
     runs = [_seed_runs(m) for m in members]
-    plan = read_run(runs[0][0])
+    plans = [[read_run(run) for run in seeds] for seeds in runs]
+    plan = plans[0][0]
     labels = list(plan["labels"])
-    for member, seeds in zip(members, runs):
-        for run in seeds:
-            other = read_run(run)
+    for seeds, seed_plans in zip(runs, plans):
+        for run, other in zip(seeds, seed_plans):
             if (other["protocol"], sorted(other["labels"]), other["folds"]) != (
                     plan["protocol"], sorted(labels), plan["folds"]):
                 raise ReportError(f"{run}: another protocol, label set or split than "
                                   f"{runs[0][0]}; fuse runs made on the same folds")
+    normalisations = [p[0]["info"].get("normalisation", "fold") for p in plans]
     out_dir = Path(out_dir)
     init_run(out_dir, plan["folds"], labels, protocol=plan["protocol"],
              info={"model": "fusion of " + " + ".join(names), "members": names,
-                   "normalisation": _normalisations(runs)})
+                   "normalisation": " + ".join(dict.fromkeys(normalisations))})
     for fold in plan["folds"]:
         ids, y_true, probs = _member_fold(runs[0], fold, labels)
         for seeds in runs[1:]:
@@ -89,7 +90,3 @@ def _member_fold(seeds: list[Path], fold, labels: list[str]):
             total = total + preds.probs[[order[i] for i in ids]][:, columns]
     return ids, y_true, total / len(seeds)
 
-
-def _normalisations(runs: list[list[Path]]) -> str:
-    kinds = [read_run(seeds[0])["info"].get("normalisation", "fold") for seeds in runs]
-    return " + ".join(dict.fromkeys(kinds))

@@ -14,7 +14,6 @@ validation part that chose C (:mod:`sertk.classical.linear`).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,8 +21,7 @@ import numpy as np
 
 from sertk.audio import MAX_FILE_SECONDS, SAMPLE_RATE, AudioError, load_audio
 from sertk.classical import FunctionalsExtractor, load_linear
-from sertk.classical.linear import FORMAT, normalise_by_group
-from sertk.fileio import read_text
+from sertk.classical.linear import FORMAT, normalise_by_group, read_config
 from sertk.infer.results import FileResult, Prediction
 from sertk.vad import VADOptions, has_enough_speech
 
@@ -33,9 +31,10 @@ def is_linear_model(path: str | Path | None) -> bool:
     if path is None or not (Path(path) / "config.json").is_file():
         return False
     try:
-        return json.loads(read_text(Path(path) / "config.json")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+        raw = read_config(path)
+    except (OSError, ValueError, RecursionError):
         return False
+    return isinstance(raw, dict) and raw.get("format") == FORMAT
 
 
 class LinearPredictor:
@@ -51,13 +50,9 @@ class LinearPredictor:
 
     def __init__(self, directory: str | Path, vad: VADOptions | None = VADOptions(),
                  max_seconds: float = MAX_FILE_SECONDS):
-        try:
-            self.model = load_linear(directory)
-        except ValueError as err:
-            raise ValueError(str(err)) from None
+        self.model = load_linear(directory)
         self.labels = list(self.model.labels)
-        self.extractor = FunctionalsExtractor(self.model.config.feature_set, cache_root=False,
-                                              max_seconds=max_seconds)
+        self.extractor = FunctionalsExtractor(self.model.config.feature_set, cache_root=False)
         self.vad = vad
         self.max_seconds = max_seconds
         self.min_confidence = 0.0

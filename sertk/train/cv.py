@@ -63,9 +63,7 @@ def cross_validate(config: TrainConfig, utterances: Sequence[Utterance], out_dir
     classical = is_classical(config.model.name)
     todo = [f for f in selected if not _done(run_dir, f.index)]
     if classical and todo:
-        linear = linear_config(config)
-        vectors = corpus_vectors(utterances, linear, FunctionalsExtractor(
-            linear.feature_set, cache_root=config.data.cache_dir or None))
+        vectors = classical_vectors(config, utterances)
     elif features is None and todo:
         features = load_fold_features(config, utterances)
     with contextlib.ExitStack() as claimed:
@@ -117,10 +115,8 @@ def fit_classical(config: TrainConfig, utterances: Sequence[Utterance],
     ``out_dir``. Returns a summary (chosen C, its validation UA, the checkpoint)."""
     labels = check_recipe(config, utterances)  # nothing is written before this
     fold = final_split(utterances, config)
-    linear = linear_config(config)
-    vectors = corpus_vectors(utterances, linear, FunctionalsExtractor(
-        linear.feature_set, cache_root=config.data.cache_dir or None))
-    model = fit_fold_model(fold, utterances, vectors, labels, linear)
+    model = fit_fold_model(fold, utterances, classical_vectors(config, utterances), labels,
+                           linear_config(config))
     out_dir = Path(out_dir)
     with writing(out_dir):
         save_config(config, out_dir)
@@ -128,6 +124,13 @@ def fit_classical(config: TrainConfig, utterances: Sequence[Utterance],
     return {"model": config.model.name, "c": model.c, "val_ua": model.metadata.get("val_ua"),
             "train": len(fold.train_ids), "val": len(fold.val_ids),
             "checkpoint": str(checkpoint)}
+
+
+def classical_vectors(config: TrainConfig, utterances: Sequence[Utterance]) -> dict:
+    """id -> functionals of every utterance for the recipe's classical model (cached)."""
+    linear = linear_config(config)
+    return corpus_vectors(utterances, linear, FunctionalsExtractor(
+        linear.feature_set, cache_root=config.data.cache_dir or None))
 
 
 def linear_config(config: TrainConfig) -> LinearConfig:

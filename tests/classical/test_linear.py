@@ -147,6 +147,20 @@ def test_nan_literals_and_deep_nesting_are_refused(tmp_path):
         load_linear(directory)
 
 
+def test_a_config_claiming_gigabytes_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from sertk.classical import linear
+    from sertk.infer.linear import is_linear_model
+
+    x, y = blobs(60, 6)
+    directory = fit_linear(x, y, LABELS).save(tmp_path / "ckpt")
+    with open(directory / "config.json", "r+b") as fh:
+        fh.truncate(4 << 30)  # 4 GiB, sparse: nothing is written
+    monkeypatch.setattr(linear, "read_text", lambda *a: pytest.fail("read a 4 GiB config"))
+    with pytest.raises(ValueError, match="ckpt.*implausibly large"):
+        load_linear(directory)
+    assert not is_linear_model(directory)
+
+
 def test_weights_with_wrong_shapes_are_refused(tmp_path):
     from safetensors.numpy import save_file
 
