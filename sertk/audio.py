@@ -1,4 +1,4 @@
-"""Audio input: decode, mix to mono, resample to 16 kHz, pad or trim.
+"""Audio input: decode, mix to mono, resample to 16 kHz.
 
 The paper's front-end (SPEC section 1) works on 16 kHz mono audio. Every file
 goes through :func:`load_audio`, which decodes anything libsndfile reads
@@ -383,14 +383,6 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int = SAMPLE_RATE) -
         return np.ascontiguousarray(wave, dtype=np.float32)
     out = soxr.resample(wave.astype(np.float32, copy=False), orig_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def pad_or_trim(wave: np.ndarray, length: int = MAX_SAMPLES) -> np.ndarray:
-    """Zero-pad at the end or truncate a (samples,) signal to exactly ``length`` samples."""
-    if wave.shape[-1] >= length:
-        return wave[..., :length]
-    pad = [(0, 0)] * (wave.ndim - 1) + [(0, length - wave.shape[-1])]
-    return np.pad(wave, pad)
 
 
 def _decode_error(path: str | Path, what: str, err: Exception) -> AudioError:

@@ -11,12 +11,10 @@ import soundfile as sf
 from sertk.audio import (
     MAX_ABS_SAMPLE,
     MAX_FILE_SECONDS,
-    MAX_SAMPLES,
     SAMPLE_RATE,
     AudioError,
     audio_info,
     load_audio,
-    pad_or_trim,
     prepare_waveform,
 )
 
@@ -110,17 +108,6 @@ def test_prepare_waveform_error_names_the_source():
     with pytest.raises(AudioError) as err:
         prepare_waveform(np.array([0.0, np.nan]), SAMPLE_RATE, source="mem://clip")
     assert "mem://clip" in str(err.value) and err.value.path == "mem://clip"
-
-
-def test_pad_or_trim():
-    wave = np.arange(5, dtype=np.float32) + 1
-    np.testing.assert_array_equal(pad_or_trim(wave, 8), [1, 2, 3, 4, 5, 0, 0, 0])
-    np.testing.assert_array_equal(pad_or_trim(wave, 3), [1, 2, 3])
-    np.testing.assert_array_equal(pad_or_trim(wave, 5), wave)
-    batch = np.ones((2, 3), np.float32)
-    assert pad_or_trim(batch, 4).shape == (2, 4) and pad_or_trim(batch, 4)[:, 3].sum() == 0
-    assert pad_or_trim(np.ones(10, np.float32)).shape == (MAX_SAMPLES,)
-    assert pad_or_trim(np.ones(MAX_SAMPLES + 7, np.float32)).shape == (MAX_SAMPLES,)
 
 
 def test_real_emodb_clip(emodb_dir):

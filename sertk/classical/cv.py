@@ -8,7 +8,6 @@ chosen on the validation part, predictions of the test part written with
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,10 +18,7 @@ from sertk.classical.linear import LinearConfig, LinearModel, fit_linear, normal
 from sertk.data.cache import FeatureCacheError
 from sertk.data.manifest import Utterance
 from sertk.data.splits import Fold
-from sertk.eval.rundir import METRICS_FILE, fold_dir, write_fold
-
-log = logging.getLogger(__name__)
-
+from sertk.eval.rundir import fold_dir, write_fold
 
 def corpus_vectors(utterances: Sequence[Utterance], config: LinearConfig,
                    extractor: FunctionalsExtractor | None = None) -> dict[str, np.ndarray]:
@@ -80,17 +76,3 @@ def run_linear_fold(fold: Fold, utterances: Sequence[Utterance], vectors: dict[s
     return write_fold(run_dir, fold, list(fold.test_ids), y_test, model.probabilities(x_test),
                       labels, info=info)
 
-
-def run_linear_folds(utterances: Sequence[Utterance], folds: Sequence[Fold],
-                     labels: Sequence[str], run_dir: str | Path, config: LinearConfig, *,
-                     extractor: FunctionalsExtractor | None = None) -> list[dict]:
-    """Every fold of ``folds`` not finished yet (a fold with ``metrics.json`` is skipped)."""
-    todo = [f for f in folds if not (fold_dir(run_dir, f.index) / METRICS_FILE).is_file()]
-    if not todo:
-        return []
-    vectors = corpus_vectors(utterances, config, extractor)
-    results = []
-    for fold in todo:
-        log.info("fold %d (%s)", fold.index + 1, fold.name)
-        results.append(run_linear_fold(fold, utterances, vectors, labels, run_dir, config))
-    return results

@@ -102,11 +102,6 @@ def reliability_bins(probs, targets, n_bins: int = N_BINS) -> Bins:
                 tuple(int(x) for x in np.bincount(index, weights=correct, minlength=n_bins)))
 
 
-def expected_calibration_error(probs, targets, n_bins: int = N_BINS) -> float:
-    """ECE of ``probs`` (N, C) against class indices ``targets`` (N,), in [0, 1]."""
-    return reliability_bins(probs, targets, n_bins).ece
-
-
 def fold_calibration(uncalibrated, calibrated, targets, temperature: float) -> dict:
     """The calibration facts of one fold's test part, for its ``metrics.json`` info:
     ``{"temperature", "ece_before", "ece_after", "bins_before", "bins_after"}``."""
