@@ -13,27 +13,23 @@ Inputs and output (batch and sample axes are dynamic):
 
 The graph divides the logits by the checkpoint's calibration temperature before the softmax
 (as :class:`~sertk.infer.Predictor` does; :mod:`sertk.train.calibration`), so its
-probabilities are the calibrated ones. An ONNX file also carries its labels in its own
-metadata (``metadata_props``: ``labels`` as a JSON list, ``sample_rate``, ``min_samples``,
-``temperature``, ``model_name``, ``sertk_version``), readable without the sidecar::
+probabilities are the calibrated ones. Only the first ``max_seconds`` of each row are used,
+as in training. A JSON sidecar (``<file>.json``) records the labels, the feature config, the
+inputs, the input contract and the parity check. An ONNX file also carries its labels in its
+own metadata (:func:`onnx_metadata`), readable without the sidecar::
 
     {p.key: p.value for p in onnx.load(path).metadata_props}["labels"]
-
-Only the first ``max_seconds`` of each row are used, as in training. A JSON sidecar
-(``<file>.json``) records the labels, the feature config, the inputs, the input contract
-and the parity check.
 
 Input contract (``min_samples`` in the sidecar: one analysis window, 400 samples = 25 ms at
 16 kHz): every row holds at least ``min_samples`` valid samples and ``min_samples <=
 lengths <= samples``. A graph cannot refuse input (ONNX has no assert), and what it computes
-for an empty or too short row is a confident-looking answer about nothing; so the contract
-is documented in the sidecar and :func:`runner`, sertk's own way to run an exported file,
-checks it with :func:`check_inputs` before every call (a ``ValueError`` naming the row).
+for an empty or too short row is a confident-looking answer about nothing; so
+:func:`runner`, sertk's own way to run an exported file, checks the contract with
+:func:`check_inputs` before every call (a ``ValueError`` naming the row).
 
-Every export is checked against the PyTorch predictor on real or generated
-audio of several lengths (given files whole and cut short), one clip at a time and as
-one padded batch; an export
-whose probabilities differ by more than ``tolerance`` (1e-4) raises
+Every export is checked against the PyTorch predictor on real or generated audio of several
+lengths (given files whole and cut short), one clip at a time and as one padded batch; an
+export whose probabilities differ by more than ``tolerance`` (1e-4) raises
 :class:`ExportError` and nothing is left at the target path.
 
 ``int8=True`` (ONNX only) quantizes the exported graph's LSTM, MatMul and Gemm nodes to int8
@@ -46,10 +42,9 @@ ONNX exporters: ``"dynamo"`` (``torch.export``, the default in torch 2.x) captur
 models that run without lengths (``padding="fixed"``); models that need lengths
 inside the network (``padding="batch"``: packed BLSTM sequences) are captured by
 the TorchScript-based ``"legacy"`` exporter, which maps packed sequences to ONNX
-LSTM ``sequence_lens``. ``"auto"`` tries dynamo and falls back to legacy.
-TorchScript files are traced; inside the graph the network always sees
-``max_frames`` frames (padding masked by lengths), so one trace serves every input
-length.
+LSTM ``sequence_lens``. ``"auto"`` tries the one that fits first, then the other.
+TorchScript files are traced; inside the graph the network always sees ``max_frames``
+frames (padding masked by lengths), so one trace serves every input length.
 """
 from __future__ import annotations
 
@@ -71,6 +66,7 @@ from sertk.fileio import atomic_write, short_error
 from sertk.features import FeatureConfig
 from sertk.infer.frontend import frontend_for
 from sertk.infer.predictor import Predictor
+from sertk.quantize import Int8Error, quantize_onnx_file
 
 FORMATS = ("onnx", "torchscript")
 EXTENSIONS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -218,9 +214,8 @@ def check_inputs(waveform, lengths, min_samples: int) -> tuple[np.ndarray, np.nd
     Returns (waveform float32, lengths int64 or None); raises ``ValueError`` naming the row.
     """
     waveform = np.asarray(waveform)
-    if waveform.ndim != 2 or waveform.shape[0] < 1 or not (
-            np.issubdtype(waveform.dtype, np.floating) or np.issubdtype(waveform.dtype,
-                                                                         np.integer)):
+    numeric = any(np.issubdtype(waveform.dtype, kind) for kind in (np.floating, np.integer))
+    if waveform.ndim != 2 or waveform.shape[0] < 1 or not numeric:
         raise ValueError(f"waveform must be a (batch >= 1, samples) array of numbers, got "
                          f"shape {waveform.shape} ({waveform.dtype})")
     batch, samples = waveform.shape
@@ -247,47 +242,38 @@ def check_inputs(waveform, lengths, min_samples: int) -> tuple[np.ndarray, np.nd
 def runner(path: str | Path, format: str, min_samples: int | None = None
            ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
     """A function ``(waveform (B, S), lengths (B,) or None) -> probabilities (B, C)`` for an
-    exported file, run by onnxruntime (CPU) or ``torch.jit.load``.
-
-    Every call first checks the input contract (:func:`check_inputs`) with ``min_samples``
-    (default: the sidecar's, :func:`min_samples_of`): input shorter than one analysis window
-    or lengths outside ``[min_samples, samples]`` raise ``ValueError`` instead of returning
-    an answer about nothing."""
+    exported file, run by onnxruntime (CPU) or ``torch.jit.load``. Every call first checks the
+    input contract (:func:`check_inputs`; ``min_samples`` by default the sidecar's,
+    :func:`min_samples_of`), so a ``ValueError`` replaces an answer about nothing."""
     minimum = min_samples_of(path) if min_samples is None else int(min_samples)
-    run = _raw_runner(path, format)
-
-    def checked(waveform, lengths=None):
-        return run(*check_inputs(waveform, lengths, minimum))
-    return checked
-
-
-def _raw_runner(path: str | Path, format: str):
     if format == "onnx":
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        names = {i.name for i in session.get_inputs()}
+        takes_lengths = "lengths" in {i.name for i in session.get_inputs()}
 
-        def run(waveform, lengths=None):
-            feeds = {"waveform": np.asarray(waveform, dtype=np.float32)}
-            if "lengths" in names:
-                if lengths is None:
-                    lengths = np.full(feeds["waveform"].shape[0], feeds["waveform"].shape[1])
-                feeds["lengths"] = np.asarray(lengths, dtype=np.int64)
+        def run(waveform: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+            feeds = {"waveform": waveform}
+            if lengths is not None:
+                feeds["lengths"] = lengths
             return session.run(["probabilities"], feeds)[0]
-        return run
-    module = torch.jit.load(str(path), map_location="cpu").eval()
-    takes_lengths = len(module.forward.schema.arguments) > 2  # self, waveform[, lengths]
+    else:
+        module = torch.jit.load(str(path), map_location="cpu").eval()
+        takes_lengths = len(module.forward.schema.arguments) > 2  # self, waveform[, lengths]
 
-    def run(waveform, lengths=None):
-        args = [torch.as_tensor(np.asarray(waveform, dtype=np.float32))]
-        if takes_lengths:
-            if lengths is None:
-                lengths = np.full(args[0].shape[0], args[0].shape[1])
-            args.append(torch.as_tensor(np.asarray(lengths, dtype=np.int64)))
-        with torch.inference_mode():
-            return module(*args).numpy()
-    return run
+        def run(waveform: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+            inputs = [waveform] if lengths is None else [waveform, lengths]
+            with torch.inference_mode():
+                return module(*map(torch.as_tensor, inputs)).numpy()
+
+    def checked(waveform, lengths=None):
+        waveform, lengths = check_inputs(waveform, lengths, minimum)
+        if not takes_lengths:
+            lengths = None
+        elif lengths is None:  # every row whole
+            lengths = np.full(waveform.shape[0], waveform.shape[1], dtype=np.int64)
+        return run(waveform, lengths)
+    return checked
 
 
 # ----------------------------------------------------------------------------- internals
@@ -349,6 +335,7 @@ def _write_onnx(wrapper: nn.Module, example: tuple, path: Path, options: ExportO
     # the dynamo exporter logs a warning per optional torchvision op; not our concern
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     names = ["waveform", "lengths"][: len(example)]
+    common = dict(input_names=names, output_names=["probabilities"], opset_version=options.opset)
     exporters = [options.exporter]
     if options.exporter == "auto":  # packed sequences (lengths inside the network) need legacy
         exporters = (["legacy", "dynamo"] if wrapper.frontend.config.padder.gives_lengths
@@ -360,15 +347,13 @@ def _write_onnx(wrapper: nn.Module, example: tuple, path: Path, options: ExportO
                 if exporter == "dynamo":
                     batch, samples = torch.export.Dim("batch"), torch.export.Dim("samples", min=2)
                     shapes = {"waveform": {0: batch, 1: samples}, "lengths": {0: batch}}
-                    torch.onnx.export(wrapper, example, str(path), input_names=names,
-                                      output_names=["probabilities"], opset_version=options.opset,
+                    torch.onnx.export(wrapper, example, str(path), **common,
                                       dynamic_shapes={k: shapes[k] for k in names}, dynamo=True,
                                       external_data=False, verbose=False)
                 else:
                     axes = {"waveform": {0: "batch", 1: "samples"}, "lengths": {0: "batch"},
                             "probabilities": {0: "batch"}}
-                    torch.onnx.export(wrapper, example, str(path), input_names=names,
-                                      output_names=["probabilities"], opset_version=options.opset,
+                    torch.onnx.export(wrapper, example, str(path), **common,
                                       dynamic_axes={k: axes[k] for k in names + ["probabilities"]},
                                       dynamo=False)
             return exporter
@@ -388,8 +373,6 @@ def _write_torchscript(wrapper: nn.Module, example: tuple, path: Path) -> None:
 
 def _quantize_in_place(path: Path) -> None:
     """Replace the float32 ONNX file at ``path`` by its dynamic int8 version."""
-    from sertk.quantize import Int8Error, quantize_onnx_file
-
     quantized = path.with_name(path.name + ".int8")
     try:
         quantize_onnx_file(path, quantized)
@@ -449,13 +432,11 @@ def _check_waves(files: Sequence[str] | None, sample_rate: int,
 def onnx_metadata(checkpoint) -> dict[str, str]:
     """The ``metadata_props`` of an exported ONNX file (strings; ``labels`` a JSON list in
     output order)."""
-    from importlib.metadata import version
-
     cfg = checkpoint.feature_config
     return {"labels": json.dumps(list(checkpoint.labels)), "model_name": checkpoint.model_name,
             "sample_rate": str(cfg.sample_rate), "min_samples": str(cfg.min_samples),
             "temperature": repr(float(getattr(checkpoint, "temperature", 1.0))),
-            "output": "probabilities", "sertk_version": version("sertk")}
+            "output": "probabilities", "sertk_version": importlib.metadata.version("sertk")}
 
 
 def add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:

@@ -75,11 +75,8 @@ def quantize_torch(model: nn.Module) -> nn.Module:
 def quantize_onnx_file(source: str | Path, target: str | Path) -> None:
     """Write ``source`` (a float32 ONNX file) to ``target`` with its LSTM, MatMul and Gemm
     nodes dynamically quantized to int8 weights (ONNX Runtime; convolutions and the nodes
-    of the exported front-end stay float32).
-
-    Raises:
-        Int8Error: ONNX Runtime's quantization tools are not installed.
-    """
+    of the exported front-end stay float32); :class:`Int8Error` without ONNX Runtime's
+    quantization tools."""
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
         from onnxruntime.quantization.shape_inference import quant_pre_process

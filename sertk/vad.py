@@ -1,17 +1,15 @@
 """Voice activity detection: where in a recording somebody is speaking.
 
-An emotion model answers every input with an emotion, silence included, so the
-prediction paths ask a voice activity detector first and label the parts without
-speech ``no-speech``. The detector here is Silero VAD (the ``silero-vad`` package,
-MIT), whose 16 kHz weights ship inside the wheel as safetensors: nothing is
-downloaded, and nothing is unpickled. Its network is small (an STFT as a
-convolution, four convolutions, one LSTM cell, a sigmoid), so :class:`SileroVAD`
-rebuilds it in plain PyTorch and loads those weights. That lets it score a whole
-block of 32 ms frames with one batched convolution pass and one ``nn.LSTM`` call
-instead of a Python loop over frames; a test checks it against the package's own
-TorchScript model. Turning frame probabilities into speech regions (hysteresis
-threshold, minimum speech and silence durations, padding) is the package's
-``get_speech_timestamps_from_probs``.
+An emotion model answers every input with an emotion, silence included, so the prediction paths
+ask a voice activity detector first and label the parts without speech ``no-speech``. The
+detector here is Silero VAD (the ``silero-vad`` package, MIT), whose 16 kHz weights ship inside
+the wheel as safetensors: nothing is downloaded, and nothing is unpickled. Its network is small
+(an STFT as a convolution, four convolutions, one LSTM cell, a sigmoid), so :class:`SileroVAD`
+rebuilds it in plain PyTorch and loads those weights. That lets it score a whole block of 32 ms
+frames with one batched convolution pass and one ``nn.LSTM`` call instead of a Python loop over
+frames; a test checks it against the package's own TorchScript model. Turning frame
+probabilities into speech regions (hysteresis threshold, minimum speech and silence durations,
+padding) is the package's ``get_speech_timestamps_from_probs``.
 
 Any object with the :class:`VoiceActivityDetector` shape (``sample_rate``,
 ``frame_samples`` and ``frame_probabilities``) can stand in for Silero.

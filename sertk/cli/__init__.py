@@ -56,12 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="debug messages too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:  # not written yet
-                continue
-            raise
+        module = importlib.import_module(module_name)
         doc = (module.__doc__ or name).strip().splitlines()[0]
         cmd = sub.add_parser(name, help=doc, description=module.__doc__,
                              formatter_class=argparse.RawDescriptionHelpFormatter)

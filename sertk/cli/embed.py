@@ -66,11 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(error_line("embed", err), file=sys.stderr)  # (CheckpointError is a ValueError)
         return 2
 
-    readable = [e.path for e in listing.entries if e.error is None]
-    embedded = iter(embed_files(predictor, readable, batch_size=args.batch_size,
-                                progress=not args.no_progress))
-    results = [next(embedded) if e.error is None else EmbeddingResult(str(e.path), error=e.error)
-               for e in listing.entries]
+    results = listing.results(embed_files(predictor, listing.readable, batch_size=args.batch_size,
+                                          progress=not args.no_progress), EmbeddingResult)
     done = sum(r.ok for r in results)
     if done:
         try:

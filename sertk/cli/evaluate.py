@@ -47,9 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from sertk.infer import ModelNotFoundError, load_model
     from sertk.infer.evaluate import LabelMapError, describe, evaluate, plan, read_label_map
 
-    def notice(message: str) -> None:
-        print(f"note: {message}", file=sys.stderr)
-
     try:
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -59,11 +56,10 @@ def run(args: argparse.Namespace) -> int:
         plan(list(predictor.labels), utterances, label_map)  # refuse before any work
         result = evaluate(predictor, utterances, args.out, label_map=label_map,
                           model=str(args.model), batch_size=args.batch_size,
-                          progress=not args.no_progress, notice=notice)
-    except (LabelMapError, ManifestError, ReportError, ModelNotFoundError, ValueError) as err:
-        print(f"sertk evaluate: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
+                          progress=not args.no_progress,
+                          notice=lambda message: print(f"note: {message}", file=sys.stderr))
+    except (LabelMapError, ManifestError, ReportError, ModelNotFoundError, ValueError,
+            OSError) as err:
         print(f"sertk evaluate: error: {err}", file=sys.stderr)
         return 2
     print(render_report(result.metrics))

@@ -12,13 +12,13 @@ TorchScript-based exporter, the others torch.export (--exporter to choose).
 
 The command checks the exported file against the PyTorch model (onnxruntime or
 torch.jit.load) on --check-audio files (each whole and cut short), or on generated
-audio of several lengths, each clip alone and all as one padded batch; it prints the largest probability
-difference and fails (exit 1, nothing written) if it exceeds --tolerance (1e-4).
+audio of several lengths, each clip alone and all as one padded batch; it prints the
+largest probability difference and fails (exit 1, nothing written) if it exceeds
+--tolerance (1e-4).
 
---int8 (ONNX only) quantizes the LSTM, MatMul and Gemm nodes to int8 weights (ONNX Runtime
-dynamic quantization; faster on CPU). Its check compares it with the float32 PyTorch model
-under --tolerance 0.05 by default and prints the share of check clips whose top label agrees;
-the sidecar records "int8": true.
+--int8 (ONNX only) quantizes the LSTM, MatMul and Gemm nodes to int8 weights (faster on
+CPU); its check against the float32 model uses --tolerance 0.05 by default and also prints
+the share of check clips whose top label agrees. The sidecar records "int8": true.
 
 Exit status: 0 on success, 1 if the export or the check failed, 2 for usage errors.
 
@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sertk.audio import AudioError
-from sertk.export import (EXTENSIONS, FORMATS, INT8_TOLERANCE, ONNX_EXPORTERS, TOLERANCE,
-                          ExportError, ExportOptions, export_model)
+from sertk.export import (FORMATS, INT8_TOLERANCE, ONNX_EXPORTERS, TOLERANCE, ExportError,
+                          ExportOptions, export_model)
 from sertk.infer import ModelNotFoundError, resolve_model
 
 
@@ -76,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
     except (ModelNotFoundError, CheckpointError, ValueError) as err:
         print(f"sertk export: error: {err}", file=sys.stderr)
         return 2
-    output = args.output or Path(checkpoint.path).name + EXTENSIONS[args.format]
     try:
-        report = export_model(checkpoint, output, args.format, options)
+        report = export_model(checkpoint, args.output, args.format, options)
     except AudioError as err:
         print(f"sertk export: error: check audio {err}", file=sys.stderr)
         return 2

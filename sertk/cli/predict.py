@@ -7,9 +7,9 @@ gives each prediction's K most probable labels, [{"label", "score"}, ...]). A mo
 trained with dimensions adds its ratings (arousal, valence, dominance) as columns after
 the probabilities and as a "dimensions" object in JSON, per file and per window. A file
 that cannot be read (missing, not audio, a format the installed libsndfile does not
-decode, too short, permission denied, a name the system refuses, ...) or for which the
-model gives non-finite output gets a row with the reason, and the others are still
-predicted.
+decode, shorter than one analysis window (25 ms): "too short", permission denied, a name
+the system refuses, ...) or for which the model gives non-finite output gets a row with
+the reason, and the others are still predicted.
 
 Folders are searched recursively. Every file with an audio or video extension
 (wav flac ogg opus mp3 aiff au caf w64 rf64 sph voc ...; also m4a aac wma mp4 webm
@@ -17,11 +17,9 @@ amr mkv ..., which libsndfile cannot decode: those get an error row) is predicte
 other files, hidden files and folders (.name) and links to folders are left out,
 and a one-line notice counts them.
 
-Audio shorter than one analysis window (25 ms) is refused ("too short").
-
 Speech first: a voice activity detector (Silero VAD, shipped with sertk) looks at
-every clip and window first. One with less than --speech-fraction of speech (default
-0.3) is labelled no-speech and the model is not asked; --no-vad predicts everything.
+every clip and window first; one with less than --speech-fraction of speech is
+labelled no-speech and the model is not asked. --no-vad predicts everything.
 
 Utterance mode (default): the model sees the first 4 s of each file, as in training.
 Segment mode (--segment S [--hop H]): windows of S seconds every H seconds give
@@ -33,19 +31,15 @@ region instead (pauses under --min-gap merged, regions longer than --segment, 4 
 by default, split evenly). --smooth K (odd) relabels each window with the most
 frequent emotion of the K around it; --min-duration S gives emotion segments
 shorter than S the label of their longer neighbour. --plot DIR draws one timeline
-PNG per file. The last, shorter window is kept
-if it is at least --min-last seconds (and one analysis window) long, or is the only
-one. Files are streamed, so hours-long recordings use little memory. S must lie
-between one analysis window (0.025 s) and the model's 4 s, H must be at least one
-sample, and 0 <= --min-last <= S (all finite); otherwise exit 2 before any work.
+PNG per file. The last, shorter window is kept if it is at least --min-last seconds
+(and one analysis window) long, or is the only one. Files are streamed, so
+hours-long recordings use little memory. S must lie between one analysis window
+(0.025 s) and the model's 4 s, H must be at least one sample, and 0 <= --min-last
+<= S (all finite); otherwise exit 2 before any work.
 
---int8 runs the model's LSTM and Linear layers with int8 weights (dynamic quantization,
-CPU only): faster, with probabilities within about 1e-2 of the float model's.
-
-Abstention: --min-confidence P labels a prediction (clip or window) whose top
-probability is below P as "uncertain" instead of an emotion; its probabilities are
-still written. Probabilities are calibrated when the checkpoint holds a temperature
-(fitted on validation data at the end of training).
+Probabilities are calibrated when the checkpoint holds a temperature (fitted on
+validation data at the end of training). --min-confidence P labels a prediction (clip
+or window) whose top probability is below P "uncertain"; its probabilities are kept.
 
 Exit status: 0 if every file was predicted, 1 if any failed (or --out could not be
 written at the end), 2 for usage errors. --out is checked before any work: a folder,
@@ -61,10 +55,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from pathlib import Path
-
-import numpy as np
 
 from sertk.cli.errors import error_line
 from sertk.fileio import check_writable_folder, os_error_message
@@ -149,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
             if args.out is None or not args.out.lower().endswith(".json"):
                 raise ValueError("--top-k is for JSON output: add --out FILE.json")
-        vad = _vad_options(args)
+        vad = None if args.no_vad else VADOptions(threshold=args.vad_threshold,
+                                                   min_speech_fraction=args.speech_fraction)
         try:
             min_confidence = check_min_confidence(args.min_confidence)
         except ValueError:
@@ -177,24 +169,22 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     progress = not args.no_progress
-    readable = [e.path for e in listing.entries if e.error is None]
+    readable = listing.readable
     if predictor.needs_speaker and readable:
         _note_speaker(len(readable))
         try:
-            predictor.fit_speaker(predictor.readable_paths([str(p) for p in readable]))
+            predictor.fit_speaker(predictor.readable_paths(readable))
         except ValueError as err:
             print(f"sertk predict: error: {err}", file=sys.stderr)
             return 1
     if segment_options is None:
-        predicted = iter(predictor.predict_files(readable, batch_size=args.batch_size,
-                                                 progress=progress))
-        results = [next(predicted) if e.error is None else FileResult(str(e.path), error=e.error)
-                   for e in listing.entries]
+        results = listing.results(predictor.predict_files(readable, batch_size=args.batch_size,
+                                                          progress=progress), FileResult)
         _note_truncated(results, predictor.feature_config.max_seconds)
     else:
-        results = [LongformResult(str(e.path), error=e.error) if e.error is not None
-                   else predict_long(predictor, e.path, segment_options, progress=progress)
-                   for e in listing.entries]
+        results = listing.results((predict_long(predictor, path, segment_options,
+                                                 progress=progress) for path in readable),
+                                  LongformResult)
 
     if args.plot is not None:
         _plot(results, Path(args.plot), predictor.labels)
@@ -219,12 +209,9 @@ def _predict_linear(args: argparse.Namespace, listing: Listing, vad: VADOptions 
         print(error_line("predict", err), file=sys.stderr)
         return 2
     predictor.min_confidence = min_confidence
-    readable = [e.path for e in listing.entries if e.error is None]
-    if predictor.speaker_normalised and readable:
-        _note_speaker(len(readable))
-    predicted = iter(predictor.predict_files(readable))
-    results = [next(predicted) if e.error is None else FileResult(str(e.path), error=e.error)
-               for e in listing.entries]
+    if predictor.speaker_normalised and listing.readable:
+        _note_speaker(len(listing.readable))
+    results = listing.results(predictor.predict_files(listing.readable), FileResult)
     return _report(args, results, predictor.labels, predictor.dimensions)
 
 
@@ -273,12 +260,8 @@ def _collect(inputs: list[str]) -> Listing:
 
 def _named(paths: list[Path], folder: Path) -> str:
     """``3 items: a.txt, b.csv, .git`` (at most NOTICE_NAMES names)."""
-    names = []
-    for path in paths[:NOTICE_NAMES]:
-        try:
-            names.append(path.relative_to(folder).as_posix())
-        except ValueError:
-            names.append(str(path))
+    names = [p.relative_to(folder).as_posix() if p.is_relative_to(folder) else str(p)
+             for p in paths[:NOTICE_NAMES]]
     more = f", ... ({len(paths) - NOTICE_NAMES} more)" if len(paths) > NOTICE_NAMES else ""
     noun = "item" if len(paths) == 1 else "items"
     return f"{len(paths)} {noun}: {', '.join(names)}{more}"
@@ -290,15 +273,8 @@ def _segment_options(args: argparse.Namespace) -> SegmentOptions | None:
                           min_duration=args.min_duration, batch_size=args.batch_size)
 
 
-def _vad_options(args: argparse.Namespace) -> VADOptions | None:
-    if args.no_vad:
-        return None
-    return VADOptions(threshold=args.vad_threshold, min_speech_fraction=args.speech_fraction)
-
-
 def _plot(results, folder: Path, labels) -> None:
     """One timeline PNG per segmented file (named after it); a failure is noted, not fatal."""
-    from sertk.infer.timeline import Window
     from sertk.infer.timeline_plot import plot_timeline
 
     names: set[str] = set()
@@ -309,13 +285,10 @@ def _plot(results, folder: Path, labels) -> None:
         while name in names:
             name += "_"
         names.add(name)
-        windows = [Window(w.start, w.end, w.prediction.label,
-                          None if not w.prediction.is_speech
-                          else np.array([w.prediction.probabilities[k] for k in labels]))
-                   for w in result.windows]
+        title = f"{Path(result.path).name}: {format_summary(result.summary)}"
         try:
-            written = plot_timeline(result.segments, windows, labels, folder / f"{name}.png",
-                                    title=f"{Path(result.path).name}: {format_summary(result.summary)}")
+            written = plot_timeline(result.segments, result.timeline_windows(labels), labels,
+                                    folder / f"{name}.png", title=title)
         except OSError as err:
             print(f"warning: cannot write the timeline of {result.path}: "
                   f"{os_error_message(err)}", file=sys.stderr)

@@ -2,10 +2,9 @@
 
 Endpoints: GET / (the web page: upload or record audio, see the emotion, its
 probabilities and, for long recordings, the timeline), GET /health, GET /model
-(labels, model card summary, limits), POST /predict (the audio as the multipart
-"file" field or as the raw body with Content-Type audio/*; query options segment,
-hop, min_last, vad, no_vad, min_gap, smooth, min_duration as in sertk predict; the
-JSON record sertk predict --out x.json writes), GET /docs (OpenAPI).
+(labels, model card summary, limits), POST /predict (audio as the multipart "file"
+field or the raw body with Content-Type audio/*, sertk predict's options as query
+options: the JSON record sertk predict --out x.json writes), GET /docs (OpenAPI).
 
 Limits: --max-upload-mb (413 before the body is read), --max-duration (413),
 --pool inferences at once per worker (one more gets 503 with Retry-After, never a
@@ -65,12 +64,8 @@ def run(args: argparse.Namespace) -> int:
                                **given)
         if options.workers > 1:
             load_predictor(options)  # refuse a bad model here, not in every worker
-    except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
-        print(f"sertk serve: error: {err}", file=sys.stderr)
-        return 2
-    try:
         serve(options, log_level=args.log_level)
-    except (ValueError, ModelNotFoundError) as err:
+    except (ValueError, ModelNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"sertk serve: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -81,17 +81,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, *, extra: dict | None 
                         default=None, help="no progress bars")
 
 
-def config_from_args(args: argparse.Namespace, extra: dict | None = None,
-                     **defaults) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, extra: dict | None = None) -> TrainConfig:
     """Resolve ``--config``, ``--set`` and the flags into a :class:`TrainConfig`."""
     from sertk.devices import check_training_devices
     from sertk.train.config import ConfigError, resolve_config
 
-    values = flag_values(args, extra)
-    for key, value in defaults.items():
-        if values.get(key) is None:
-            values[key] = value
-    config = resolve_config(args.config, args.overrides, **values)
+    config = resolve_config(args.config, args.overrides, **flag_values(args, extra))
     if not config.data.manifest:
         raise ConfigError("no manifest: pass --manifest FILE (a CSV from `sertk prepare`) "
                           "or set `manifest:` in the config file")

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sertk.infer.predictor import (Prediction, Predictor, check_min_confidence, check_top_k,
-                                   load_model)
+from sertk.infer.predictor import Predictor, check_min_confidence, check_top_k, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -25,24 +24,20 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
     """Predict the emotion of a file or a waveform.
 
     Args:
-        audio: a path, or an array in one of these layouts (:mod:`sertk.infer.layout`):
-            ``(samples,)`` mono; ``(samples, channels)`` or ``(channels, samples)`` with
-            at most 8 channels, which are averaged (both layouts of the same audio give
-            the same prediction). A 2-D array with more than 8 rows and columns is
-            ambiguous and refused. Float or integer PCM.
+        audio: a path, or an array in a layout of :mod:`sertk.infer.layout`: ``(samples,)``
+            mono, or ``(samples, channels)`` / ``(channels, samples)`` with at most 8
+            channels (averaged); float or integer PCM.
         sample_rate: the array's rate in Hz (required for arrays, ignored for paths).
         model: a checkpoint directory or bundled name; None = the bundled default.
         device: as :func:`load_model`.
         vad: answer ``no-speech`` (without asking the model) when the voice activity
             detector finds too little speech (:mod:`sertk.vad`); False predicts anything.
-        top_k: None returns a :class:`Prediction`; an integer ``k`` returns the ``k``
-            most probable labels as the Hugging Face audio-classification pipeline
-            does, ``[{"label": "anger", "score": 0.91}, ...]`` (highest first; every
-            label when ``k`` exceeds their number). A clip without speech gives
-            ``[{"label": "no-speech", "score": 1.0}]`` (see :meth:`Prediction.top`).
-        min_confidence: a probability P in [0, 1]: a prediction whose top probability
-            is below P is labelled ``uncertain`` (its probabilities kept; with ``top_k``
-            the ranked labels are still given). 0 (default): never.
+        top_k: None returns a :class:`Prediction`; an integer ``k`` returns the ``k`` most
+            probable labels as the Hugging Face audio-classification pipeline does,
+            ``[{"label": "anger", "score": 0.91}, ...]`` (:meth:`Prediction.top`).
+        min_confidence: a probability P in [0, 1]: a prediction whose top probability is
+            below P is labelled ``uncertain`` (its probabilities and ranked labels kept).
+            0 (default): never.
 
     The predictor is loaded once per (model, device, vad) and reused.
 
@@ -70,12 +65,10 @@ def predict(audio: str | Path | np.ndarray, sample_rate: int | None = None, *,
 def predict_frame(inputs: str | Path | Iterable[str | Path], *, model: str | Path | None = None,
                   device: str | None = None, vad: bool = True, segment: float | None = None,
                   hop: float | None = None, **options) -> "pd.DataFrame":
-    """Predict files, folders or list files into a pandas DataFrame indexed by
-    (file, start, end) (``pd.Timedelta``), with the columns ``label``, one probability
-    per class and ``error``, as audinterface/opensmile do: one row per file
-    (``segment=None``) or per window of ``segment`` seconds every ``hop``. See
-    :mod:`sertk.infer.frames`; ``options`` go to
-    :func:`~sertk.infer.frames.predict_frame`.
+    """Predict files, folders or list files into a pandas DataFrame indexed by (file, start,
+    end), with the columns ``label``, one probability per class and ``error``: one row per
+    file (``segment=None``) or per window of ``segment`` seconds every ``hop``. See
+    :mod:`sertk.infer.frames`; ``options`` go to :func:`~sertk.infer.frames.predict_frame`.
     """
     from sertk.infer.frames import predict_frame as frame
 

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from sertk.audio import AudioError
 from sertk.fileio import atomic_open, check_writable_folder
 from sertk.infer.predictor import Predictor
+from sertk.infer.results import NON_FINITE_OUTPUT
 
 EMBEDDING_FORMATS = (".npy", ".parquet", ".csv")
 PARQUET_ENGINES = ("pyarrow", "fastparquet")
@@ -55,13 +56,9 @@ class EmbeddingResult:
 
 def embed_files(predictor: Predictor, paths: Iterable[str | Path], *, batch_size: int = 32,
                 progress: bool = False) -> list[EmbeddingResult]:
-    """Embed files in batches; never raises for a bad file.
-
-    Returns:
-        one :class:`EmbeddingResult` per path, in order; a file that cannot be read,
-        is shorter than one analysis window or makes the model fail has ``error`` set.
-        ``speech`` is set when ``predictor.vad`` is.
-    """
+    """Embed files in batches; never raises for a bad file. One :class:`EmbeddingResult` per
+    path, in order: ``error`` set for a file that cannot be read, is shorter than one analysis
+    window or makes the model fail; ``speech`` set when ``predictor.vad`` is."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     paths = [str(p) for p in paths]
@@ -100,7 +97,7 @@ def _embed_batch(predictor: Predictor, pending, paths, results) -> None:
         return
     for (index, wave), vector in zip(pending, vectors):
         if not np.isfinite(vector).all():
-            results[index] = EmbeddingResult(paths[index], error="model produced non-finite output")
+            results[index] = EmbeddingResult(paths[index], error=NON_FINITE_OUTPUT)
             continue
         try:
             speech = None if predictor.vad is None else predictor.has_speech(wave)
@@ -143,17 +140,9 @@ def sidecar_path(path: str | Path) -> Path:
 
 def write_embeddings(results: Sequence[EmbeddingResult], path: str | Path,
                      dimension: int) -> list[Path]:
-    """Write the embedded files of ``results`` (failed ones left out) to ``path``.
-
-    Args:
-        dimension: D, so that an output without rows still has its width.
-
-    Returns:
-        the files written (an .npy and its sidecar, or one table).
-
-    Raises:
-        OSError: naming the file that could not be written.
-    """
+    """Write the embedded files of ``results`` (failed ones left out) to ``path``; the files
+    written (an .npy and its sidecar, or one table), or ``OSError`` naming the one that could
+    not be. ``dimension``: D, so that an output without rows still has its width."""
     path = Path(path)
     done = [r for r in results if r.ok]
     matrix = (np.stack([r.vector for r in done]).astype(np.float32) if done
@@ -166,7 +155,8 @@ def write_embeddings(results: Sequence[EmbeddingResult], path: str | Path,
         with atomic_open(sidecar, newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["row", "file", "speech"])
-            writer.writerows([i, r.path, _flag(r.speech)] for i, r in enumerate(done))
+            writer.writerows([i, r.path, "" if r.speech is None else str(r.speech).lower()]
+                             for i, r in enumerate(done))
         return [path, sidecar]
     frame = embedding_frame(done, matrix)
     if suffix == ".parquet":
@@ -187,7 +177,3 @@ def embedding_frame(results: Sequence[EmbeddingResult], matrix: np.ndarray):
                           "speech": pd.array([r.speech for r in results], dtype="boolean")})
     columns = pd.DataFrame(matrix, columns=[f"emb_{i}" for i in range(matrix.shape[1])])
     return pd.concat([frame, columns], axis=1)
-
-
-def _flag(value: bool | None) -> str:
-    return "" if value is None else str(value).lower()

@@ -18,11 +18,10 @@ their utterances. A map naming a manifest label the manifest does not have, or a
 label the model does not have, is refused naming it.
 
 Scoring: each kept utterance is predicted by the model (the first ``max_seconds``, no voice
-activity detection: every clip gets an emotion), its probabilities are **restricted to the
-model labels the map targets and renormalised** to sum to 1 (the model's other classes,
-such as EmoDB's boredom, cannot be right here, so they are not allowed to win), and the
-top one is the prediction. The class list of the report is those targeted model labels, in
-the model's order.
+activity detection: every clip gets an emotion), its probabilities are **restricted to the model
+labels the map targets and renormalised** to sum to 1 (the model's other classes, such as
+EmoDB's boredom, cannot be right here, so they are not allowed to win), and the top one is the
+prediction. The class list of the report is those targeted model labels, in the model's order.
 
 Outputs are those of ``sertk cv`` (:mod:`sertk.eval.rundir`), with the whole manifest as the
 one test "fold" (``fold-00``, protocol ``cross-corpus``): ``run.json``,
@@ -33,6 +32,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -97,12 +97,9 @@ def read_label_map(path: str | Path) -> dict[str, str | None]:
 
 def plan(model_labels: Sequence[str], utterances: Sequence[Utterance],
          label_map: Mapping[str, str | None] | None = None) -> Plan:
-    """Decide what is scored (see the module docstring).
-
-    Raises:
-        LabelMapError: the map names a manifest label the manifest lacks or a model label
-            the model lacks; or no manifest class maps to a model class.
-    """
+    """Decide what is scored (see the module docstring); :class:`LabelMapError` when the map
+    names a manifest label the manifest lacks or a model label the model lacks, or when no
+    manifest class maps to a model class."""
     manifest_labels = sorted({u.label for u in utterances})
     label_map = dict(label_map or {})
     for source, target in label_map.items():
@@ -119,10 +116,7 @@ def plan(model_labels: Sequence[str], utterances: Sequence[Utterance],
         raise LabelMapError(f"no manifest label ({', '.join(manifest_labels)}) is a model "
                             f"label ({', '.join(model_labels)}): give a label map "
                             "(manifest label: model label)")
-    counts: dict[str, int] = {}
-    for u in utterances:
-        if u.label not in kept:
-            counts[u.label] = counts.get(u.label, 0) + 1
+    counts = Counter(u.label for u in utterances if u.label not in kept)
     labels = [c for c in model_labels if c in set(kept.values())]
     return Plan(kept, labels, dict(sorted(counts.items())))
 
@@ -151,11 +145,8 @@ def evaluate(predictor, utterances: Sequence[Utterance], out_dir: str | Path, *,
              batch_size: int = 32, progress: bool = False,
              notice: Callable[[str], None] = lambda _: None) -> EvaluationResult:
     """Score ``predictor`` (a :class:`~sertk.infer.Predictor`, best without VAD) on the
-    mapped classes of ``utterances`` and write the run files into ``out_dir``.
-
-    Raises:
-        LabelMapError: see :func:`plan`; ``ValueError`` when no file could be predicted.
-    """
+    mapped classes of ``utterances`` and write the run files into ``out_dir``;
+    :class:`LabelMapError` as :func:`plan`, ``ValueError`` when no file could be predicted."""
     from sertk.eval.report import aggregate_run
     from sertk.eval.rundir import init_run, write_fold
 

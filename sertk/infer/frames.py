@@ -15,12 +15,10 @@ opensmile and audformat tables join on their index; seconds are
 
 Rows:
 
-- utterance mode (``segment=None``): one row per file spanning ``[0, used)``, where
-  ``used`` is the audio the model saw: the file's length, or its first
-  ``max_seconds`` (4 s) when longer;
+- utterance mode (``segment=None``): one row per file spanning ``[0, used)``, ``used``
+  being the audio the model saw (the file's length, at most ``max_seconds``);
 - segment mode (``segment=S``): one row per window of
-  :func:`sertk.infer.longform.predict_long`, in time order (the file's timeline and
-  summary are in its :class:`~sertk.infer.longform.LongformResult`).
+  :func:`sertk.infer.longform.predict_long`, in time order.
 
 A file that cannot be predicted gets a row ``(file, 0, NaT)`` with ``error`` set (NaT:
 the end is unknown; audformat reads NaT as "to the end of the file"); in segment mode
@@ -50,7 +48,7 @@ TIME_DTYPE = "timedelta64[ns]"  # audformat's resolution, so indexes join withou
 def predict_frame(predictor: Predictor, inputs: str | Path | Iterable[str | Path],
                   segment: float | None = None, hop: float | None = None, *,
                   batch_size: int = 32, progress: bool = False, **options) -> pd.DataFrame:
-    """Predict files (folders and list files expanded) into one DataFrame.
+    """Predict files into one DataFrame (as the module docstring describes).
 
     Args:
         inputs: a path or paths: audio files, folders, or ``.txt``/``.lst`` list files
@@ -60,34 +58,23 @@ def predict_frame(predictor: Predictor, inputs: str | Path | Iterable[str | Path
         options: further :class:`~sertk.infer.longform.SegmentOptions` fields
             (``min_last``, ``mode="speech"``, ``min_gap``, ``timeline``).
 
-    Returns:
-        a DataFrame as the module docstring describes.
-
     Raises:
         WindowOptionError: bad window options (before any file is read).
         ValueError: window options without ``segment``.
     """
-    entries = list_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs).entries
-    labels = predictor.labels
-    rows: list[tuple[str, float, float | None, Prediction | None, str | None]] = []
+    listing = list_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs)
     if segment is None:
         if options or hop is not None:
             raise ValueError("hop and window options need segment")
-        readable = iter(predictor.predict_files([e.path for e in entries if e.error is None],
-                                                batch_size=batch_size, progress=progress))
-        for entry in entries:
-            result = next(readable) if entry.error is None else FileResult(str(entry.path),
-                                                                           error=entry.error)
-            rows.append(_utterance_row(result, predictor.feature_config.max_seconds))
-    else:
-        window_options = SegmentOptions(segment, hop, batch_size=batch_size, **options)
-        window_options.samples(predictor.feature_config)  # refuse bad options before any work
-        for entry in entries:
-            result = (LongformResult(str(entry.path), error=entry.error)
-                      if entry.error is not None
-                      else predict_long(predictor, entry.path, window_options, progress=progress))
-            rows += _window_rows(result)
-    return to_frame(rows, labels)
+        results = listing.results(predictor.predict_files(listing.readable, batch_size=batch_size,
+                                                          progress=progress), FileResult)
+        max_seconds = predictor.feature_config.max_seconds
+        return to_frame([_utterance_row(r, max_seconds) for r in results], predictor.labels)
+    window_options = SegmentOptions(segment, hop, batch_size=batch_size, **options)
+    window_options.samples(predictor.feature_config)  # refuse bad options before any work
+    results = listing.results((predict_long(predictor, path, window_options, progress=progress)
+                               for path in listing.readable), LongformResult)
+    return to_frame([row for r in results for row in _window_rows(r)], predictor.labels)
 
 
 def to_frame(rows: list[tuple[str, float, float | None, Prediction | None, str | None]],

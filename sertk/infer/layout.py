@@ -27,12 +27,9 @@ LAYOUTS = (f"(samples,) mono, or (samples, channels) / (channels, samples) with 
 
 
 def samples_first(waveform, source: str | Path | None = None) -> np.ndarray:
-    """``waveform`` as a (samples,) or (samples, channels) array (see the module docstring).
-
-    Raises:
-        AudioError: an ambiguous 2-D array or an array of 3 or more dimensions; the
-            message names the accepted layouts.
-    """
+    """``waveform`` as a (samples,) or (samples, channels) array (see the module docstring);
+    ``AudioError`` naming the accepted layouts for an ambiguous 2-D array or an array of 3
+    or more dimensions."""
     data = np.asarray(waveform)
     if data.ndim == 1:
         return data

@@ -2,22 +2,22 @@
 
 The model sees at most ``max_seconds`` (4 s) at once, so a long recording is cut
 into windows of ``segment`` seconds every ``hop`` seconds (windows overlap when
-``hop < segment``), each predicted like a clip of its own. The whole-file result
-is the **mean of the window probabilities** (every window counts once), and its
-label is the most probable class of that mean.
+``hop < segment``), each predicted like a clip of its own. The windows make a timeline
+(:mod:`sertk.infer.timeline`); the whole-file prediction is its dominant label with the
+time-weighted mean probabilities of its speech segments (:func:`summarized`).
 
 Window policy:
 
 - Windows start at 0, ``hop``, ``2 * hop``, ... and are ``segment`` long.
-- After the last full window, at most one *partial* window follows, starting at the
-  next hop position and ending at the end of the file (its reported ``end`` is the
-  true end). It is predicted on its real samples, padded the model's usual way.
-  It is dropped if shorter than ``min_last`` seconds (by default 0.5 s, or
-  ``segment`` if that is shorter) or than one
-  analysis window (25 ms, ``FeatureConfig.min_samples``), unless it is the only
-  window: a file shorter than ``min_last`` still gets one prediction, and a file
-  shorter than one analysis window is refused (``too short: N samples < M``).
-- Silent windows are predicted like any other (the model's answer to silence).
+- After the last full window, at most one *partial* window follows, from the next hop
+  position to the end of the file, predicted on its real samples (padded the model's
+  usual way). It is dropped if shorter than ``min_last`` seconds (default 0.5 s, or
+  ``segment`` if shorter) or than one analysis window (25 ms,
+  ``FeatureConfig.min_samples``), unless it is the only window: a file shorter than
+  ``min_last`` still gets one prediction, and a file shorter than one analysis window is
+  refused (``too short: N samples < M``).
+- With voice activity detection, a window with too little speech is ``no-speech``
+  without the model; without it, silence is predicted like anything else.
 - A window whose probabilities are not finite ends the file with the error
   ``model produced non-finite output`` (no label for the file).
 
@@ -31,11 +31,10 @@ Memory stays flat as the file grows: audio is streamed block by block
 are kept, and windows are predicted in batches of ``batch_size``.
 :meth:`iter_windows` yields results lazily; :func:`predict_long` collects them.
 
-A recording already in memory is accepted too: an array in a layout of
-:mod:`sertk.infer.layout` with its ``sample_rate``. It is mixed to mono and resampled
-to the model's rate once (one copy at 16 kHz), then cut into the same blocks a file
-gives, so both go through one windowing code; its result is named ``<array>`` (or
-``name=``).
+A recording in memory (an array in a layout of :mod:`sertk.infer.layout`, with its
+``sample_rate``) is mixed to mono and resampled once (one copy at 16 kHz), then cut into
+the blocks a file gives, so both share one windowing code; its result is named
+``<array>`` (or ``name=``).
 """
 from __future__ import annotations
 
@@ -144,13 +143,8 @@ class SegmentOptions:
         return min(DEFAULT_MIN_LAST, self.segment) if self.min_last is None else self.min_last
 
     def samples(self, config: FeatureConfig) -> WindowSamples:
-        """The options in samples at ``config.sample_rate``, checked against the model.
-
-        Raises:
-            WindowOptionError: ``segment`` shorter than one analysis window or longer
-                than ``max_seconds``; ``hop`` shorter than one sample, or either too
-                large to count in samples.
-        """
+        """The options in samples at ``config.sample_rate``, checked against the model (see
+        the module docstring): else :class:`WindowOptionError`."""
         rate = config.sample_rate
         window_ms = 1000 * config.min_samples / rate
         segment = _to_samples("segment", self.segment, rate)
@@ -173,13 +167,10 @@ def window_options(segment: float | None = None, hop: float | None = None,
                    min_last: float | None = None, *, vad: bool = False, no_vad: bool = False,
                    min_gap: float = DEFAULT_MIN_GAP, smooth: int = 1, min_duration: float = 0.0,
                    batch_size: int = 32) -> SegmentOptions | None:
-    """The window options of ``sertk predict`` and ``sertk serve`` (their flags' names),
-    or None for utterance mode; one home for which combinations are valid.
-
-    Raises:
-        ValueError: naming the flags (``--hop needs --segment``, ``--vad`` with ``--no-vad``,
-            ``--hop``/``--min-last`` with ``--vad``) or a bad smoothing option.
-    """
+    """The window options of ``sertk predict`` and ``sertk serve`` (their flags' names), or
+    None for utterance mode; one home for which combinations are valid. ``ValueError`` names
+    the flags (``--hop needs --segment``, ``--vad`` with ``--no-vad``, ``--hop``/``--min-last``
+    with ``--vad``), or a bad smoothing option."""
     if vad and no_vad:
         raise ValueError("--vad segments by speech and --no-vad turns detection off: "
                          "choose one")
@@ -231,24 +222,20 @@ class LongformResult:
     def ok(self) -> bool:
         return self.error is None
 
+    def timeline_windows(self, labels: Sequence[str]) -> list[Window]:
+        """The windows as :class:`~sertk.infer.timeline.Window` (probabilities in ``labels``
+        order; None for ``no-speech``)."""
+        return [Window(w.start, w.end, w.prediction.label,
+                       np.array([w.prediction.probabilities[k] for k in labels])
+                       if w.prediction.is_speech else None) for w in self.windows]
 
-def cut_windows(
-    blocks: Iterable[np.ndarray],
-    segment: int,
-    hop: int,
-    min_last: int = 0,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Cut a stream of sample blocks into windows, holding at most one window plus a block.
 
-    Args:
-        blocks: consecutive (n,) arrays.
-        segment, hop, min_last: in samples (see the module docstring for the policy);
-            ``segment`` and ``hop`` at least 1.
-
-    Yields:
-        (start sample, (samples,) window) pairs; windows are ``segment`` long except
-        a final partial one.
-    """
+def cut_windows(blocks: Iterable[np.ndarray], segment: int, hop: int,
+                min_last: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Cut consecutive (n,) blocks into (start sample, (samples,) window) pairs, holding at
+    most one window plus a block. ``segment``, ``hop`` (both at least 1) and ``min_last`` are
+    in samples; windows are ``segment`` long except a final partial one (the policy of the
+    module docstring)."""
     if segment < 1 or hop < 1:  # a hop of 0 would never advance
         raise ValueError(f"segment and hop must be at least one sample, got {segment}, {hop}")
     buf = np.zeros(0, dtype=np.float32)
@@ -300,13 +287,8 @@ def open_recording(audio: str | Path | np.ndarray, rate: int, sample_rate: int |
                      lambda: (wave[i:i + block] for i in range(0, wave.size, block)))
 
 
-def iter_windows(
-    predictor: Predictor,
-    path: str | Path | np.ndarray,
-    options: SegmentOptions,
-    *,
-    sample_rate: int | None = None,
-) -> Iterator[WindowPrediction]:
+def iter_windows(predictor: Predictor, path: str | Path | np.ndarray, options: SegmentOptions,
+                 *, sample_rate: int | None = None) -> Iterator[WindowPrediction]:
     """Stream ``path`` (or an in-memory array at ``sample_rate``) and yield a
     :class:`WindowPrediction` per window, in time order.
 
@@ -339,12 +321,10 @@ def predict_long(predictor: Predictor, path: str | Path | np.ndarray, options: S
         ValueError: an array without ``sample_rate``.
     """
     window = options.samples(predictor.feature_config)
-    if not isinstance(path, (str, Path)):
-        if sample_rate is None:
-            raise ValueError("sample_rate is required when audio is an array")
-        label = name or ARRAY_NAME
-    else:
-        label = name or str(path)
+    is_file = isinstance(path, (str, Path))
+    if not is_file and sample_rate is None:
+        raise ValueError("sample_rate is required when audio is an array")
+    label = name or (str(path) if is_file else ARRAY_NAME)
     total = 0  # samples streamed so far
 
     def counted(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -394,10 +374,8 @@ def predict_long(predictor: Predictor, path: str | Path | np.ndarray, options: S
 def summarized(result: LongformResult, labels: Sequence[str],
                options: TimelineOptions = TimelineOptions()) -> LongformResult:
     """``result`` with its timeline, summary and whole-file prediction filled in."""
-    windows = [Window(w.start, w.end, w.prediction.label,
-                      np.array([w.prediction.probabilities[k] for k in labels])
-                      if w.prediction.is_speech else None) for w in result.windows]
-    segments = build_timeline(windows, result.duration or 0.0, result.regions, options)
+    segments = build_timeline(result.timeline_windows(labels), result.duration or 0.0,
+                              result.regions, options)
     summary = summarize(segments)
     whole = _whole_file(segments, summary, labels)
     if whole.is_speech:

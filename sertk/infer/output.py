@@ -1,18 +1,15 @@
 """Writing prediction results: a terminal table, CSV or JSON.
 
-Utterance results (:class:`FileResult`) give one row per file:
-``path, label, probability, <one column per class>, error``.
-Segment results (:class:`LongformResult`) give one row per window, one per segment
-of the merged timeline and one for the whole file (``scope`` = ``window``,
-``segment`` or ``file``, with ``start`` and ``end`` in seconds; the file row's
-``summary`` gives each label's share of the time, e.g. ``neutral 62 %, no-speech 8 %``);
-in JSON the windows, segments, summary and speech regions are nested under their file.
-The terminal table leaves the windows out (segments and files only).
-A ``no-speech`` row has no probabilities (empty cells, ``null`` in JSON).
-A model with dimensions adds one column per dimension after the probabilities (CSV and
-table: ``arousal``, ``valence`` ...) and a ``"dimensions": {"arousal": 3.1, ...}`` key
-(JSON) to each file and window (segments carry none; the file's are the duration-weighted
-mean of its speech windows); other models' output has neither.
+Utterance results (:class:`FileResult`) give one row per file: ``path, label, probability, <one
+column per class>, error``. Segment results (:class:`LongformResult`) give one row per window,
+one per segment of the merged timeline and one for the whole file (``scope`` = ``window``,
+``segment`` or ``file``, with ``start`` and ``end`` in seconds; the file row's ``summary`` gives
+each label's share of the time, e.g. ``neutral 62 %, no-speech 8 %``); in JSON the windows,
+segments, summary and speech regions are nested under their file. The terminal table leaves the
+windows out. A ``no-speech`` row has no probabilities (empty cells, ``null`` in JSON). A model
+with dimensions adds one column per dimension after the probabilities (``arousal``, ``valence``
+...) and a ``"dimensions": {"arousal": 3.1, ...}`` key (JSON) to each file and window (segments
+carry none; the file's are the duration-weighted mean of its speech windows).
 
 JSON output is always valid JSON: probabilities are finite by construction (a
 :class:`~sertk.infer.predictor.Prediction` refuses NaN and infinity), other non-finite
@@ -40,16 +37,11 @@ OUTPUT_FORMATS = (".csv", ".json")
 
 def write_results(results: Sequence[Result], path: str | Path, labels: Sequence[str],
                   *, top_k: int | None = None, dimensions: Sequence[str] = ()) -> Path:
-    """Write ``results`` to ``path``; the suffix (.csv or .json) picks the format.
-
-    The file appears whole or not at all (a full disk leaves no truncated table).
-    ``top_k`` (JSON only) adds ``"top": [{"label", "score"}, ...]`` to every prediction
-    (:meth:`~sertk.infer.predictor.Prediction.top`). ``dimensions``: the model's
-    dimension names (``Predictor.dimensions``), for their columns and keys.
-
-    Raises:
-        OSError: naming ``path``, when it cannot be written.
-    """
+    """Write ``results`` to ``path``, whole or not at all (else ``OSError`` naming it); the
+    suffix (.csv or .json) picks the format. ``top_k`` (JSON only) adds
+    ``"top": [{"label", "score"}, ...]`` to every prediction (:meth:`Prediction.top`).
+    ``dimensions``: the model's dimension names (``Predictor.dimensions``), for their columns
+    and keys."""
     path = Path(path)
     suffix = _suffix(path)
     if suffix == ".json":
@@ -124,9 +116,9 @@ def _segment_prediction(segment: Segment, labels: Sequence[str]) -> Prediction:
 
 def to_record(result: Result, labels: Sequence[str] = (), *,
               top_k: int | None = None, dimensions: Sequence[str] = ()) -> dict[str, Any]:
-    """A JSON-ready dict for one result (with ``top``, the ``top_k`` most probable
-    labels of each prediction, when ``top_k`` is given, and ``dimensions``, the ratings,
-    when the model has ``dimensions``)."""
+    """A JSON-ready dict for one result (with ``top``, the ``top_k`` most probable labels of
+    each prediction, when ``top_k`` is given, and the ratings when the model has
+    ``dimensions``)."""
     record: dict[str, Any] = {"path": result.path,
                               **_prediction_fields(result.prediction, top_k, dimensions),
                               "error": result.error, "duration": _finite(result.duration)}

@@ -22,7 +22,7 @@ the batch reports each as that file's error.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,18 @@ class Listing:
     @property
     def paths(self) -> list[Path]:
         return [e.path for e in self.entries]
+
+    @property
+    def readable(self) -> list[Path]:
+        """The paths of the entries that did not fail before reading."""
+        return [e.path for e in self.entries if e.error is None]
+
+    def results(self, done: Iterable, failed: Callable) -> list:
+        """One result per entry, in order: the next of ``done`` (the results of
+        :attr:`readable`, in order), or ``failed(path, error=reason)`` for a failed entry."""
+        done = iter(done)
+        return [next(done) if e.error is None else failed(str(e.path), error=e.error)
+                for e in self.entries]
 
     def extend(self, other: "Listing") -> None:
         self.entries.extend(other.entries)
@@ -86,11 +98,6 @@ def list_inputs(inputs: Iterable[str | Path]) -> Listing:
     return listing
 
 
-def expand_input(path: str | Path, *, read_lists: bool = True) -> list[Path]:
-    """The paths of :func:`list_input` (entries that failed included)."""
-    return list_input(path, read_lists=read_lists).paths
-
-
 def collect_audio_paths(inputs: Iterable[str | Path]) -> list[Path]:
     """All files the inputs name, in input order (a failed entry is read, and reported,
     like any other path)."""
@@ -100,13 +107,9 @@ def collect_audio_paths(inputs: Iterable[str | Path]) -> list[Path]:
 def read_list_file(path: str | Path) -> list[Path]:
     """Paths listed one per line, relative ones resolved against the list file's folder."""
     path = Path(path)
-    entries = []
-    for line in read_text(path, errors="replace").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            entry = Path(line).expanduser()
-            entries.append(entry if entry.is_absolute() else path.parent / entry)
-    return entries
+    lines = (line.strip() for line in read_text(path, errors="replace").splitlines())
+    entries = [Path(line).expanduser() for line in lines if line and not line.startswith("#")]
+    return [entry if entry.is_absolute() else path.parent / entry for entry in entries]
 
 
 def _list_folder(folder: Path) -> Listing:

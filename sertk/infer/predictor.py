@@ -4,15 +4,12 @@ A :class:`Predictor` rebuilds the training front-end from the checkpoint alone
 (its :class:`~sertk.features.FeatureConfig` and normalisation statistics) and
 turns audio into emotion probabilities:
 
-1. decode to 16 kHz mono (only the first ``max_seconds`` are read);
-2. truncate to ``max_seconds``; log-mel, normalise and pad like training
-   (:class:`~sertk.infer.frontend.WaveformFrontend`): to ``max_frames`` for
-   ``padding="fixed"``, to the longest clip of the batch with frame lengths passed to
-   the model for ``padding="batch"``;
+1. decode to 16 kHz mono, only the first ``max_seconds``;
+2. log-mel, normalise and pad as in training (:class:`~sertk.infer.frontend.WaveformFrontend`);
 3. model, logits divided by the checkpoint's calibration temperature
    (:mod:`sertk.train.calibration`; 1.0 for uncalibrated checkpoints), softmax;
 4. abstention: with ``min_confidence`` P > 0, a prediction whose top probability is below
-   P is labelled ``uncertain`` (its probabilities kept), never an emotion.
+   P is labelled ``uncertain`` (its probabilities kept).
 
 The predictor holds no mutable state while predicting (every call runs under its
 own ``torch.inference_mode``), so one instance may serve several threads.
@@ -44,6 +41,7 @@ from sertk.infer.frontend import frontend_for
 from sertk.infer.layout import samples_first
 from sertk.infer.results import (NON_FINITE_OUTPUT, UNCERTAIN, FileResult,  # noqa: F401
                                  ModelOutputError, Prediction, check_top_k)  # (the API's names)
+from sertk.quantize import check_int8_device, quantize_torch
 from sertk.vad import VADOptions, has_enough_speech
 
 @dataclass(frozen=True)
@@ -71,12 +69,8 @@ def check_min_confidence(value) -> float:
 
 
 def rates_per_clip(sample_rate, count: int) -> list:
-    """One rate per clip: ``sample_rate`` is one rate for all ``count`` clips or a
-    sequence of ``count`` rates (one per clip).
-
-    Raises:
-        ValueError: a sequence of another length.
-    """
+    """``sample_rate`` (one rate for all ``count`` clips, or a sequence of ``count`` rates)
+    as one rate per clip; ``ValueError`` for a sequence of another length."""
     if isinstance(sample_rate, (str, bytes)) or np.ndim(sample_rate) == 0:
         return [sample_rate] * count
     rates = list(sample_rate)
@@ -114,8 +108,6 @@ class Predictor:
         self.device = resolve_device(device)  # DeviceError (a ValueError) if unusable here
         self.int8 = bool(int8)
         if self.int8:
-            from sertk.quantize import check_int8_device
-
             check_int8_device(self.device)
         self.vad = vad
         self.temperature = float(getattr(checkpoint, "temperature", 1.0))
@@ -129,8 +121,6 @@ class Predictor:
         self.checkpoint = checkpoint
         self.model = checkpoint.model.eval().to(self.device)
         if self.int8:
-            from sertk.quantize import quantize_torch
-
             self.model = quantize_torch(self.model)
         self.frontend = frontend_for(checkpoint).eval().to(self.device)
 
@@ -163,11 +153,8 @@ class Predictor:
             return self.frontend(torch.from_numpy(batch).to(self.device), lengths)
 
     def probabilities(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """Class probabilities for prepared audio (see :meth:`features`).
-
-        Returns:
-            (B, n_classes) float64 probabilities in ``self.labels`` order.
-        """
+        """(B, n_classes) float64 class probabilities of prepared audio (see :meth:`features`),
+        in ``self.labels`` order."""
         return self.outputs(waves)[0]
 
     def outputs(self, waves: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -192,12 +179,9 @@ class Predictor:
         return probs.cpu().numpy().astype(np.float64), ratings
 
     def check_length(self, wave: np.ndarray, source: str | Path | None = None) -> np.ndarray:
-        """Return the (samples,) ``wave`` at ``self.sample_rate`` if it holds at least one
-        analysis window (``feature_config.min_samples``).
-
-        Raises:
-            AudioError: ``too short: N samples < M``, naming ``source``.
-        """
+        """The (samples,) ``wave`` at ``self.sample_rate``, checked to hold one analysis window
+        (``feature_config.min_samples``): else ``AudioError`` ``too short: N samples < M``,
+        naming ``source``."""
         cfg = self.feature_config
         if wave.shape[0] < cfg.min_samples:
             raise AudioError(source, f"too short: {wave.shape[0]} samples < {cfg.min_samples} "
@@ -207,17 +191,9 @@ class Predictor:
 
     def prepare(self, waveform: np.ndarray, sample_rate: int,
                 source: str | Path | None = None) -> np.ndarray:
-        """An in-memory clip as the model's (samples,) float32 mono at ``self.sample_rate``.
-
-        Args:
-            waveform: a layout of :mod:`sertk.infer.layout`: (samples,),
-                (samples, channels) or (channels, samples) with at most 8 channels
-                (averaged); float or integer PCM.
-            sample_rate: its rate in Hz.
-
-        Raises:
-            AudioError: an ambiguous layout, no samples, NaN/Inf, or too short.
-        """
+        """An in-memory clip (a layout of :mod:`sertk.infer.layout`, float or integer PCM, at
+        ``sample_rate`` Hz) as the model's (samples,) float32 mono at ``self.sample_rate``;
+        ``AudioError`` for an ambiguous layout, no samples, NaN/Inf, or too short audio."""
         wave = prepare_waveform(samples_first(waveform, source), sample_rate, self.sample_rate,
                                 source=source)
         return self.check_length(wave, source)
@@ -266,13 +242,9 @@ class Predictor:
         return int(self.model.head.in_features)
 
     def embeddings(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """The model's embedding (``forward_features``, the pooled vector before the
-        head) of prepared audio, through the same front-end as prediction (see
-        :meth:`features`).
-
-        Returns:
-            (B, D) float32, D = :attr:`embedding_size` (256 for the paper's model).
-        """
+        """(B, D) float32 embeddings (``forward_features``, the pooled vector before the head;
+        D = :attr:`embedding_size`, 256 for the paper's model) of prepared audio, through the
+        same front-end as prediction (see :meth:`features`)."""
         if not len(waves):
             return np.zeros((0, self.embedding_size), dtype=np.float32)
         with torch.inference_mode():
@@ -292,8 +264,7 @@ class Predictor:
             batch_size: clips per forward pass.
 
         The voice activity detector is not asked: a clip without speech still gets its
-        embedding (:meth:`has_speech` tells which clips hold speech; ``sertk embed``
-        writes it as the ``speech`` column).
+        embedding (:meth:`has_speech` tells; ``sertk embed`` writes its ``speech`` column).
 
         Returns:
             (N, D) float32, D = :attr:`embedding_size`. With ``padding="batch"`` a clip's
@@ -322,13 +293,9 @@ class Predictor:
 
     def load_clip(self, item: np.ndarray | str | Path, sample_rate=None,
                   name: str | None = None) -> np.ndarray:
-        """A path or an array as the model's prepared (samples,) clip (its first
-        ``max_seconds`` for a file), checked to hold one analysis window.
-
-        Raises:
-            AudioError: unusable audio, naming the path (or ``name`` for an array).
-            ValueError: an array without ``sample_rate``.
-        """
+        """A path or an array as the model's prepared (samples,) clip (its first ``max_seconds``
+        for a file), checked to hold one analysis window: else ``AudioError`` naming the path
+        (or ``name`` for an array); ``ValueError`` for an array without ``sample_rate``."""
         if isinstance(item, (str, Path)):
             wave, _ = read_head(item, self.feature_config.max_seconds, self.sample_rate)
             return self.check_length(wave, item)
@@ -347,18 +314,14 @@ class Predictor:
         speech = [i for i, wave in enumerate(waves) if self.has_speech(wave)]
         out = [Prediction.no_speech()] * len(waves)
         if speech:
-            for i, prediction in zip(speech, self._predictions(
-                    *self.outputs([waves[i] for i in speech]))):
-                out[i] = prediction
+            probs, ratings = self.outputs([waves[i] for i in speech])
+            for n, i in enumerate(speech):
+                out[i] = self.prediction(probs[n], None if ratings is None else ratings[n])
         return out
 
     def predict_file(self, path: str | Path) -> Prediction:
-        """Predict one file.
-
-        Raises:
-            AudioError: it cannot be read, or is shorter than one analysis window.
-            ModelOutputError: the model's output is not finite.
-        """
+        """Predict one file: ``AudioError`` if it cannot be read or is shorter than one analysis
+        window, ``ModelOutputError`` if the model's output is not finite."""
         return self._predict_waves([self.load_clip(path)])[0]
 
     @property
@@ -369,34 +332,25 @@ class Predictor:
     def fit_speaker(self, recordings, sample_rate: int | None = None) -> None:
         """Use the log-mel statistics of one speaker's ``recordings`` (paths or arrays at
         ``sample_rate``) from now on: what a model trained with ``normalisation="speaker"``
-        needs (:mod:`sertk.infer.speaker`). Files that cannot be read are left out.
-
-        Raises:
-            ValueError: no usable recording.
-        """
+        needs (:func:`sertk.infer.speaker.speaker_stats`, which says what it raises)."""
         from sertk.infer.speaker import fit_speaker
 
         fit_speaker(self, recordings, sample_rate)
 
-    def readable_paths(self, paths: Sequence[str]) -> list[str]:
+    def readable_paths(self, paths: Sequence[str | Path]) -> list[str | Path]:
         """The ``paths`` this predictor can read (at least one analysis window each)."""
         usable = []
         for path in paths:
             try:
-                self.check_length(read_head(path, self.feature_config.max_seconds,
-                                            self.sample_rate)[0], path)
+                self.load_clip(path)
             except Exception:  # the file's own row will say why
                 continue
             usable.append(path)
         return usable
 
-    def predict_files(
-        self,
-        paths: Iterable[str | Path],
-        batch_size: int | None = None,
-        progress: bool = False,
-        options: PredictOptions | None = None,
-    ) -> list[FileResult]:
+    def predict_files(self, paths: Iterable[str | Path], batch_size: int | None = None,
+                      progress: bool = False,
+                      options: PredictOptions | None = None) -> list[FileResult]:
         """Predict many files, in batches; never raises for a bad file.
 
         Returns:
@@ -415,9 +369,8 @@ class Predictor:
             self.fit_speaker(usable)
         results: list[FileResult | None] = [None] * len(paths)
         pending: list[tuple[int, np.ndarray, float]] = []
-        bar = tqdm(paths, desc="predict", unit="file", file=sys.stderr,
-                   disable=None if progress else True)
-        for index, path in enumerate(bar):
+        for index, path in enumerate(tqdm(paths, desc="predict", unit="file", file=sys.stderr,
+                                          disable=None if progress else True)):
             try:
                 wave, info = read_head(path, self.feature_config.max_seconds, self.sample_rate,
                                        max_file_seconds=options.max_file_seconds)
@@ -432,7 +385,6 @@ class Predictor:
             if len(pending) >= batch_size:
                 self._flush(pending, paths, results)
                 pending = []
-        bar.close()
         self._flush(pending, paths, results)
         return results  # type: ignore[return-value]
 
@@ -441,10 +393,8 @@ class Predictor:
                      progress: bool = False, **options):
         """Emotion over time of a file or an in-memory recording (an array in a layout of
         :mod:`sertk.infer.layout` with its ``sample_rate``): see
-        :func:`sertk.infer.longform.predict_long`.
-
-        ``options`` are further :class:`~sertk.infer.longform.SegmentOptions` fields.
-        """
+        :func:`sertk.infer.longform.predict_long`; ``options`` are further
+        :class:`~sertk.infer.longform.SegmentOptions` fields."""
         from sertk.infer.longform import SegmentOptions, predict_long
 
         return predict_long(self, audio, SegmentOptions(segment, hop, **options),
@@ -497,16 +447,10 @@ class Predictor:
                 results[index] = FileResult(paths[index], prediction, duration=duration)
 
     def prediction(self, probs: np.ndarray, ratings: np.ndarray | None = None) -> Prediction:
-        """The prediction of one (n_classes,) probability row: its top label, or
-        ``uncertain`` below :attr:`min_confidence`; with the (D,) ``ratings`` of a model
-        with dimensions."""
+        """The prediction of one (n_classes,) probability row: its top label, or ``uncertain``
+        below :attr:`min_confidence`; with the (D,) ``ratings`` of a model with dimensions."""
         return Prediction.from_probabilities(self.labels, probs, self.dimensions,
                                              ratings).abstaining(self.min_confidence)
-
-    def _predictions(self, probs: np.ndarray, ratings: np.ndarray | None = None
-                     ) -> list[Prediction]:
-        return [self.prediction(row, None if ratings is None else ratings[n])
-                for n, row in enumerate(probs)]
 
     def __repr__(self) -> str:
         dims = f", dimensions={list(self.dimensions)}" if self.dimensions else ""

@@ -108,11 +108,9 @@ def check_top_k(k) -> None:
 
 @dataclass(frozen=True)
 class FileResult:
-    """One row of a batch job: a prediction, or the reason the file has none.
-
-    ``duration`` is the file's length in seconds from its header (None if unreadable);
-    only its first ``max_seconds`` were used.
-    """
+    """One row of a batch job: a prediction, or the reason the file has none. ``duration`` is
+    the file's length in seconds from its header (None if unreadable); only its first
+    ``max_seconds`` were used."""
 
     path: str
     prediction: Prediction | None = None

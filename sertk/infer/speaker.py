@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sertk.audio import read_head
 from sertk.features import feature_stats
 
 
@@ -33,17 +32,13 @@ def speaker_stats(predictor, recordings: Sequence[str | Path | np.ndarray],
     """
     if not len(recordings):
         raise ValueError("speaker statistics need at least one recording of the speaker")
-    cfg = predictor.feature_config
+    max_samples = predictor.feature_config.max_samples
     feats = []
     for item in recordings:
-        if isinstance(item, (str, Path)):
-            wave, _ = read_head(item, cfg.max_seconds, predictor.sample_rate)
-            wave = predictor.check_length(wave, item)
-        else:
-            if sample_rate is None:
-                raise ValueError("sample_rate is required for arrays")
-            wave = predictor.prepare(item, sample_rate)
-        wave = torch.from_numpy(np.ascontiguousarray(wave[: cfg.max_samples]))[None]
+        if sample_rate is None and not isinstance(item, (str, Path)):
+            raise ValueError("sample_rate is required for arrays")
+        wave = predictor.load_clip(item, sample_rate)
+        wave = torch.from_numpy(np.ascontiguousarray(wave[:max_samples]))[None]
         with torch.inference_mode():
             logmel, frames = predictor.frontend.logmel(wave.to(predictor.device))
         feats.append(logmel[0, :, : int(frames[0])].cpu().numpy())

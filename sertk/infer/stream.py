@@ -19,25 +19,19 @@ from sertk.audio import SAMPLE_RATE, AudioError, checked_info, mono_blocks
 BLOCK_SECONDS = 10.0  # source audio decoded per read when streaming
 
 
-def stream_audio(
-    path: str | Path,
-    sample_rate: int = SAMPLE_RATE,
-    *,
-    block_seconds: float = BLOCK_SECONDS,
-) -> Iterator[np.ndarray]:
-    """Yield ``path`` as consecutive mono float32 blocks at ``sample_rate``.
+def stream_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, *,
+                 block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Yield ``path`` as consecutive (samples,) mono float32 blocks at ``sample_rate``;
+    concatenated they are the whole recording.
 
-    Each source block (``block_seconds`` long) is mixed to mono and pushed through
-    a streaming soxr resampler; blocks may differ in length and the last flushes the
-    resampler. At most two source blocks are held in memory.
-
-    Yields:
-        (samples,) float32 arrays; concatenated they are the whole recording.
+    Each source block (``block_seconds`` long) is mixed to mono and pushed through a
+    streaming soxr resampler (the last block flushes it); blocks may differ in length.
+    At most two source blocks are held in memory.
 
     Raises:
         AudioError: as :func:`read_head`, or a block that cannot be decoded or holds
-            NaN/Inf (the message gives the time) or implausibly large samples; a truncated file is reported
-            after its last block.
+            NaN/Inf (the message gives the time) or implausibly large samples; a
+            truncated file is reported after its last block.
     """
     info = checked_info(path)
     resampler = None
@@ -62,5 +56,3 @@ def _resampled(mono: np.ndarray, resampler, *, last: bool) -> Iterator[np.ndarra
     out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
     if out.size:
         yield np.ascontiguousarray(out, dtype=np.float32)
-
-

@@ -1,15 +1,14 @@
 """Emotion over time: window predictions and speech regions -> a timeline of segments.
 
-Sliding windows overlap (``hop < segment``) or leave gaps, so the timeline first
-gives every moment to one window: the boundary between two consecutive windows is
-the midpoint between their centres, the first window owns time from its start and
-the last one up to its end. Time outside the speech regions of a voice activity
-detector is ``no-speech`` (exact to the detector's 32 ms frames, not to the hop);
-inside them the owning window's label holds. Consecutive pieces with the same label
-merge into one :class:`Segment`, whose probabilities are the duration-weighted mean
-of its windows'. Time that no window analysed (between windows when ``hop > segment``, or
-between speech segments) is ``no-speech`` where the detector found none, and is
-otherwise left out of the timeline (segments then have gaps).
+Sliding windows overlap (``hop < segment``) or leave gaps, so the timeline first gives every
+moment to one window: the boundary between two consecutive windows is the midpoint between their
+centres, the first window owns time from its start and the last one up to its end. Time outside
+the speech regions of a voice activity detector is ``no-speech`` (exact to the detector's 32 ms
+frames, not to the hop); inside them the owning window's label holds. Consecutive pieces with
+the same label merge into one :class:`Segment`, whose probabilities are the duration-weighted
+mean of its windows'. Time that no window analysed (between windows when ``hop > segment``, or
+between speech segments) is ``no-speech`` where the detector found none, and is otherwise left
+out of the timeline (segments then have gaps).
 
 Optional smoothing, both off by default:
 
@@ -186,8 +185,8 @@ def _join(a: Segment, b: Segment) -> Segment:
     if a.probabilities is None or b.probabilities is None:
         probs = a.probabilities if b.probabilities is None else b.probabilities
     else:
-        probs = (a.probabilities * a.duration + b.probabilities * b.duration) / (a.duration
-                                                                                 + b.duration)
+        total = a.duration + b.duration
+        probs = (a.probabilities * a.duration + b.probabilities * b.duration) / total
     return Segment(a.start, b.end, a.label, probs)
 
 
@@ -204,9 +203,8 @@ def _mode_filter(labels: list[str], width: int) -> list[str]:
             out.append(own)
             continue
         counts = Counter(near)
-        top = max(counts.values())
-        out.append(own if counts[own] == top else
-                   next(label for label, n in counts.most_common() if n == top))
+        best, top = counts.most_common(1)[0]  # the first of the most frequent
+        out.append(own if counts[own] == top else best)
     return out
 
 

@@ -20,15 +20,13 @@ audio or multipart, 422 a bad query option or audio that cannot be used (the rea
 ``sertk predict`` gives), 503 with ``Retry-After`` when every inference slot is taken,
 504 inference past the timeout, 500 the model failed.
 
-A request takes an inference slot (:class:`~sertk.serve.pool.InferencePool`) before
-its body is read, so uploads on disk are bounded too: at most ``pool`` files of at
-most ``max_upload_bytes``, each in its own private folder, removed when the request's
-work ends.
+A request takes an inference slot (:class:`~sertk.serve.pool.InferencePool`) before its body is
+read, so uploads on disk are bounded too: at most ``pool`` files of at most
+``max_upload_bytes``, each in its own private folder, removed when the request's work ends.
 """
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -165,11 +163,10 @@ def _infer(predictor, path: Path, filename: str, values: dict, options: ServeOpt
         windows = segment_options(values, info.duration, cfg.max_seconds)
         if windows is not None:
             windows.samples(cfg)
-        view = deadline_predictor(predictor, deadline)
-        if values.get("no_vad") or "min_confidence" in values:
-            view = copy.copy(view)
-            view.vad = None if values.get("no_vad") else view.vad
-            view.min_confidence = values.get("min_confidence", view.min_confidence)
+        view = deadline_predictor(predictor, deadline)  # a copy: this request's options
+        if values.get("no_vad"):
+            view.vad = None
+        view.min_confidence = values.get("min_confidence", view.min_confidence)
         if windows is None:
             result = FileResult(filename, view.predict_file(path), duration=info.duration)
         else:
@@ -207,12 +204,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestFailed)
-    async def failed(_, exc: RequestFailed):
-        return error(exc.status, exc.message, exc.headers)
-
     @app.exception_handler(UploadError)
-    async def upload(_, exc: UploadError):
-        return error(exc.status, exc.message)
+    async def failed(_, exc: RequestFailed | UploadError):
+        return error(exc.status, exc.message, getattr(exc, "headers", None))
 
     @app.exception_handler(StarletteHTTPException)
     async def http(_, exc: StarletteHTTPException):

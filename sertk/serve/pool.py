@@ -1,15 +1,13 @@
 """A bounded pool of inference threads: full means "try again later", never a queue.
 
-``slots`` inferences run at once, each in a thread of its own (the event loop keeps
-answering /health and refusing requests meanwhile; torch releases the GIL while it
-computes). A request that finds every slot taken is refused at once
-(:class:`PoolFull`, answered 503 with ``Retry-After``): there is no waiting line
-whose length a burst of clients could grow.
+``slots`` inferences run at once, each in a thread of its own (the event loop keeps answering
+/health and refusing requests meanwhile; torch releases the GIL while it computes). A request
+that finds every slot taken is refused at once (:class:`PoolFull`, answered 503 with
+``Retry-After``): there is no waiting line whose length a burst of clients could grow.
 
-A request that runs past its deadline is answered 504 at the deadline; its thread
-keeps the slot until it has actually stopped, so the pool's bound holds, and
-:func:`deadline_predictor` makes it stop at the next model call (each batch of
-windows checks the deadline).
+A request that runs past its deadline is answered 504 at the deadline; its thread keeps the slot
+until it has actually stopped, so the pool's bound holds, and :func:`deadline_predictor` makes
+it stop at the next model call (each batch of windows checks the deadline).
 """
 from __future__ import annotations
 
@@ -50,12 +48,9 @@ class InferencePool:
         self._free.release()
 
     async def run(self, fn: Callable[[], T], timeout: float) -> T:
-        """Run ``fn()`` in a pool thread on a slot taken with :meth:`acquire`; the slot
-        is given back when ``fn`` returns, even after the caller stopped waiting.
-
-        Raises:
-            asyncio.TimeoutError: ``fn`` took longer than ``timeout`` seconds.
-        """
+        """Run ``fn()`` in a pool thread on a slot taken with :meth:`acquire`; the slot is given
+        back when ``fn`` returns, even after the caller stopped waiting (which it does, with
+        ``asyncio.TimeoutError``, after ``timeout`` seconds)."""
         try:
             future = self._executor.submit(fn)
         except BaseException:

@@ -47,11 +47,8 @@ class QueryError(ValueError):
 
 
 def parse_query(items: Iterable[tuple[str, str]]) -> dict:
-    """Query ``(name, value)`` pairs -> typed option values (absent ones left out).
-
-    Raises:
-        QueryError: an unknown or repeated name, or a value of the wrong type.
-    """
+    """Query ``(name, value)`` pairs -> typed option values (absent ones left out);
+    :class:`QueryError` for an unknown or repeated name, or a value of the wrong type."""
     values: dict = {}
     for name, text in items:
         if name not in OPTIONS:
@@ -86,13 +83,10 @@ def _convert(name: str, text: str):
 
 def segment_options(values: dict, duration: float | None,
                     max_seconds: float) -> SegmentOptions | None:
-    """The window options for ``values`` (from :func:`parse_query`) on audio of
-    ``duration`` seconds; None means one utterance (the first ``max_seconds``).
-
-    Raises:
-        QueryError: a combination ``sertk predict`` refuses (``hop`` without ``segment``,
-            ``vad`` with ``no_vad``, ...), or a bad smoothing option.
-    """
+    """The window options for ``values`` (from :func:`parse_query`) on audio of ``duration``
+    seconds; None means one utterance (the first ``max_seconds``). :class:`QueryError` for a
+    combination ``sertk predict`` refuses (``hop`` without ``segment``, ``vad`` with
+    ``no_vad``, ...) or a bad smoothing option."""
     segment = values.get("segment")
     if (segment is None and not values.get("vad") and duration is not None
             and duration > max_seconds and "hop" not in values and "min_last" not in values):

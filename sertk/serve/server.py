@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import os
 
+import torch
+
+from sertk.infer import load_model
+from sertk.serve.app import create_app
 from sertk.serve.options import ENV_VAR, ServeOptions
 
 
 def load_predictor(options: ServeOptions):
     """The predictor ``options`` name (a checkpoint or bundled model), on its device,
     with ``options.threads`` torch threads per process."""
-    import torch
-
-    from sertk.infer import load_model
-
     torch.set_num_threads(options.threads)
     return load_model(options.model, device=options.device, vad=options.vad)
 
@@ -20,8 +20,6 @@ def load_predictor(options: ServeOptions):
 def app_from_environment():
     """The application for one uvicorn worker (``sertk serve --workers N``): settings
     from :data:`sertk.serve.options.ENV_VAR`, the model loaded in this process."""
-    from sertk.serve.app import create_app
-
     options = ServeOptions.from_environment()
     return create_app(load_predictor(options), options)
 
@@ -34,8 +32,6 @@ def serve(options: ServeOptions, log_level: str = "info") -> None:
     common = dict(host=options.host, port=options.port, log_level=log_level,
                   timeout_graceful_shutdown=5)
     if options.workers == 1:
-        from sertk.serve.app import create_app
-
         uvicorn.run(create_app(load_predictor(options), options), **common)
         return
     os.environ[ENV_VAR] = options.to_environment()

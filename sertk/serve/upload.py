@@ -1,17 +1,16 @@
 """Receiving audio uploads: streamed into a private folder, the size limit counted as it comes.
 
-A request carries its audio either as the ``file`` field of a ``multipart/form-data``
-body or as the raw body with ``Content-Type: audio/*`` (or
-``application/octet-stream``). Either way the bytes are written, chunk by chunk, to
-one file inside a folder made by :func:`tempfile.mkdtemp` (mode 0700, readable by
-this user only); nothing else touches the disk (Starlette's form parser would spool
-to the system temp folder, so multipart bodies are parsed here with python-multipart's
-streaming parser).
+A request carries its audio either as the ``file`` field of a ``multipart/form-data`` body or as
+the raw body with ``Content-Type: audio/*`` (or ``application/octet-stream``). Either way the
+bytes are written, chunk by chunk, to one file inside a folder made by :func:`tempfile.mkdtemp`
+(mode 0700, readable by this user only); nothing else touches the disk (Starlette's form parser
+would spool to the system temp folder, so multipart bodies are parsed here with
+python-multipart's streaming parser).
 
 The upload limit is enforced twice: a declared ``Content-Length`` over the limit is
 refused before a byte of the body is read, and the bytes actually received are
 counted, so a chunked body or a lying header is cut off as soon as it passes the
-limit. The caller removes the folder (:class:`UploadFolder` is a context manager).
+limit. The caller removes the folder (:meth:`UploadFolder.remove`).
 """
 from __future__ import annotations
 
@@ -47,15 +46,13 @@ class UploadError(Exception):
 
 
 def too_large(limit: int) -> UploadError:
-    return UploadError(413, f"upload larger than the server's limit of {_megabytes(limit)}")
+    return UploadError(413, f"upload larger than the server's limit of {limit / 1e6:g} MB "
+                            f"({limit} bytes)")
 
 
 def check_declared_length(content_length: str | None, limit: int) -> None:
-    """Refuse a body whose ``Content-Length`` header is over ``limit`` bytes (or not a number).
-
-    Raises:
-        UploadError: 413 over the limit, 400 for a malformed header.
-    """
+    """Refuse a body whose ``Content-Length`` header is over ``limit`` bytes (``UploadError``
+    413) or not a number (400)."""
     if content_length is None:
         return
     try:
@@ -68,16 +65,10 @@ def check_declared_length(content_length: str | None, limit: int) -> None:
 
 
 class UploadFolder:
-    """A private folder (0700) for one request's upload, removed on exit whatever happened."""
+    """A private folder (0700) for one request's upload; the caller removes it."""
 
     def __init__(self):
         self.path = Path(tempfile.mkdtemp(prefix="sertk-serve-"))  # mkdtemp: mode 0700
-
-    def __enter__(self) -> "UploadFolder":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -209,9 +200,8 @@ class _Parts:
 
     def _end(self) -> None:
         if self._out is not None:
-            self._out.close()
             self.upload = Upload(Path(self._out.name), self._name, self._size)
-            self._out = None
+            self.close()
 
     def close(self) -> None:
         if self._out is not None:
@@ -232,7 +222,3 @@ def safe_filename(name: str) -> str:
     suffix = re.sub(r"[^A-Za-z0-9]", "", suffix)[:8]
     stem = re.sub(r"[^\w\- .()]", "_", stem)[:100] or "upload"
     return f"{stem}.{suffix}" if suffix else stem
-
-
-def _megabytes(limit: int) -> str:
-    return f"{limit / 1e6:g} MB ({limit} bytes)"

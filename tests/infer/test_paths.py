@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from sertk.infer import paths
-from sertk.infer.paths import collect_audio_paths, expand_input, list_input, list_inputs
+from sertk.infer.paths import collect_audio_paths, list_input, list_inputs
 
 
 def test_folders_are_searched_recursively_for_audio_sorted(tmp_path):
@@ -14,7 +14,7 @@ def test_folders_are_searched_recursively_for_audio_sorted(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "folder.wav").mkdir()
     (tmp_path / "sub" / "gone.wav").symlink_to(tmp_path / "deleted.wav")
-    found = [p.relative_to(tmp_path).as_posix() for p in expand_input(tmp_path)]
+    found = [p.relative_to(tmp_path).as_posix() for p in list_input(tmp_path).paths]
     assert found == ["a.FLAC", "b.wav", "sub/c.ogg", "sub/deeper/d.mp3", "sub/gone.wav"]
 
 
