@@ -1,9 +1,9 @@
 """Safe extraction of untrusted corpus archives (.zip, .tar, .tar.gz/.bz2/.xz).
 
-A downloaded archive is untrusted input. ``zipfile.extractall`` and ``tarfile.extractall``
-(without Python 3.12's ``filter="data"``, which every tar member here must also pass) will follow ``..`` names, absolute paths and links
-out of the target, create device files, and unpack zip bombs until the disk is full. Here
-every member is checked before anything is written:
+A downloaded archive is untrusted input: ``zipfile.extractall`` and ``tarfile.extractall``
+(without Python 3.12's ``filter="data"``, which every tar member here must pass as well)
+follow ``..`` names, absolute paths and links out of the target, create device files and
+unpack zip bombs until the disk is full. So every member is checked before anything is written:
 
 - its name is relative, with no ``..`` component and no drive letter;
 - it is a regular file or a directory: symlinks and hard links are refused outright (a
@@ -13,10 +13,9 @@ every member is checked before anything is written:
   get past the limit.
 
 The limits are checked while the index is read, so time and memory before a refusal are
-bounded by the limit, not by what the archive holds: a tar's headers are read one at a
-time and reading stops at member ``max_members + 1``; a zip's central directory (which
-``zipfile`` would load whole) is first walked entry by entry from the file, without
-building anything, and counted the same way.
+bounded by the limit, not by the archive: a tar's headers are read one at a time up to member
+``max_members + 1``; a zip's central directory (which ``zipfile`` loads whole) is first
+walked entry by entry, building nothing, and counted the same way.
 
 Files are created with exclusive-create (never overwriting or following anything already
 there) and the archive's permission bits are ignored. Extraction goes into a fresh
@@ -182,18 +181,17 @@ def _within_limits(members: Iterator[_Member], max_bytes: int, max_members: int
         yield m
 
 
-_ZIP_CENTRAL_ENTRY = struct.Struct("<4s24xHHH12x")  # 46 bytes: signature, ..., name,
-# extra field and comment lengths, ...
+# 46 bytes: signature, ..., name, extra field and comment lengths, ...
+_ZIP_CENTRAL_ENTRY = struct.Struct("<4s24xHHH12x")
 _ZIP_CENTRAL_SIGNATURE = b"PK\x01\x02"
 
 
 def _check_zip_entry_count(archive: Path, max_members: int) -> None:
     """Walk a zip's central directory entry by entry; refuse past ``max_members`` entries.
 
-    ``zipfile.ZipFile`` reads the whole directory and builds an object per entry when it
-    opens a file; this reads 46 bytes per entry and keeps nothing. The count the end
-    record declares is not trusted (the directory is walked whatever it says), but a
-    declared count over the limit is refused at once.
+    ``zipfile.ZipFile`` builds an object per entry of the whole directory; this reads 46 bytes
+    per entry and keeps nothing. The end record's count is not trusted (the directory is
+    walked whatever it says), but a declared count over the limit is refused at once.
     """
     with open(archive, "rb") as fh:
         end = zipfile._EndRecData(fh)  # the end record (zip64 aware), as ZipFile reads it

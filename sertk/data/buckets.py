@@ -1,10 +1,10 @@
 """Length-bucketed batches: clips of similar length together, so little of a batch is padding.
 
-With ``padding="batch"`` a batch is padded to its longest clip; on a corpus whose durations
-vary (IEMOCAP: under 1 s to over 4 s) a random batch is mostly padding for its short clips.
+With ``padding="batch"`` a batch is padded to its longest clip; where durations vary
+(IEMOCAP: under 1 s to over 4 s) a random batch is mostly padding for its short clips.
 :class:`BucketSampler` sorts the epoch's clips by length (ties in a random order), cuts the
-sorted list into *global batches* of ``batch_size * num_replicas`` neighbours, shuffles the
-order of the global batches, and gives rank ``r`` the items ``r, r + R, ...`` of each. So:
+sorted list into *global batches* of ``batch_size * num_replicas`` neighbours, shuffles
+their order, and gives rank ``r`` the items ``r, r + R, ...`` of each. So:
 
 - every batch holds clips of neighbouring lengths (the shortest and longest of a batch are at
   most ``batch_size * num_replicas - 1`` places apart in the sorted order);
@@ -12,9 +12,9 @@ order of the global batches, and gives rank ``r`` the items ``r, r + R, ...`` of
 - ranks get disjoint, equal shares (padded by wrapping, like ``DistributedSampler``) and the
   same number of batches, each holding the same lengths range.
 
-The sampler yields a flat index order to be cut by the ``DataLoader`` into batches of
-``batch_size`` (``drop_last=False``): the full batches first, the one short batch (the
-remainder) last, so the cut falls on bucket boundaries.
+The ``DataLoader`` cuts the flat index order into batches of ``batch_size``
+(``drop_last=False``); the one short batch (the remainder) comes last, so the cuts fall on
+bucket boundaries.
 """
 from __future__ import annotations
 
@@ -29,13 +29,10 @@ from sertk.data.dataset import epoch_generator, wrap_to
 class BucketSampler(Sampler[int]):
     """Indices in batches of similar length, shuffled between batches; DDP-sharded.
 
-    Args:
-        lengths: (N,) frames of every clip of the dataset.
-        batch_size: the DataLoader's batch size (per process).
-        seed: with the epoch (:meth:`set_epoch`), the only source of the order.
-        num_replicas, rank: DDP world size and this process's rank.
-
-    ``len(sampler)`` is this rank's share, ``ceil(N / num_replicas)``.
+    ``lengths``: (N,) frames of every clip; ``batch_size``: the DataLoader's (per process);
+    ``seed`` and the epoch (:meth:`set_epoch`) are the only source of the order;
+    ``num_replicas``, ``rank``: DDP world size and this process's rank. ``len(sampler)`` is
+    this rank's share, ``ceil(N / num_replicas)``.
     """
 
     def __init__(self, lengths: Sequence[int] | torch.Tensor, batch_size: int, *, seed: int = 0,

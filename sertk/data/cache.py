@@ -10,13 +10,12 @@ Layout (one small ``.npy`` per file, so writers never contend and a bad entry co
     <root>/<config key>/config.json          the front-end numbers, for people
     <root>/<config key>/<k[:2]>/<k>.npy      float16 (n_mels, frames), never pickled
 
-``config key`` hashes the front-end numbers (``FeatureConfig.to_dict()`` as sorted JSON,
-without ``padding``, which does not change the cached values) and ``FORMAT_VERSION``;
-``k`` hashes the file's identity: resolved path, size and mtime_ns, plus its SHA-256 when
-``content_hash=True``. A changed config or file therefore gets a new key and is recomputed,
-never silently reused. Unreadable or malformed entries are recomputed and overwritten.
-Writes go to a temporary file and ``os.replace`` into place, so concurrent builders and
-interrupted runs never leave a half-written entry.
+``config key`` hashes ``FORMAT_VERSION`` and the front-end numbers that change the cached
+values (:func:`config_key`); ``k`` hashes the file's identity: resolved path, size and
+mtime_ns, plus its SHA-256 when ``content_hash=True``. A changed config or file therefore
+gets a new key and is recomputed, never silently reused; unreadable or malformed entries are
+recomputed and overwritten. Writes go to a temporary file and ``os.replace`` into place, so
+concurrent builders and interrupted runs never leave a half-written entry.
 
 Example:
     >>> cache = FeatureCache("/tmp/feats")                      # doctest: +SKIP
@@ -35,7 +34,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -83,6 +82,24 @@ class BuildReport:
         if self.failures:
             raise FeatureCacheError(self.failures)
 
+    def to_compute(self, paths: Iterable[str], key_of: Callable[[str], Any],
+                   is_stored: Callable[[Any], bool]) -> dict:
+        """``{key: path}`` of the ``paths`` whose key is not stored yet (a key listed twice
+        is computed once); the others count as reused, and a path ``key_of`` refuses with an
+        :class:`~sertk.audio.AudioError` as a failure."""
+        pending = {}
+        for path in paths:
+            try:
+                key = key_of(path)
+            except AudioError as err:
+                self.failures.append((path, err.reason))
+                continue
+            if key in pending or is_stored(key):
+                self.reused += 1
+            else:
+                pending[key] = path
+        return pending
+
 
 def default_cache_root() -> Path:
     """``$SERTK_CACHE`` if set, else ``~/.cache/sertk/features``."""
@@ -99,11 +116,8 @@ def config_key(config: FeatureConfig) -> str:
 
 
 def file_key(path: str | os.PathLike, *, content_hash: bool = False) -> str:
-    """Hex digest of a file's identity: resolved path, size, mtime_ns (and content).
-
-    Raises:
-        AudioError: the file is missing or not a regular file.
-    """
+    """Hex digest of a file's identity: resolved path, size, mtime_ns (and content);
+    :class:`~sertk.audio.AudioError` if it is missing or not a regular file."""
     path = Path(path)
     try:
         resolved = path.resolve()
@@ -126,11 +140,9 @@ def load_clip(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
 
 
 def logmel_batch(waves: Sequence[np.ndarray], logmel: LogMel) -> list[np.ndarray]:
-    """Unpadded log-mels of each (samples,) wave: a list of float32 (n_mels, frames).
-
-    The waves are zero-padded into one batch; centred framing makes each one's valid
-    frames identical to computing it alone.
-    """
+    """Unpadded log-mels of each (samples,) wave: a list of float32 (n_mels, frames). The
+    waves are zero-padded into one batch; centred framing makes each one's valid frames
+    identical to computing it alone."""
     if not waves:
         return []
     width = max(len(w) for w in waves)
@@ -144,11 +156,8 @@ def logmel_batch(waves: Sequence[np.ndarray], logmel: LogMel) -> list[np.ndarray
 
 def compute_features(paths: Iterable[str | os.PathLike], config: FeatureConfig | None = None,
                      *, batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
-    """Log-mels of each file without any cache: float32 (n_mels, frames) per path.
-
-    Raises:
-        AudioError: for the first file that cannot be used.
-    """
+    """Log-mels of each file without any cache: float32 (n_mels, frames) per path;
+    :class:`~sertk.audio.AudioError` for the first file that cannot be used."""
     config = config or FeatureConfig()
     logmel = LogMel(config)
     paths = list(paths)
@@ -187,11 +196,8 @@ class FeatureCache:
         return self._read(self.entry_path(source))
 
     def get(self, source: Source) -> np.ndarray:
-        """Float32 (n_mels, frames) for ``source``, computed and stored on a miss.
-
-        Raises:
-            AudioError: the file is missing or not usable audio.
-        """
+        """Float32 (n_mels, frames) for ``source``, computed and stored on a miss;
+        :class:`~sertk.audio.AudioError` if the file is missing or not usable audio."""
         entry = self.entry_path(source)
         feats = self._read(entry)
         if feats is None:
@@ -208,26 +214,13 @@ class FeatureCache:
 
     def build(self, sources: Iterable[Source], *, num_workers: int = 1, progress: bool = True,
               batch_size: int = BATCH_SIZE) -> BuildReport:
-        """Make sure every source is cached; carry on past bad files.
-
-        Returns:
-            A :class:`BuildReport`; its ``failures`` name each file that could not be
-            used and why (call ``report.raise_for_failures()`` to make them fatal).
-        """
-        sources = list(sources)
-        report = BuildReport(total=len(sources))
-        pending: dict[Path, str] = {}  # entry -> audio path; duplicates computed once
-        for source in sources:
-            path = str(_path_of(source))
-            try:
-                entry = self.entry_path(path)
-            except AudioError as err:
-                report.failures.append((path, err.reason))
-                continue
-            if entry in pending or self._read(entry) is not None:
-                report.reused += 1
-            else:
-                pending[entry] = path
+        """Make sure every source is cached, carrying on past bad files: the report's
+        ``failures`` name each file that could not be used and why
+        (``report.raise_for_failures()`` makes them fatal)."""
+        paths = [str(_path_of(source)) for source in sources]
+        report = BuildReport(total=len(paths))
+        pending = report.to_compute(paths, self.entry_path,
+                                    lambda entry: self._read(entry) is not None)
         self._write_config()
         jobs = list(pending.items())
         batches = [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]

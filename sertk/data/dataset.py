@@ -1,14 +1,13 @@
 """In-memory feature datasets, their padded batches, and an epoch-seeded sampler.
 
-Training never touches audio: log-mel features are computed once (by the feature cache),
-normalised once per fold with training-part statistics, and held in memory. A
-:class:`FeatureDataset` serves ``(features (n_mels, T_i), target)`` pairs; its ``collate``
-pads them into a :class:`Batch` as its :class:`~sertk.padding.Padding` mode says (to
-``max_frames`` with the feature value of digital silence, so the model sees exactly what
-zero-padded audio would give, or to the longest clip of the batch).
+Training never touches audio: log-mels are computed once (feature cache), normalised once per
+fold with training-part statistics, and held in memory. A :class:`FeatureDataset` serves
+``(features (n_mels, T_i), target)`` pairs; its ``collate`` pads them into a :class:`Batch`
+as its :class:`~sertk.padding.Padding` mode says (to ``max_frames`` with the feature value of
+digital silence, exactly what zero-padded audio would give, or to the batch's longest clip).
 
 :class:`EpochSampler` shuffles with a permutation that is a function of ``(seed, epoch)``
-only and shards it across DDP ranks, so an epoch can be replayed exactly after a resume
+only, sharded across DDP ranks, so an epoch replays exactly after a resume
 (:class:`~sertk.data.buckets.BucketSampler` does the same with batches of similar lengths).
 """
 from __future__ import annotations
@@ -37,7 +36,8 @@ class Batch(NamedTuple):
 
 
 class FeatureDataset(Dataset):
-    """Utterance features held in memory.
+    """Utterance features held in memory; ``dataset[i]`` is ``(features (n_mels, T), length,
+    target, i)``.
 
     Args:
         features: one (n_mels, T_i) tensor per utterance, already normalised; clips longer
@@ -47,8 +47,6 @@ class FeatureDataset(Dataset):
         max_frames: frames of a full-length clip (``FeatureConfig.max_frames``).
         pad_value: (n_mels,) value of a padded frame (normalised silence); zeros if None.
         ratings: (N, D) dimensional targets (already scaled), or None.
-
-    ``dataset[i]`` is ``(features (n_mels, T), length, target, i)``.
     """
 
     def __init__(self, features: Sequence[torch.Tensor], targets: Sequence[int], *,

@@ -6,32 +6,30 @@ downloadable: IEMOCAP needs a signed licence from USC, so it is never fetched.
 ``download_corpus("emodb", DIR)`` does, in order, and leaves DIR as it was on any failure:
 
 1. streams the archive over HTTP into a temporary file inside DIR (progress bar, size
-   limit, a short read against Content-Length is an error);
-2. computes its SHA-256 (returned, and printed by the CLI) and compares it with the pinned
-   digest if one is given (``sha256=`` / ``--sha256``); a mismatch stops before anything
-   is extracted;
+   limit; a short read against Content-Length is an error);
+2. computes its SHA-256 (returned, and printed by the CLI) and, if a digest is pinned
+   (``sha256=`` / ``--sha256``), stops on a mismatch before extracting anything;
 3. extracts it with :mod:`sertk.data.archive` (no member outside DIR, no links or devices,
    bounded unpacked size) into a temporary directory inside DIR;
 4. checks that it holds the expected audio files (EmoDB: 535 ``wav/*.wav``);
-5. renames the top-level entries into DIR (refusing to overwrite anything), so the corpus
-   appears whole or not at all. The temporary archive (``.sertk-download-*.part``) and
-   directory (``.sertk-extract-*``) are always removed: on success, on any error, on Ctrl-C
-   (SIGINT) and on SIGTERM (which, while a download runs in the main thread, becomes
+5. renames the top-level entries into DIR (overwriting nothing), so the corpus appears whole
+   or not at all. The temporary archive (``.sertk-download-*.part``) and directory
+   (``.sertk-extract-*``) are always removed: on success, on any error, on Ctrl-C (SIGINT)
+   and on SIGTERM (which, while a download runs in the main thread, becomes
    ``SystemExit(143)`` so that the clean-up runs; SIGKILL cannot be caught).
 
 A server cannot hold a download forever: ``timeout`` bounds the whole download (connect,
 headers and body; default one hour) and ``stall_timeout`` stops it when less than
-:data:`STALL_BYTES` arrive in that many seconds (default 60 s), so a server that trickles
-a byte now and then is given up on too. A watchdog thread enforces both by shutting the
+:data:`STALL_BYTES` arrive in that many seconds (default 60 s), so a server trickling a byte
+now and then is given up on too. A watchdog thread enforces both by shutting the
 connection's socket, which wakes a read blocked in the middle of a response.
 
-The canonical archive carries no published checksum, so none is pinned by default: the
-digest is printed on every download so that a user can pin it for the next one.
+The canonical archive has no published checksum, so none is pinned by default; the digest
+is printed on every download so that a user can pin it for the next one.
 
-Why not ``pooch``: it downloads and checks a hash, but has no whole-download deadline or
-stall timeout (a trickling server holds it forever), no member checks or size limits on
-extraction, and no clean-up on SIGTERM; those are the reasons this module exists, so
-adding pooch would be a second download path, not a replacement.
+Why not ``pooch``: it has no whole-download deadline or stall timeout (a trickling server
+holds it forever), no member checks or size limits on extraction and no clean-up on
+SIGTERM, the reasons this module exists; it would be a second download path.
 """
 from __future__ import annotations
 
@@ -115,16 +113,11 @@ def download_corpus(corpus: str | CorpusSpec, dest: str | os.PathLike, *, url: s
                     sha256: str | None = None, progress: bool = True,
                     timeout: float = TIMEOUT, stall_timeout: float = STALL_TIMEOUT
                     ) -> DownloadResult:
-    """Download, verify and safely unpack ``corpus`` into ``dest`` (see the module docstring).
-
-    Args:
-        corpus: a name in :data:`CORPORA` or a :class:`CorpusSpec`.
-        dest: the folder that will hold the corpus (created if missing).
-        url: fetch from here instead of the spec's URL (a mirror or a ``file://`` copy).
-        sha256: required SHA-256 of the archive (hex), overriding the spec's.
-        progress: show a progress bar on stderr.
-        timeout: seconds the whole download may take.
-        stall_timeout: give up when less than :data:`STALL_BYTES` arrive in this many seconds.
+    """Download, verify and safely unpack ``corpus`` (a name in :data:`CORPORA` or a
+    :class:`CorpusSpec`) into the folder ``dest`` (created if missing); see the module
+    docstring. ``url`` replaces the spec's (a mirror or a ``file://`` copy), ``sha256`` (hex)
+    the spec's required digest; ``progress`` draws a bar on stderr; ``timeout`` and
+    ``stall_timeout`` are in seconds.
 
     Raises:
         DownloadError: the fetch, checksum, archive or content check failed, or a time limit
@@ -224,8 +217,8 @@ class _Watchdog:
     """Ends a download that runs past ``timeout`` seconds or stalls for ``stall_timeout``.
 
     A thread checks both a few times per limit; when one passes it records why and shuts
-    every socket the download opened, which wakes a blocked read. The reader adds the bytes
-    it gets to :attr:`received` and calls :meth:`raise_if_expired`.
+    every socket the download opened, waking a blocked read. The reader adds the bytes it
+    gets to :attr:`received` and calls :meth:`raise_if_expired`.
     """
 
     def __init__(self, timeout: float, stall_timeout: float):

@@ -33,15 +33,8 @@ from sertk.data.manifest import Utterance
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish, is_hidden
 
 CORPUS = "emodb"
-EMOTIONS = {
-    "W": "anger",
-    "L": "boredom",
-    "E": "disgust",
-    "A": "fear",
-    "F": "happiness",
-    "T": "sadness",
-    "N": "neutral",
-}
+EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness",
+            "T": "sadness", "N": "neutral"}
 SPEAKER_GENDER = {
     "03": "M", "08": "F", "09": "F", "10": "M", "11": "M",
     "12": "M", "13": "F", "14": "F", "15": "M", "16": "F",
@@ -51,11 +44,9 @@ _NAME = re.compile(
 
 
 def prepare_emodb(root: str | Path, *, skip_bad: bool = False, decode: bool = True) -> PreparedCorpus:
-    """Read EmoDB under ``root`` (``root/wav/*.wav`` or ``root/*.wav``).
-
-    Returns:
-        the utterances sorted by id (the file stem, e.g. ``03a01Fa``), labels from
-        :data:`EMOTIONS`, ``speaker`` = ``session`` = ``SS``; see :class:`PreparedCorpus`.
+    """Read EmoDB under ``root`` (``root/wav/*.wav`` or ``root/*.wav``): the utterances sorted
+    by id (the file stem, e.g. ``03a01Fa``), labels from :data:`EMOTIONS`, ``speaker`` =
+    ``session`` = ``SS``.
 
     Raises:
         CorpusError: ``root`` is missing, holds no wav files, or (without ``skip_bad``)

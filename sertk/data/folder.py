@@ -39,19 +39,13 @@ from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped,
 from sertk.fileio import open_text
 
 CSV_COLUMNS = ("path", "label")
-CSV_OPTIONAL = ("id", "speaker", "session", "gender")
 
 log = logging.getLogger(__name__)
 
 
-def prepare_folder(
-    root: str | Path,
-    *,
-    labels: Iterable[str] | None = None,
-    corpus: str = "folder",
-    skip_bad: bool = False,
-    decode: bool = True,
-) -> PreparedCorpus:
+def prepare_folder(root: str | Path, *, labels: Iterable[str] | None = None,
+                   corpus: str = "folder", skip_bad: bool = False,
+                   decode: bool = True) -> PreparedCorpus:
     """Read ``root/<label>/**/*.<audio ext>``; see the module docstring.
 
     Raises:
@@ -83,14 +77,9 @@ def prepare_folder(
     return finish(corpus, candidates, bad, excluded, skip_bad=skip_bad, decode=decode)
 
 
-def prepare_csv(
-    csv_path: str | Path,
-    *,
-    labels: Iterable[str] | None = None,
-    corpus: str = "csv",
-    skip_bad: bool = False,
-    decode: bool = True,
-) -> PreparedCorpus:
+def prepare_csv(csv_path: str | Path, *, labels: Iterable[str] | None = None,
+                corpus: str = "csv", skip_bad: bool = False,
+                decode: bool = True) -> PreparedCorpus:
     """Read the files listed in ``csv_path``; see the module docstring.
 
     Raises:

@@ -56,23 +56,15 @@ _LINE = re.compile(  # [start - end] id label [v, a, d]
 _ID = re.compile(r"^Ses(?P<session>\d\d)[FM]_.+_(?P<gender>[FM])[^_]*$")
 
 
-def prepare_iemocap(
-    root: str | Path,
-    *,
-    labels: Mapping[str, str] = FOUR_CLASS,
-    sessions: Iterable[int] = SESSIONS,
-    skip_bad: bool = False,
-    decode: bool = True,
-) -> PreparedCorpus:
-    """Read IEMOCAP's labelled utterances under ``root``.
+def prepare_iemocap(root: str | Path, *, labels: Mapping[str, str] = FOUR_CLASS,
+                    sessions: Iterable[int] = SESSIONS, skip_bad: bool = False,
+                    decode: bool = True) -> PreparedCorpus:
+    """Read IEMOCAP's labelled utterances under ``root``, sorted by id.
 
     Args:
         labels: IEMOCAP label -> class name; utterances with other labels are counted in
             ``.excluded``. The default is the paper's 4-class set.
         sessions: session numbers to read.
-
-    Returns:
-        the utterances sorted by id; see :class:`PreparedCorpus`.
 
     Raises:
         CorpusError: a session folder is missing, or (without ``skip_bad``) a label line
@@ -106,12 +98,8 @@ def prepare_iemocap(
 
 def read_label_file(path: Path) -> list[tuple[str, str, str, str]]:
     """The utterance lines of one EmoEvaluation file as ``(file:line, id, label, vad)``,
-    ``vad`` the text inside the line's ``[V, A, D]`` brackets.
-
-    Header (``%``), evaluator (``C-E1:`` ...) and blank lines are skipped. A line that
-    starts with ``[`` but does not parse yields id and label ``""``, which
-    :func:`prepare_iemocap` reports as a bad line.
-    """
+    ``vad`` the text inside the line's ``[V, A, D]`` brackets; other lines are skipped. A line
+    that starts with ``[`` but does not parse yields id and label ``""`` (a bad line)."""
     rows = []
     text = read_text(path, encoding=ENCODING)
     for number, line in enumerate(text.splitlines(), start=1):

@@ -1,16 +1,15 @@
-"""Class labels as people type them: one normal form, and never two classes that only look different.
+"""Class labels as people type them: one normal form, never two classes that only look alike.
 
-Every reader of labels (manifests as CSV and JSON lines, ``prepare csv`` lists, folder
-names, allowed-label lists, the class list given to ``fit``) passes them through
-:func:`normalise_label`: surrounding whitespace is stripped and the text is put in Unicode
-NFC (so ``"anger "`` and ``"anger"``, or a composed and a decomposed ``"é"``, are one class).
-:class:`~sertk.data.manifest.Utterance` applies it itself, so no utterance holds another form.
+Every reader of labels (manifests, ``prepare csv`` lists, folder names, allowed-label lists,
+the class list given to ``fit``) passes them through :func:`normalise_label`: surrounding
+whitespace stripped, Unicode NFC (so ``"anger "`` and ``"anger"``, or a composed and a
+decomposed ``"é"``, are one class). :class:`~sertk.data.manifest.Utterance` applies it itself.
 
-Labels that still differ only by case, by the whitespace inside them or by a Unicode
-compatibility form (``"Anger"``/``"anger"``, ``"very  sad"``/``"very sad"``, a full-width
-``"ａ"``) are refused, naming where each spelling occurs: which one is meant is the user's
-call, and a silent guess would change the class list. Labels merged by normalisation are
-reported by :func:`check_label_spellings` as a notice, so that is not silent either.
+Labels that still differ only by case, inner whitespace or a Unicode compatibility form
+(``"Anger"``/``"anger"``, ``"very  sad"``/``"very sad"``, a full-width ``"ａ"``) are refused,
+naming where each spelling occurs: which one is meant is the user's call, and a silent guess
+would change the class list. :func:`check_label_spellings` reports labels merged by
+normalisation as a notice, so that is not silent either.
 
 Example:
     >>> normalise_label("  anger ")
@@ -42,14 +41,9 @@ def label_key(label: str) -> str:
 
 
 def check_label_spellings(labelled: Iterable[tuple[str, str]]) -> str | None:
-    """Check the labels of a corpus or manifest as written.
-
-    Args:
-        labelled: ``(where, label as written)`` pairs; ``where`` names the row or file.
-
-    Returns:
-        None, or a one-line notice when labels written differently were merged by
-        :func:`normalise_label` (``'anger ' -> 'anger' (file.csv:4)``).
+    """Check the labels of a corpus or manifest, ``(where, label as written)`` pairs
+    (``where`` names the row or file): None, or a one-line notice when labels written
+    differently were merged by :func:`normalise_label` (``'anger ' -> 'anger' (file.csv:4)``).
 
     Raises:
         LabelConflict: naming the spellings and where each occurs, when two normalised labels

@@ -1,9 +1,8 @@
 """Corpus manifests: one :class:`Utterance` record per audio file.
 
-Every corpus recipe (``iemocap``, ``emodb``, ``ravdess``, ``folder``) returns a
-list of utterances; training, splits and caches read nothing else. A manifest is
-saved as CSV (one row per utterance, header = field names) or JSON lines, by the
-file's extension.
+Every corpus recipe returns a list of utterances; training, splits and caches read nothing
+else. A manifest is saved as CSV (one row per utterance, header = field names) or JSON lines,
+by the file's extension.
 
 Reading a manifest (:func:`read_manifest`) checks what training would otherwise get wrong
 quietly: labels are normalised (:mod:`sertk.data.labels`; labels that differ only by case
@@ -11,10 +10,10 @@ or whitespace are refused), relative audio paths are resolved against the manife
 and two rows naming the same audio file (``a.wav`` and ``sub/../a.wav``, a symbolic or hard
 link) are refused, naming both rows, as are duplicate ids.
 
-Dimensional ratings are optional numeric columns, :data:`DIMENSIONS` (``arousal``,
-``valence``, ``dominance``, on the corpus's own scale, e.g. IEMOCAP's 1-5): a manifest may
-have some, all or none of them, and a row may leave a cell empty (no rating). A value that
-is not a finite number is refused, naming the row and the column.
+Dimensional ratings are optional numeric columns, :data:`DIMENSIONS` (on the corpus's own
+scale, e.g. IEMOCAP's 1-5): a manifest may have some, all or none of them, and a row may
+leave a cell empty (no rating). A value that is not a finite number is refused, naming the
+row and the column.
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from sertk.data.labels import LabelConflict, check_label_spellings, normalise_label
 from sertk.fileio import atomic_open, open_text
@@ -44,13 +43,10 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class Utterance:
-    """One labelled audio file.
-
-    ``speaker`` and ``session`` drive the speaker- and session-independent
-    protocols; ``gender`` is ``"F"``, ``"M"`` or ``""`` when unknown;
-    ``duration`` is in seconds (0.0 when unknown); ``arousal``, ``valence`` and
-    ``dominance`` are ratings on the corpus's scale, None when not rated.
-    """
+    """One labelled audio file. ``speaker`` and ``session`` drive the speaker- and
+    session-independent protocols; ``gender`` is ``"F"``, ``"M"`` or ``""`` (unknown);
+    ``duration`` is in seconds (0.0: unknown); the :data:`DIMENSIONS` are ratings on the
+    corpus's scale, None when not rated."""
 
     id: str
     path: str
@@ -92,12 +88,8 @@ class Utterance:
 
 def read_dimensions(row: dict, where: str = "") -> dict[str, float | None]:
     """The :data:`DIMENSIONS` cells of a manifest or CSV row as floats (None: empty or
-    absent); ``where`` (the row) prefixes error messages.
-
-    Raises:
-        ManifestError: ``<where>: arousal 'high' is not a finite number`` (NaN, infinity,
-            text or a boolean are refused).
-    """
+    absent); else :class:`ManifestError`, ``<where>: arousal 'high' is not a finite number``
+    (NaN, infinity, text or a boolean are refused)."""
     out = {}
     for name in DIMENSIONS:
         value = row.get(name)
@@ -129,21 +121,15 @@ def check_dimensions(utterances: Iterable[Utterance], names: Iterable[str]) -> N
             raise ManifestError(f"the manifest has no {name} column (dimensions need "
                                 f"{', '.join(names)} ratings on every utterance)")
         if unrated:
-            shown = ", ".join(unrated[:5]) + (" ..." if len(unrated) > 5 else "")
-            raise ManifestError(f"{len(unrated)} utterance(s) have no {name} rating: {shown}")
+            raise ManifestError(f"{len(unrated)} utterance(s) have no {name} rating: "
+                                f"{listed(unrated, 5)}")
 
 
 def same_file_groups(located: Iterable[tuple[str, str]]) -> list[list[tuple[str, str]]]:
-    """Entries that name one audio file, however written.
-
-    Args:
-        located: ``(where, path)`` pairs (absolute paths, or relative to the working folder).
-
-    Returns:
-        the groups of two or more entries whose paths resolve to the same file: the same
-        ``os.path.realpath`` (``a.wav``, ``./sub/../a.wav``, a symbolic link), or, for files
-        that exist, the same device and inode (a hard link). Groups in input order.
-    """
+    """The groups (in input order) of two or more ``(where, path)`` entries (absolute paths,
+    or relative to the working folder) that name one audio file, however written: the same
+    ``os.path.realpath`` (``a.wav``, ``./sub/../a.wav``, a symbolic link), or, for files that
+    exist, the same device and inode (a hard link)."""
     located = list(located)
     parent = list(range(len(located)))
 
@@ -186,19 +172,18 @@ def check_unique_ids(utterances: Iterable[Utterance]) -> None:
     counts = Counter(u.id for u in utterances)
     dupes = sorted(i for i, n in counts.items() if n > 1)
     if dupes:
-        shown = ", ".join(dupes[:10]) + (" ..." if len(dupes) > 10 else "")
-        raise ManifestError(f"duplicate utterance ids ({len(dupes)}): {shown}")
+        raise ManifestError(f"duplicate utterance ids ({len(dupes)}): {listed(dupes)}")
+
+
+def listed(items: Sequence[str], limit: int = 10) -> str:
+    """The first ``limit`` items, comma-separated, then `` ...`` if there are more."""
+    return ", ".join(map(str, items[:limit])) + (" ..." if len(items) > limit else "")
 
 
 def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
-    """Write utterances as CSV (default) or JSON lines (``.jsonl``). Returns the path.
-
-    A dimension column is written when some utterance is rated on it (empty cells, or no
-    key in JSON, for utterances that are not).
-
-    Raises:
-        OSError: naming ``path``; no partial manifest is left under that name.
-    """
+    """Write utterances as CSV (default) or JSON lines (``.jsonl``); returns the path. A
+    dimension column is written when some utterance is rated on it (empty cells, or no key
+    in JSON, for the others). An OSError names ``path`` and leaves no partial manifest."""
     path = Path(path)
     rows = [u.to_dict() for u in utterances]
     rated = [name for name in DIMENSIONS if any(name in row for row in rows)]
@@ -219,10 +204,9 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     audio paths are taken relative to the manifest's folder and made absolute.
 
     Raises:
-        ManifestError: naming the file (and line) for a missing or unreadable file, a row
+        ManifestError: naming the file (and line): a missing or unreadable file, a row
             without id, path or label, no rows, labels that differ only by case or
-            whitespace (rows named), two rows naming the same audio file (both named), or
-            duplicate ids.
+            whitespace, two rows naming the same audio file, or duplicate ids.
     """
     path = Path(path)
     if not path.is_file():
@@ -276,11 +260,8 @@ def _json_row(path: Path, number: int, line: str) -> dict:
 
 def label_names(utterances: Iterable[Utterance]) -> list[str]:
     """Sorted distinct labels: the class order used by models trained on them.
-
-    Raises:
-        ManifestError: two labels differ only by case or whitespace (naming utterance ids),
-            so they would silently become two classes.
-    """
+    :class:`ManifestError` (naming utterance ids) for two labels that differ only by case or
+    whitespace, as they would silently become two classes."""
     utterances = list(utterances)
     try:
         check_label_spellings((f"id {u.id!r}", u.label) for u in utterances)

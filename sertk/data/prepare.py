@@ -1,9 +1,9 @@
 """Run a corpus recipe by name, write its manifest, and summarise what it holds.
 
-``sertk prepare`` is a thin wrapper around :func:`prepare_corpus`. Each recipe in
-:data:`PREPARERS` takes ``(root, *, skip_bad=False, decode=True, ...)`` and returns a
-:class:`~sertk.data.validate.PreparedCorpus`. Files left out with ``skip_bad`` are
-written beside the manifest, to ``<manifest stem>.skipped.csv`` (``path,reason``).
+``sertk prepare`` wraps :func:`prepare_corpus`. Each recipe in :data:`PREPARERS` takes
+``(root, *, skip_bad=False, decode=True, ...)`` and returns a
+:class:`~sertk.data.validate.PreparedCorpus`; files left out with ``skip_bad`` are listed
+beside the manifest, in ``<manifest stem>.skipped.csv`` (``path,reason``).
 
 Example:
     >>> prepared = prepare_corpus("emodb", "emodb/", "emodb.csv")  # doctest: +SKIP
@@ -35,8 +35,8 @@ PREPARERS: dict[str, Callable[..., PreparedCorpus]] = {
 
 
 def prepare_corpus(corpus: str, root: str | Path, output: str | Path, **options) -> PreparedCorpus:
-    """Prepare ``root`` with the recipe named ``corpus`` and write the manifest to ``output``
-    (CSV, or JSON lines for ``.jsonl``). ``options`` go to the recipe.
+    """Prepare ``root`` with the recipe named ``corpus`` (given ``options``) and write the
+    manifest to ``output`` (CSV, or JSON lines for ``.jsonl``).
 
     Raises:
         CorpusError: unknown corpus, a bad file (without ``skip_bad``), or no usable
@@ -68,7 +68,7 @@ def skipped_path(output: str | Path) -> Path:
 
 
 def write_skipped(skipped: Iterable[Skipped], path: str | Path) -> Path:
-    """Write ``path,reason`` rows. Returns the path."""
+    """Write ``path,reason`` rows; returns the path."""
     path = Path(path)
     with atomic_open(path, newline="") as fh:
         writer = csv.writer(fh)

@@ -16,15 +16,15 @@ Layout: ``Actor_XX/MM-VV-EE-II-SS-RR-AA.wav``, seven two-digit fields:
 - ``RR`` repetition: 01 or 02;
 - ``AA`` actor: 01 .. 24, odd numbers male, even female.
 
-:func:`prepare_ravdess` searches ``root`` recursively, so
-the zip's folder, its parent or one actor's folder all work. ``speaker`` = ``session`` =
-``Actor_XX``; the id is the file stem (it contains the actor, so it is unique).
+:func:`prepare_ravdess` searches ``root`` recursively, so the zip's folder, its parent or
+one actor's folder all work. ``speaker`` = ``session`` = ``Actor_XX``; the id is the file
+stem (it contains the actor, so it is unique).
 
-Song files (vocal channel 02) are a different task (sung, six emotions only, no
-disgust or surprise), so by default they are left out and counted in ``.excluded``;
-``include_song=True`` keeps them with the same labels. Dot-files are counted there
-too. A wav file whose name breaks the convention, is not audio-only, has an unknown
-emotion or actor, or sits in another actor's folder is a bad file.
+Song files (vocal channel 02) are a different task (sung, six emotions only, no disgust or
+surprise), so by default they are left out and counted in ``.excluded``; ``include_song=True``
+keeps them with the same labels. Dot-files are counted there too. A wav file whose name
+breaks the convention, is not audio-only, has an unknown emotion or actor, or sits in
+another actor's folder is a bad file.
 """
 from __future__ import annotations
 
@@ -37,35 +37,18 @@ from sertk.data.manifest import Utterance
 from sertk.data.validate import Candidate, CorpusError, PreparedCorpus, Skipped, finish, is_hidden
 
 CORPUS = "ravdess"
-EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
+EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",
+            "06": "fearful", "07": "disgust", "08": "surprised"}
 N_ACTORS = 24
 SONG = "song file (vocal channel 02)"
 _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _ACTOR_DIR = re.compile(r"^Actor_(\d\d)$")
 
 
-def prepare_ravdess(
-    root: str | Path,
-    *,
-    include_song: bool = False,
-    skip_bad: bool = False,
-    decode: bool = True,
-) -> PreparedCorpus:
-    """Read the RAVDESS wav files anywhere under ``root``.
-
-    Returns:
-        the utterances sorted by id, labels from :data:`EMOTIONS`; see
-        :class:`PreparedCorpus` (song files are counted in ``.excluded`` unless
-        ``include_song``).
+def prepare_ravdess(root: str | Path, *, include_song: bool = False, skip_bad: bool = False,
+                    decode: bool = True) -> PreparedCorpus:
+    """Read the RAVDESS wav files anywhere under ``root``: the utterances sorted by id, labels
+    from :data:`EMOTIONS` (song files are counted in ``.excluded`` unless ``include_song``).
 
     Raises:
         CorpusError: ``root`` is missing, holds no wav files, or (without ``skip_bad``)

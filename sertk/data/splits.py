@@ -1,6 +1,6 @@
 """Evaluation protocols: split a manifest into cross-validation folds (SPEC section 5).
 
-Three protocols, each a registered builder ``(utterances, **options) -> list[Fold]``:
+Three registered protocols, each a builder ``(utterances, **options) -> list[Fold]``:
 
 - ``kfold``: stratified random k-fold (k=5, the paper's IEMOCAP protocol). Speaker-dependent:
   one speaker's utterances land in train and test alike.
@@ -20,10 +20,9 @@ Every fold also carves a validation part out of its training part, because model
   ``val_speakers=2`` holds out the whole of Ses02 (session-disjoint validation as well).
   A speaker-disjoint part cannot be stratified: it holds whatever its speakers said.
 
-``seed`` drives the random ``kfold`` protocol only; the group protocols are deterministic
-by construction. Every builder returns folds already passed through :func:`check_folds`,
-which raises :class:`LeakageError` if anything crosses between test, train and validation.
-Nothing here mutates its input. Ids in a fold keep the manifest's order.
+``seed`` drives the random ``kfold`` protocol only; the group protocols are deterministic.
+Every builder's folds pass :func:`check_folds`, which raises :class:`LeakageError` if
+anything crosses between test, train and validation. Nothing here mutates its input.
 
 Example:
     >>> from sertk.data.manifest import Utterance
@@ -35,6 +34,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections import Counter
@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from sertk.data.manifest import ManifestError, Utterance, check_unique_ids, label_names
+from sertk.data.manifest import ManifestError, Utterance, check_unique_ids, label_names, listed
 
 DEFAULT_K = 5
 DEFAULT_VAL_FRACTION = 0.1
@@ -64,11 +64,9 @@ class SplitWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Fold:
-    """One cross-validation fold: utterance ids of its three disjoint parts.
-
-    ``index`` counts from 0; ``name`` says what is held out (``kfold 1/5``, ``session=Ses01``,
-    ``speaker=03``). Ids keep the manifest's order.
-    """
+    """One cross-validation fold: utterance ids of its three disjoint parts, in the
+    manifest's order. ``index`` counts from 0; ``name`` says what is held out (``kfold 1/5``,
+    ``session=Ses01``, ``speaker=03``)."""
 
     index: int
     name: str
@@ -87,12 +85,9 @@ class Fold:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A registered protocol: its builder and the fields that must not cross parts.
-
-    ``test_disjoint``: fields (``speaker``/``session``) whose values in the test part never
-    occur in train or validation. ``val_disjoint``: fields whose values never occur in both
-    train and validation.
-    """
+    """A registered protocol: its builder and the fields that must not cross parts:
+    ``test_disjoint`` (``speaker``/``session``) between test and train or validation,
+    ``val_disjoint`` between train and validation."""
 
     name: str
     build: Callable[..., list[Fold]]
@@ -105,18 +100,15 @@ PROTOCOLS: dict[str, Protocol] = {}
 
 def register_protocol(name: str, *, test_disjoint: Sequence[str] = (),
                       val_disjoint: Sequence[str] = ()):
-    """Decorator: register ``builder(utterances, **options) -> list[Fold]`` under ``name``.
-
-    The registered function checks its folds with :func:`check_folds` before returning them.
-    """
+    """Decorator: register ``builder(utterances, **options) -> list[Fold]`` under ``name``;
+    the registered function checks its folds with :func:`check_folds` before returning them."""
     def decorator(builder: Callable[..., list[Fold]]) -> Callable[..., list[Fold]]:
+        @functools.wraps(builder)
         def checked(utterances: Sequence[Utterance], **options) -> list[Fold]:
             folds = builder(utterances, **options)
             check_folds(utterances, folds, name)
             return folds
 
-        checked.__name__, checked.__doc__ = builder.__name__, builder.__doc__
-        checked.__wrapped__ = builder
         PROTOCOLS[name] = Protocol(name, checked, tuple(test_disjoint), tuple(val_disjoint))
         return checked
     return decorator
@@ -130,17 +122,13 @@ def make_folds(utterances: Sequence[Utterance], protocol: str, *, k: int = DEFAU
                seed: int = 0, val_fraction: float = DEFAULT_VAL_FRACTION,
                val_speakers: int | float = DEFAULT_VAL_SPEAKERS) -> list[Fold]:
     """Split ``utterances`` under ``protocol`` (``kfold``, ``loso`` or ``lospk``); checked.
-
-    ``k``, ``seed`` and ``val_fraction`` apply to ``kfold``; ``val_speakers`` to ``loso`` and
-    ``lospk``. Raises :class:`SplitError` for an unusable manifest, naming the reason.
-    """
-    if protocol not in PROTOCOLS:
-        raise SplitError(f"unknown protocol {protocol!r}; choose one of {', '.join(list_protocols())}")
+    ``k``, ``seed`` and ``val_fraction`` apply to ``kfold``, ``val_speakers`` to the others.
+    Raises :class:`SplitError` for an unusable manifest, naming the reason."""
     if protocol == "kfold":
         options = {"k": k, "seed": seed, "val_fraction": val_fraction}
     else:
         options = {"val_speakers": val_speakers}
-    return PROTOCOLS[protocol].build(utterances, **options)
+    return _protocol(protocol).build(utterances, **options)
 
 
 @register_protocol("kfold")
@@ -191,18 +179,15 @@ def lospk(utterances: Sequence[Utterance], *,
 
 
 def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol: str) -> None:
-    """Raise unless ``folds`` are a sound split of ``utterances`` under ``protocol``.
-
-    Checks: every fold's train/val/test are disjoint and together hold every utterance
-    exactly once; every utterance is tested in exactly one fold; every class occurs in every
-    training part; and the protocol's disjointness (``loso``: sessions, ``lospk``: speakers,
-    between test and train+val; both: speakers between train and val).
-    Raises :class:`LeakageError` for anything crossing parts, :class:`SplitError` otherwise.
+    """Raise unless ``folds`` are a sound split of ``utterances`` under ``protocol``: every
+    fold's train/val/test are disjoint and together hold every utterance exactly once; every
+    utterance is tested in exactly one fold; every class occurs in every training part; and
+    the protocol's disjointness (``loso``: sessions, ``lospk``: speakers, between test and
+    train+val; both: speakers between train and val). :class:`LeakageError` for anything
+    crossing parts, :class:`SplitError` otherwise.
     """
     utts = _checked_manifest(utterances)
-    spec = PROTOCOLS.get(protocol)
-    if spec is None:
-        raise SplitError(f"unknown protocol {protocol!r}; choose one of {', '.join(list_protocols())}")
+    spec = _protocol(protocol)
     if not folds:
         raise SplitError(f"{protocol}: no folds")
     if sorted(f.index for f in folds) != list(range(len(folds))):
@@ -219,7 +204,7 @@ def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol
         if covered != len(by_id):
             parts = set(fold.train_ids + fold.val_ids + fold.test_ids)
             left = [i for i in by_id if i not in parts]
-            raise SplitError(f"{fold.name}: {len(left)} utterance(s) in no part: {_show(left)}")
+            raise SplitError(f"{fold.name}: {len(left)} utterance(s) in no part: {listed(left)}")
         tested.update(fold.test_ids)
         absent = classes - {by_id[i].label for i in fold.train_ids}
         if absent:
@@ -228,10 +213,10 @@ def check_folds(utterances: Sequence[Utterance], folds: Sequence[Fold], protocol
     twice = sorted(i for i, n in tested.items() if n > 1)
     if twice:
         raise LeakageError(f"{protocol}: {len(twice)} utterance(s) tested in several folds: "
-                           f"{_show(twice)}")
+                           f"{listed(twice)}")
     never = [u.id for u in utts if u.id not in tested]
     if never:
-        raise SplitError(f"{protocol}: {len(never)} utterance(s) never tested: {_show(never)}")
+        raise SplitError(f"{protocol}: {len(never)} utterance(s) never tested: {listed(never)}")
 
 
 def check_fold(utterances: Sequence[Utterance], fold: Fold, protocol: str) -> None:
@@ -243,8 +228,7 @@ def check_fold(utterances: Sequence[Utterance], fold: Fold, protocol: str) -> No
     _check_one_fold(fold, {u.id: u for u in utterances}, PROTOCOLS.get(protocol))
 
 
-def check_fold_labels(utterances: Sequence[Utterance], fold: Fold,
-                      labels: Sequence[str]) -> None:
+def check_fold_labels(utterances: Sequence[Utterance], fold: Fold, labels: Sequence[str]) -> None:
     """Raise :class:`SplitError` unless ``labels`` (the classifier's classes, in output order)
     fit ``fold``: at least two distinct classes, every utterance of the fold labelled with one
     of them (nothing silently dropped or mis-indexed), and each of them present in the
@@ -268,6 +252,12 @@ def check_fold_labels(utterances: Sequence[Utterance], fold: Fold,
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise SplitError(f"unknown protocol {name!r}; choose one of {', '.join(list_protocols())}")
+    return PROTOCOLS[name]
+
 
 def _checked_manifest(utterances: Iterable[Utterance]) -> tuple[Utterance, ...]:
     utts = tuple(utterances)
@@ -319,7 +309,7 @@ def _leave_one_group_out(utterances: Sequence[Utterance], field: str,
         missing = [u.id for u in utts if not getattr(u, needed).strip()]
         if missing:
             raise SplitError(f"{protocol}: {len(missing)} utterance(s) have no {needed}: "
-                             f"{_show(missing)}")
+                             f"{listed(missing)}")
     _check_val_speakers(val_speakers)
     groups = sorted({getattr(u, field) for u in utts}, key=_natural_key)
     if len(groups) < 2:
@@ -369,10 +359,10 @@ def _check_one_fold(fold: Fold, by_id: dict[str, Utterance], spec: Protocol | No
         unknown = [i for i in ids if i not in by_id]
         if unknown:
             raise SplitError(f"{fold.name}: {part} part has {len(unknown)} id(s) not in the "
-                             f"manifest: {_show(unknown)}")
+                             f"manifest: {listed(unknown)}")
         dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
         if dupes:
-            raise SplitError(f"{fold.name}: {part} part repeats id(s) {_show(dupes)}")
+            raise SplitError(f"{fold.name}: {part} part repeats id(s) {listed(dupes)}")
     if not fold.train_ids:
         raise SplitError(f"{fold.name}: empty train part")
     names = list(parts)
@@ -381,7 +371,7 @@ def _check_one_fold(fold: Fold, by_id: dict[str, Utterance], spec: Protocol | No
             shared = sorted(set(parts[names[a]]) & set(parts[names[b]]))
             if shared:
                 raise LeakageError(f"{fold.name}: {len(shared)} utterance(s) in both "
-                                   f"{names[a]} and {names[b]}: {_show(shared)}")
+                                   f"{names[a]} and {names[b]}: {listed(shared)}")
     for field in spec.test_disjoint if spec else ():
         _check_disjoint(fold, field, by_id, fold.test_ids, fold.train_ids + fold.val_ids,
                         "test", "train/validation")
@@ -393,7 +383,7 @@ def _check_disjoint(fold: Fold, field: str, by_id: dict[str, Utterance], ids_a: 
                     ids_b: Sequence[str], name_a: str, name_b: str) -> None:
     shared = {getattr(by_id[i], field) for i in ids_a} & {getattr(by_id[i], field) for i in ids_b}
     if shared:
-        raise LeakageError(f"{fold.name}: {field}(s) {_show(sorted(shared))} in both "
+        raise LeakageError(f"{fold.name}: {field}(s) {listed(sorted(shared))} in both "
                            f"{name_a} and {name_b}")
 
 
@@ -404,7 +394,3 @@ def _ids(utts: Sequence[Utterance], indices: Iterable[int]) -> tuple[str, ...]:
 def _natural_key(text: str) -> tuple:
     """Sort "s2" before "s10": digit runs compare as numbers."""
     return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text))
-
-
-def _show(items: Sequence[str], limit: int = 10) -> str:
-    return ", ".join(map(str, items[:limit])) + (" ..." if len(items) > limit else "")

@@ -1,10 +1,10 @@
 """Feature store: expensive front-end outputs computed once, kept on disk, read lazily.
 
 An SSL encoder's hidden states (L chosen layers x T' frames x D) are far larger than
-log-mels (13 x 200 x 768 float16 = 4 MB per 4 s clip for a base model), so a corpus's
-features may not fit in memory. The store keeps them as float16 in memory-mappable shards,
-and a :class:`StoredDataset` holds only three integers per utterance: training memory does
-not grow with the corpus (the operating system's page cache holds what is being read).
+log-mels (13 x 200 x 768 float16 = 4 MB per 4 s clip for a base model), so a corpus's may
+not fit in memory. The store keeps them as float16 shards on disk and a
+:class:`StoredDataset` holds three integers per utterance: training memory does not grow
+with the corpus (the operating system's page cache holds what is being read).
 
 Layout (never pickled; a shard's JSON is written after its array, so a shard without its
 JSON is an interrupted write and is ignored)::
@@ -14,10 +14,9 @@ JSON is an interrupted write and is ignored)::
     <root>/<store key[:16]>/shard-<id>.json   {"entries": {file key: [offset, frames]}}
 
 ``store key`` hashes the description (``{"encoder": fingerprint of the encoder's config and
-weights, "layers": [...], "sample_rate", "max_seconds", ...}``); a file's key hashes its
-identity as in the log-mel cache (:func:`sertk.data.cache.file_key`: resolved path, size,
-mtime), so a changed encoder, layer set or file is recomputed, never silently reused.
-Several builders may write into one store at once (each writes its own shards).
+weights, "layers": [...], "sample_rate", "max_seconds", ...}``), a file's key its identity
+(:func:`sertk.data.cache.file_key`), so a changed encoder, layer set or file is recomputed,
+never silently reused. Several builders may write into one store at once (each its own shards).
 
 Example:
     >>> store = FeatureStore("/tmp/store", {"encoder": "abc", "layers": [0, 1]})  # doctest: +SKIP
@@ -116,13 +115,9 @@ class StoreReader:
 
 
 class FeatureStore:
-    """Front-end outputs per audio file, float16, in memory-mappable shards.
-
-    Args:
-        root: the store root (a directory per description is made under it).
-        description: plain JSON dict naming what is stored (encoder fingerprint, layers,
-            sample rate, max seconds); it keys the directory.
-    """
+    """Front-end outputs per audio file, float16, in shards under ``root``, in a directory
+    keyed by ``description`` (a plain JSON dict naming what is stored: encoder fingerprint,
+    layers, sample rate, max seconds)."""
 
     def __init__(self, root: str | os.PathLike, description: dict):
         self.description = dict(description)
@@ -181,17 +176,7 @@ class FeatureStore:
         sources = [str(_path_of(s)) for s in sources]
         report = BuildReport(total=len(sources))
         reader = self.open()
-        pending: dict[str, str] = {}
-        for path in sources:
-            try:
-                key = file_key(path)
-            except AudioError as err:
-                report.failures.append((path, err.reason))
-                continue
-            if key in pending or reader.entry(key) is not None:
-                report.reused += 1
-            else:
-                pending[key] = path
+        pending = report.to_compute(sources, file_key, lambda key: reader.entry(key) is not None)
         if not pending:
             return report
         self.directory.mkdir(parents=True, exist_ok=True)

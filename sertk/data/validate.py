@@ -1,13 +1,10 @@
 """Checks shared by the corpus recipes: usable audio, unique ids, bad files reported.
 
-A recipe (``iemocap``, ``emodb``, ``ravdess``, ``folder``) reads names and labels and
-hands :func:`finish` a list of :class:`Candidate` records plus the entries it could
-not parse. :func:`finish` then checks every file's audio and every id, and either
-
-- stops with a :class:`CorpusError` naming the first bad file and the reason
-  (the default), or
-- with ``skip_bad=True`` leaves the bad files out and lists each one with its reason
-  in the returned :class:`PreparedCorpus` (``.skipped``).
+A recipe reads names and labels and hands :func:`finish` a list of :class:`Candidate`
+records plus the entries it could not parse. :func:`finish` then checks every file's audio
+and every id, and either stops with a :class:`CorpusError` naming the first bad file and the
+reason (the default) or, with ``skip_bad=True``, leaves the bad files out and lists each one
+with its reason in the returned :class:`PreparedCorpus` (``.skipped``).
 
 Nothing is dropped silently: files a recipe leaves out on purpose (IEMOCAP's
 ``xxx``/``fru``/... labels, RAVDESS song files, dot-files) are counted in
@@ -60,11 +57,8 @@ class Skipped(NamedTuple):
 
 
 class Candidate(NamedTuple):
-    """An utterance a recipe found, before its audio is checked.
-
-    ``origin`` says where it was found when that is not the audio file itself
-    (an IEMOCAP label line, a CSV row), for error messages.
-    """
+    """An utterance a recipe found, before its audio is checked; ``origin`` says where it
+    was found when that is not the audio file itself (an IEMOCAP label line, a CSV row)."""
 
     utterance: Utterance
     origin: str = ""
@@ -86,14 +80,8 @@ class PreparedCorpus(list):
 
 
 def check_audio(path: str | Path, *, decode: bool = True) -> float:
-    """Check that ``path`` is usable audio (see the module docstring).
-
-    Returns:
-        its duration in seconds, from the header.
-
-    Raises:
-        AudioError: naming the file and the reason.
-    """
+    """Check that ``path`` is usable audio (see the module docstring); returns its duration
+    in seconds. :class:`~sertk.audio.AudioError` names the file and the reason."""
     info = checked_info(path)  # a truncated WAV, an undecodable format: named with the reason
     frames = info.frames
     if decode:
@@ -113,15 +101,9 @@ def is_hidden(path: Path) -> bool:
     return path.name.startswith(".")
 
 
-def finish(
-    corpus: str,
-    candidates: Iterable[Candidate],
-    bad: Iterable[Skipped] = (),
-    excluded: dict[str, int] | None = None,
-    *,
-    skip_bad: bool = False,
-    decode: bool = True,
-) -> PreparedCorpus:
+def finish(corpus: str, candidates: Iterable[Candidate], bad: Iterable[Skipped] = (),
+           excluded: dict[str, int] | None = None, *, skip_bad: bool = False,
+           decode: bool = True) -> PreparedCorpus:
     """Check ids and audio of ``candidates``; return them sorted by id, durations set.
 
     ``bad`` are entries the recipe already found unusable (unparseable name, unknown
@@ -131,12 +113,11 @@ def finish(
     """
     skipped = list(bad)
     _stop_unless(skip_bad, skipped)
-    candidates, dupes = _split_duplicates(list(candidates))
-    skipped += dupes
-    _stop_unless(skip_bad, skipped)
-    candidates, dupes = _split_same_files(candidates)
-    skipped += dupes
-    _stop_unless(skip_bad, skipped)
+    candidates = list(candidates)
+    for split in (_split_duplicates, _split_same_files):
+        candidates, dupes = split(candidates)
+        skipped += dupes
+        _stop_unless(skip_bad, skipped)
     kept = []
     for cand in candidates:
         utt = cand.utterance
@@ -153,20 +134,11 @@ def finish(
 
 def _split_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
     """Candidates with a unique id, and a :class:`Skipped` for every copy of a shared one."""
-    by_id: dict[str, list[Candidate]] = {}
-    for cand in candidates:
-        by_id.setdefault(cand.utterance.id, []).append(cand)
-    unique, dupes = [], []
-    for cand in candidates:
-        group = by_id[cand.utterance.id]
-        if len(group) == 1:
-            unique.append(cand)
-            continue
-        others = "; ".join(_where(c) for c in group if c is not cand)
-        here = f" at {cand.origin}" if cand.origin and cand.origin != cand.utterance.path else ""
-        dupes.append(Skipped(cand.utterance.path,
-                             f"duplicate id {cand.utterance.id!r}{here}, also used by {others}"))
-    return unique, dupes
+    by_id: dict[str, list[int]] = {}
+    for i, cand in enumerate(candidates):
+        by_id.setdefault(cand.utterance.id, []).append(i)
+    return _split_shared(candidates, by_id.values(),
+                         "duplicate id {id!r}{here}, also used by {others}")
 
 
 def _split_same_files(candidates: list[Candidate]) -> tuple[list[Candidate], list[Skipped]]:
@@ -174,7 +146,16 @@ def _split_same_files(candidates: list[Candidate]) -> tuple[list[Candidate], lis
     every entry of a file named twice (``a.wav``, ``sub/../a.wav``, links; see
     :func:`sertk.data.manifest.same_file_groups`)."""
     groups = same_file_groups((str(i), c.utterance.path) for i, c in enumerate(candidates))
-    shared = {int(i): [int(j) for j, _ in group] for group in groups for i, _ in group}
+    return _split_shared(candidates, [[int(i) for i, _ in group] for group in groups],
+                         "the same audio file{here} is also listed as {others}")
+
+
+def _split_shared(candidates: list[Candidate], groups: Iterable[list[int]], message: str
+                  ) -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates in no group of two or more (indices), and a :class:`Skipped` for every one
+    in such a group, its reason ``message`` filled in with ``id``, ``here`` (" at <origin>"
+    or "") and ``others``."""
+    shared = {i: group for group in groups if len(group) > 1 for i in group}
     unique, dupes = [], []
     for i, cand in enumerate(candidates):
         if i not in shared:
@@ -182,8 +163,8 @@ def _split_same_files(candidates: list[Candidate]) -> tuple[list[Candidate], lis
             continue
         others = "; ".join(_where(candidates[j]) for j in shared[i] if j != i)
         here = f" at {cand.origin}" if cand.origin and cand.origin != cand.utterance.path else ""
-        dupes.append(Skipped(cand.utterance.path, f"the same audio file{here} is also listed "
-                                                  f"as {others}"))
+        reason = message.format(id=cand.utterance.id, here=here, others=others)
+        dupes.append(Skipped(cand.utterance.path, reason))
     return unique, dupes
 
 

@@ -1,15 +1,10 @@
-"""Convolution and BLSTM blocks of the model (SPEC sections 2.1, 2.2 and 3; paper 2.1-2.2).
+"""Convolution and BLSTM blocks of the model (SPEC sections 2.1, 2.2 and 3; paper 2.1-2.2):
+:class:`ThreeConv`, :class:`ResidualBLSTM` (paper Eq. 1-3) and the ablations' :class:`PlainBLSTM`.
 
-- :class:`ThreeConv`: the 3-Conv-layers module, three Conv1d -> BatchNorm1d -> ReLU
-  blocks with a residual around the last one.
-- :class:`ResidualBLSTM`: ``H = FFN(BLSTM(X)) + X`` (paper Eq. 1-3).
-- :class:`PlainBLSTM`: the ablations' BLSTM block, BLSTM then Linear 256 -> 128,
-  no FFN and no residual (SPEC 3).
-
-Each block takes optional ``lengths`` (B,) and keeps padded frames out of its
-results: convolutions see zeros past the end of every clip, batch-norm statistics
-use real frames only, and the BLSTM runs each direction densely with the padding
-after the real frames (:mod:`sertk.models.varlen_lstm`, exact and without packing).
+Each block takes optional ``lengths`` (B,) and keeps padded frames out of its results:
+convolutions see zeros past the end of every clip, batch-norm statistics use real frames
+only, and the BLSTM runs each direction densely with the padding after the real frames
+(:mod:`sertk.models.varlen_lstm`, exact and without packing).
 """
 from __future__ import annotations
 
@@ -23,9 +18,9 @@ from sertk.models.varlen_lstm import bidirectional_lstm
 class MaskedBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d whose training statistics come from real frames only.
 
-    With ``lengths`` in training mode the batch mean/variance (and the running
-    estimates) are computed over the valid frames; otherwise it is exactly
-    ``nn.BatchNorm1d`` (same parameters and buffers, so state dicts match).
+    With ``lengths`` in training mode the batch mean/variance (and the running estimates)
+    are computed over the valid frames; otherwise it is exactly ``nn.BatchNorm1d`` (same
+    parameters and buffers, so state dicts match).
 
     Shapes: x (B, C, T), lengths (B,) or None -> (B, C, T).
     """
@@ -58,11 +53,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
 
 class ConvBNReLU(nn.Module):
-    """Conv1d ("same" padding, stride 1) -> BatchNorm1d -> ReLU.
-
-    Args:
-        in_channels, out_channels: channel widths.
-        kernel_size: odd kernel size.
+    """Conv1d ("same" padding, stride 1, odd ``kernel_size``) -> BatchNorm1d -> ReLU.
 
     Shapes: x (B, in_channels, T), lengths (B,) or None -> (B, out_channels, T).
     """
@@ -82,8 +73,8 @@ class ConvBNReLU(nn.Module):
 class ThreeConv(nn.Module):
     """The 3-Conv-layers module: ``out = block3(h2) + h2``, ``h2 = block2(block1(x))``.
 
-    The first block changes ``in_channels`` -> ``channels``, so the residual spans
-    the last block only (SPEC 2.1).
+    The first block changes ``in_channels`` -> ``channels``, so the residual spans the last
+    block only (SPEC 2.1).
 
     Args:
         in_channels: input features (40 mel bands).
@@ -133,10 +124,7 @@ class BLSTM(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """``max(0, x W1 + b1) W2 + b2`` (paper Eq. 3).
-
-    Shapes: (..., in_features) -> (..., out_features).
-    """
+    """``max(0, x W1 + b1) W2 + b2`` (paper Eq. 3): (..., in_features) -> (..., out_features)."""
 
     def __init__(self, in_features: int, hidden_features: int, out_features: int):
         super().__init__()
@@ -169,7 +157,8 @@ class ResidualBLSTM(nn.Module):
 
 
 class PlainBLSTM(nn.Module):
-    """The ablations' plain BLSTM block: BLSTM then Linear, no FFN and no residual.
+    """The ablations' plain BLSTM block: BLSTM then Linear (256 -> 128), no FFN and no
+    residual (SPEC 3).
 
     Args:
         input_size: input width (128, or 40 mel bands for base7's first block).

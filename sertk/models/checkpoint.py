@@ -8,20 +8,20 @@ Layout::
 
 ``config.json`` holds ``{"format": "sertk-checkpoint", "version": 1, "model_name",
 "model_config", "labels", "feature_config", "norm_mean", "norm_std", "weights",
-"weights_sha256", "metadata", "temperature"}``. ``temperature`` (optional, 1.0 when absent,
-as in checkpoints saved before calibration existed) divides the logits before the softmax
-(temperature scaling, :mod:`sertk.train.calibration`); it must be a finite number in
-:data:`TEMPERATURE_RANGE`. ``dimensions`` (only for a model with a dimension head,
-``model_config.n_dims`` > 0) names its outputs and their target scaling
-(:class:`~sertk.models.dimensions.DimensionScaling`). The loader rebuilds the network from that JSON
-alone (``SERNet(SERNetConfig.from_dict(model_config))``), checks the weights
-against their sha256 and the model's tensor names and shapes, and reports any
-problem as a :class:`CheckpointError` naming the path.
+"weights_sha256", "metadata", "temperature"}``. ``temperature`` (1.0 when absent, as in
+checkpoints saved before calibration existed) divides the logits before the softmax
+(:mod:`sertk.train.calibration`); it is a finite number in :data:`TEMPERATURE_RANGE`.
+``dimensions`` (only for a model with a dimension head, ``model_config.n_dims`` > 0) names
+its outputs and their target scaling (:class:`~sertk.models.dimensions.DimensionScaling`).
+The loader rebuilds the network from that JSON alone
+(``SERNet(SERNetConfig.from_dict(model_config))``), checks the weights against their sha256
+and the model's tensor names and shapes, and reports any problem as a
+:class:`CheckpointError` naming the path.
 
-Saving is atomic for one writer per directory: the weights are written under
-their new content-addressed name (fsync), then ``config.json`` is replaced in
-one ``os.replace``, and only then are weights no longer referenced deleted. A
-crash at any point leaves either the previous or the new checkpoint loadable.
+Saving is atomic for one writer per directory: the weights are written under their new
+content-addressed name (fsync), then ``config.json`` is replaced in one ``os.replace``, and
+only then are weights no longer referenced deleted. A crash at any point leaves either the
+previous or the new checkpoint loadable.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
                     metadata: dict[str, Any] | None = None,
                     dtype: torch.dtype | None = None, temperature: float = 1.0,
                     dimensions: DimensionScaling | None = None) -> Path:
-    """Save ``model`` and what it needs for inference into directory ``path``.
+    """Save ``model`` and what it needs for inference into directory ``path``; returns it.
 
     Args:
         model_name: a registered name (``proposed``, ``base1``..``base7``).
@@ -101,14 +101,12 @@ def save_checkpoint(path: str | Path, model: SERNet, *, model_name: str, labels:
         feature_config: the front-end the model was trained with.
         norm_mean, norm_std: (n_mels,) normalisation statistics of the training fold.
         metadata: free JSON-serialisable dict (metrics, fold, epoch, ...).
-        dtype: store floating weights as this dtype (e.g. ``torch.float16``);
-            they are loaded back as float32.
+        dtype: store floating weights as this dtype (e.g. ``torch.float16``); they are
+            loaded back as float32.
         temperature: the calibration temperature (logits are divided by it), a finite
             number in :data:`TEMPERATURE_RANGE`; 1.0 = uncalibrated.
         dimensions: the names and target scaling of the dimension head's outputs; required
             exactly when the model has one.
-
-    Returns the checkpoint directory.
     """
     path = Path(path)
     if not isinstance(model, (SERNet, SSLNet)):
@@ -184,10 +182,10 @@ def _remove_unreferenced_weights(directory: Path, keep: str) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the model from ``path/config.json`` and load its safetensors weights.
 
-    Raises :class:`CheckpointError` (naming the path) when the directory or a file
-    is missing, it is not a sertk checkpoint, the model name is unknown, labels do
-    not match the classifier, the weights are corrupt, truncated or not
-    safetensors, or tensors are missing, extra or mis-shaped.
+    Raises :class:`CheckpointError` (naming the path) when the directory or a file is
+    missing, it is not a sertk checkpoint, the model name is unknown, labels do not match
+    the classifier, the weights are corrupt, truncated or not safetensors, or tensors are
+    missing, extra or mis-shaped.
     """
     path = Path(path)
     config = _read_config(path)
@@ -340,8 +338,7 @@ def check_temperature(path: str | Path, value) -> float:
 
 def _check_stats(path: Path, key: str, values, n_mels: int) -> list[float]:
     """``n_mels`` finite numbers; ``norm_std`` must also be > 0 (it divides the features)."""
-    if (not isinstance(values, (list, tuple, np.ndarray, torch.Tensor))
-            or len(values) != n_mels):
+    if not isinstance(values, (list, tuple, np.ndarray, torch.Tensor)) or len(values) != n_mels:
         raise CheckpointError(path, f"{key} must be a list of {n_mels} numbers (one per mel "
                                     f"band), got {reprlib.repr(values)}")
     if not all(isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
@@ -362,8 +359,7 @@ def _max_weights_bytes(model: SERNet) -> int:
     return 8 * sum(t.numel() for t in model.state_dict().values()) + (1 << 20)
 
 
-def _read_weights(path: Path, config: dict[str, Any],
-                  max_bytes: int) -> dict[str, torch.Tensor]:
+def _read_weights(path: Path, config: dict[str, Any], max_bytes: int) -> dict[str, torch.Tensor]:
     name, digest = config["weights"], config["weights_sha256"]
     match = WEIGHTS_PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None or not isinstance(digest, str) or not digest.startswith(match.group(1)):

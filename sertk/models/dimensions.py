@@ -1,11 +1,10 @@
 """Dimensional targets of a model: which ratings its regression head predicts, and how.
 
-A model trained on dimensions (``arousal``, ``valence``, ``dominance``;
-:data:`sertk.data.manifest.DIMENSIONS`) predicts each one standardised with the training
-part's mean and standard deviation (z-scores: every dimension weighs alike in the loss,
-whatever the corpus's scale). :class:`DimensionScaling` holds the names and those numbers;
-the checkpoint saves it (``"dimensions"`` in ``config.json``) and inference maps the head's
-output back to the corpus's scale with :meth:`DimensionScaling.unscale`.
+A model trained on dimensions (:data:`sertk.data.manifest.DIMENSIONS`) predicts each one
+standardised with the training part's mean and standard deviation (z-scores: every dimension
+weighs alike in the loss, whatever the corpus's scale). :class:`DimensionScaling` holds the
+names and those numbers; the checkpoint saves it (``"dimensions"`` in ``config.json``) and
+inference maps the head's output back with :meth:`DimensionScaling.unscale`.
 """
 from __future__ import annotations
 

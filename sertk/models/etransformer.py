@@ -7,9 +7,8 @@ E-transformer (paper Eq. 5-8)::
     T'' = FFN(T')            } (or ``encoder_layers`` of them)
     Y   = Conv1d(T'') + T
 
-The plain transformer block of the ablations is the encoder layer(s) alone,
-without the two Conv1d layers and without the outer residual. Attention gets a
-key padding mask, so padded frames are never attended to.
+The ablations' plain transformer block is the encoder layer(s) alone, without the two
+Conv1d layers and the outer residual. Padded frames are never attended to (key padding mask).
 """
 from __future__ import annotations
 
@@ -23,11 +22,8 @@ from sertk.models.masking import channels_first, channels_last, valid_mask, zero
 
 
 class ConvLayer(nn.Module):
-    """Conv1d ("same" padding, stride 1) -> ReLU -> LayerNorm over channels.
-
-    Args:
-        channels: input and output channels (128).
-        kernel_size: odd kernel size (3).
+    """Conv1d ("same" padding, stride 1, odd ``kernel_size``) -> ReLU -> LayerNorm over
+    channels.
 
     Shapes: x (B, T, channels), lengths (B,) or None -> (B, T, channels).
     """
@@ -48,15 +44,10 @@ class ConvLayer(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention computed by ``F.scaled_dot_product_attention`` (as
     whisper's ``MultiHeadAttention``), with ``nn.MultiheadAttention``'s parameters, names,
-    shapes and initialisation (so its checkpoints load and a seed gives the same weights).
-
-    Args:
-        d_model: width C, divisible by ``n_heads``.
-        n_heads: heads H.
-        dropout: dropout on the attention weights while training.
-
-    Parameters: ``in_proj_weight`` (3C, C) and ``in_proj_bias`` (3C,), the query, key and
-    value projections stacked; ``out_proj`` Linear(C, C).
+    shapes and initialisation (so its checkpoints load and a seed gives the same weights):
+    ``in_proj_weight`` (3C, C) and ``in_proj_bias`` (3C,), the query, key and value
+    projections stacked, and ``out_proj`` Linear(C, C). ``d_model`` C is divisible by
+    ``n_heads``; ``dropout`` applies to the attention weights while training.
 
     Shapes: x (B, T, C), key_padding_mask (B, T) bool (True on padded frames) or None
     -> (B, T, C).
@@ -125,8 +116,7 @@ class EncoderLayer(nn.Module):
 
 def encoder_layers(d_model: int, n_heads: int, ffn_dim: int, dropout: float,
                    n_layers: int) -> nn.ModuleList:
-    """``n_layers`` post-norm transformer encoder layers (MHSA and ReLU FFN sub-layers,
-    each with a residual and then LayerNorm; paper Fig. 2), inputs (B, T, d_model)."""
+    """``n_layers`` :class:`EncoderLayer` modules, for inputs (B, T, d_model)."""
     return nn.ModuleList(
         EncoderLayer(d_model, n_heads, dim_feedforward=ffn_dim, dropout=dropout)
         for _ in range(n_layers))
@@ -167,9 +157,8 @@ class ETransformer(nn.Module):
 
 
 class TransformerBlock(nn.Module):
-    """The ablations' plain transformer block: encoder layer(s) alone.
-
-    Args: as :class:`ETransformer`, without ``kernel_size``.
+    """The ablations' plain transformer block: encoder layer(s) alone. Arguments as
+    :class:`ETransformer`'s, without ``kernel_size``.
 
     Shapes: x (B, T, d_model), lengths (B,) or None -> (B, T, d_model).
     """
@@ -187,9 +176,8 @@ class TransformerBlock(nn.Module):
 
 
 class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the fixed sine/cosine position signal of "Attention is all you need".
-
-    Off by default (the convolutions carry position); any length works.
+    """Adds the fixed sine/cosine position signal of "Attention is all you need"; off by
+    default (the convolutions carry position); any length works.
 
     Shapes: x (B, T, d_model) -> (B, T, d_model).
     """

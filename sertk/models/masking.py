@@ -1,11 +1,10 @@
 """Lengths, masks and the two named layout changes shared by every block.
 
-A batch holds utterances of different lengths padded to the longest one, and
-``lengths`` (B,) says how many frames of each row are real. Every block keeps
-the padding out of its results, so an utterance padded inside a batch gives the
-same output as the utterance alone. The helpers here are the only places that
-turn lengths into masks and the only places that transpose between the two
-layouts: convolutions see (B, C, T), recurrent and attention layers (B, T, C).
+A batch holds utterances padded to the longest one; ``lengths`` (B,) counts the real frames
+of each row. Every block keeps the padding out of its results, so an utterance padded in a
+batch gives the same output as alone. Only the helpers here turn lengths into masks and
+transpose between the two layouts: convolutions see (B, C, T), recurrent and attention
+layers (B, T, C).
 """
 from __future__ import annotations
 
@@ -34,12 +33,12 @@ def valid_mask(lengths: torch.Tensor, n_frames: int) -> torch.Tensor:
 
 
 def zero_padding(x: torch.Tensor, lengths: torch.Tensor | None, time_dim: int) -> torch.Tensor:
-    """Set the padded frames of ``x`` to zero; ``x`` unchanged when ``lengths`` is None.
+    """Set the padded frames of ``x`` to zero (``time_dim`` 2 for (B, C, T), 1 for (B, T, C));
+    ``x`` unchanged when ``lengths`` is None.
 
-    Called before every "same" convolution, so a clip padded inside a batch sees
-    the same zeros past its end as the clip alone. ``time_dim`` is 2 for
-    (B, C, T) and 1 for (B, T, C). Uses ``where`` rather than a product, so
-    non-finite padding cannot leak in as NaN.
+    Called before every "same" convolution, so a clip padded in a batch sees the same zeros
+    past its end as alone. ``where`` rather than a product: non-finite padding cannot leak in
+    as NaN.
     """
     if lengths is None:
         return x
@@ -51,9 +50,9 @@ def zero_padding(x: torch.Tensor, lengths: torch.Tensor | None, time_dim: int) -
 def drop_unpadded(lengths: torch.Tensor | None, n_frames: int) -> torch.Tensor | None:
     """``None`` when no row of the batch is padded (every length is ``n_frames``).
 
-    On an unpadded batch the masked path and the plain path compute the same values,
-    and the plain path skips the masks and the within-length reversals of the BLSTM. ``lengths`` is kept while tracing,
-    exporting or compiling, where the branch would be frozen into the graph.
+    On an unpadded batch the masked and the plain path compute the same values, and the plain
+    one skips the masks and the BLSTM's within-length reversals. ``lengths`` is kept while
+    tracing, exporting or compiling, where the branch would be frozen into the graph.
 
     Example:
         >>> drop_unpadded(torch.tensor([5, 5]), 5) is None, drop_unpadded(torch.tensor([5, 3]), 5)
@@ -72,12 +71,9 @@ def _capturing() -> bool:
 
 def check_lengths(lengths: torch.Tensor | None, batch: int, n_frames: int,
                   device: torch.device) -> torch.Tensor | None:
-    """Validate ``lengths`` for a (B, ..., T) batch and return them as int64 on ``device``.
-
-    Raises ValueError unless lengths is a (B,) integer tensor with
-    ``1 <= lengths <= n_frames``. The value checks are skipped while tracing
-    (they would be frozen into the graph).
-    """
+    """Validate ``lengths`` for a (B, ..., T) batch and return them as int64 on ``device``:
+    ValueError unless a (B,) integer tensor with ``1 <= lengths <= n_frames`` (the value
+    checks are skipped while tracing, where they would be frozen into the graph)."""
     if lengths is None:
         return None
     lengths = torch.as_tensor(lengths)

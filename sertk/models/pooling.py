@@ -1,8 +1,7 @@
 """Time pooling and statistics pooling (SPEC 2.3 and 2.5; paper 2.3 and 2.5).
 
-Both work in the (B, T, C) layout and ignore padded frames: time pooling
-masks them so they never win a max or enter an average, statistics pooling
-takes the mean and standard deviation over the real frames only.
+Both work in the (B, T, C) layout and ignore padded frames: they never win a max or enter
+an average, and the statistics are over the real frames only.
 """
 from __future__ import annotations
 
@@ -15,17 +14,12 @@ POOL_TYPES = ("max", "avg")
 
 
 class TimePooling(nn.Module):
-    """Dropout, then pooling over time with kernel 2 and stride 2 (ceil mode).
+    """``dropout`` (0.2), then ``pool_type`` pooling over time (``"max"``, the default, as the
+    paper does not say which, or ``"avg"``) with kernel 2 and stride 2, ceil mode: an odd
+    last frame is pooled alone, so a clip gives the same output alone and padded in a batch.
 
-    ``T -> ceil(T / 2)`` and ``lengths -> ceil(lengths / 2)``: an odd last frame
-    is pooled alone, so a clip gives the same output alone and padded in a batch.
-
-    Args:
-        pool_type: ``"max"`` (default; the paper does not say which) or ``"avg"``.
-        dropout: dropout before pooling (0.2).
-
-    Shapes: x (B, T, C), lengths (B,) or None ->
-    (B, ceil(T / 2), C) and lengths (B,) or None. Windows with no real frame are zero.
+    Shapes: x (B, T, C), lengths (B,) or None -> (B, ceil(T / 2), C) and lengths
+    ceil(lengths / 2) or None. Windows with no real frame are zero.
     """
 
     def __init__(self, pool_type: str = "max", dropout: float = 0.2):
@@ -58,9 +52,8 @@ class TimePooling(nn.Module):
 class StatisticsPooling(nn.Module):
     """``P = concat(mean_t(Y), std_t(Y))`` over the real frames (paper Eq. 9).
 
-    The standard deviation divides by the number of frames (not n - 1), so a
-    one-frame clip is defined; the variance is floored at ``eps`` before the
-    square root to keep gradients finite.
+    The standard deviation divides by the number of frames (not n - 1), so a one-frame clip
+    is defined; the variance is floored at ``eps`` to keep the square root's gradient finite.
 
     Shapes: x (B, T, C), lengths (B,) or None -> (B, 2 * C).
     """

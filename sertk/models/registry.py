@@ -1,8 +1,5 @@
-"""A tiny model registry: a dict and a decorator (after timm's ``_registry.py``).
-
-Constructors registered with :func:`register_model` take keyword overrides of
-:class:`~sertk.models.sernet.SERNetConfig` fields and return a :class:`SERNet`.
-"""
+"""A tiny model registry: a dict and a decorator (after timm's ``_registry.py``). Registered
+constructors take keyword overrides of :class:`~sertk.models.sernet.SERNetConfig` fields."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +23,8 @@ _MODELS: dict[str, ModelEntry] = {}
 
 def register_model(description: str, *, name: str | None = None, requires: str = ""):
     """Decorator: register ``fn`` under ``name`` (default: its own name) with a one-line
-    ``description``; ``requires`` names what it needs beyond ``n_classes`` (its models are
-    left out of :func:`paper_models` and not built by ``sertk models``)."""
+    ``description``; ``requires`` names what it needs beyond ``n_classes`` (such models are
+    left out of :func:`list_models` by default and not built by ``sertk models``)."""
     def decorator(fn: Callable[..., SERNet]) -> Callable[..., SERNet]:
         key = name or fn.__name__
         if key in _MODELS:

@@ -1,8 +1,8 @@
 """The network of the paper (Fig. 1) and every ablation of Table 2, from one config.
 
-:class:`SERNetConfig` is a flat dataclass of plain values (it round-trips through
-JSON and is saved next to the weights); :class:`SERNet` builds the blocks it
-names. The proposed system reads, in ``forward_features``::
+:class:`SERNetConfig` is a flat dataclass of plain values (saved as JSON next to the
+weights); :class:`SERNet` builds the blocks it names. The proposed system reads, in
+``forward_features``::
 
     3-Conv -> 2 x residual-BLSTM -> time pooling -> 3 x E-transformer -> stats pooling
 
@@ -43,11 +43,11 @@ MAX_DIMS = 3  # arousal, valence, dominance (sertk.data.manifest.DIMENSIONS)
 class SERNetConfig:
     """Every number of the network; defaults are the paper's proposed system (SPEC 2).
 
-    ``hidden`` is the conv channels, the BLSTM units per direction and d_model
-    (128); the embedding is ``2 * hidden`` (256). ``blstm``: ``"residual"``
-    (H = FFN(BLSTM(X)) + X) or ``"plain"`` (BLSTM then Linear). ``transformer``:
-    ``"etransformer"``, ``"plain"`` (encoder layers only) or ``"none"``. ``n_dims``: outputs
-    of the dimensional regression head (0: none, the paper's network).
+    ``hidden`` is the conv channels, the BLSTM units per direction and d_model (128); the
+    embedding is ``2 * hidden`` (256). ``blstm``: ``"residual"`` (H = FFN(BLSTM(X)) + X) or
+    ``"plain"`` (BLSTM then Linear). ``transformer``: ``"etransformer"``, ``"plain"`` (encoder
+    layers only) or ``"none"``. ``n_dims``: outputs of the dimensional regression head (0:
+    none, the paper's network).
     """
 
     n_classes: int = bounded(4, 1, MAX_CLASSES)
@@ -220,11 +220,8 @@ class SERNet(nn.Module):
         self.dimension_head = build_dimension_head(c) if c.n_dims else None
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, n_mels, T), lengths (B,) or None -> logits (B, n_classes).
-
-        conv, residual-BLSTM, pool, E-transformer, stats pool (``forward_features``),
-        then the head (``forward_head``).
-        """
+        """(B, n_mels, T), lengths (B,) or None -> logits (B, n_classes):
+        :meth:`forward_features`, then :meth:`forward_head`."""
         return self.forward_head(self.forward_features(x, lengths))
 
     def forward_features(self, x: torch.Tensor,

@@ -1,8 +1,7 @@
 """Self-supervised speech encoders (WavLM, wav2vec 2.0, HuBERT) as front-ends.
 
-An :class:`SSLNet` is a pretrained ``transformers`` encoder, frozen by default, a learnable
-softmax-weighted sum of its hidden layers (SUPERB style, each layer layer-normalised first)
-and a back-end:
+An :class:`SSLNet` is a pretrained ``transformers`` encoder (frozen by default), a learnable
+softmax-weighted sum of its layer-normalised hidden layers (SUPERB style) and a back-end:
 
 - ``backend="proposed"``: a projection to ``hidden`` and the paper's back-end without its
   3-Conv (residual-BLSTM, time pooling, E-transformer, statistics pooling: a
@@ -10,15 +9,15 @@ and a back-end:
 - ``backend="linear"``: the light head of SSL benchmarks: projection, statistics pooling
   over the real frames, one hidden layer, the classifier.
 
-The model takes either waveforms ``(B, S)`` with sample lengths, or encoder hidden states
-``(B, L, T', D)`` with frame lengths (what :mod:`sertk.data.store` keeps on disk, so that a
-frozen encoder runs once per corpus). Both give the same logits.
+The model reads waveforms ``(B, S)`` with sample lengths or, to the same logits, encoder
+hidden states ``(B, L, T', D)`` with frame lengths (what :mod:`sertk.data.store` keeps, so
+that a frozen encoder runs once per corpus).
 
 Nothing is downloaded unless :func:`load_encoder` is given a hub name. The encoder's
-``transformers`` config travels in :class:`SSLNetConfig` (``encoder_config``) and is
-checked (model type, bounded sizes, parameters counted on the meta device) before
-anything is built, so a checkpoint rebuilds the model without network and without pickle.
-``transformers`` is imported inside functions only.
+``transformers`` config travels in :class:`SSLNetConfig` (``encoder_config``), checked
+(model type, bounded sizes, parameters counted on the meta device) before anything is built,
+so a checkpoint rebuilds the model without network or pickle. ``transformers`` is imported
+inside functions only.
 """
 from __future__ import annotations
 
@@ -54,14 +53,10 @@ MAX_CONFIG_ITEMS = 256
 
 
 def check_encoder_config(data: Any) -> dict[str, Any]:
-    """A ``transformers`` encoder config dict, checked before anything is built.
-
-    Plain JSON values only, a supported ``model_type``, bounded sizes and lists, and at most
-    :data:`MAX_ENCODER_PARAMETERS` parameters (counted on the meta device).
-
-    Raises:
-        ValueError: one line naming the key and the reason.
-    """
+    """A ``transformers`` encoder config dict, checked before anything is built: plain JSON
+    values only, a supported ``model_type``, bounded sizes and lists, and at most
+    :data:`MAX_ENCODER_PARAMETERS` parameters (counted on the meta device); else ValueError,
+    one line naming the key and the reason."""
     if not isinstance(data, dict):
         raise ValueError(f"encoder_config must be a JSON object, got {type(data).__name__}")
     if data.get("model_type") not in ENCODER_TYPES:
@@ -143,11 +138,9 @@ def encoder_config_dict(config) -> dict[str, Any]:
 
 
 def load_encoder(name_or_path: str, revision: str | None = None) -> tuple[nn.Module, dict]:
-    """A pretrained encoder and its config dict, from a local directory or a hub name.
-
-    A local directory is read offline; a hub name downloads (or reads the hub cache).
-    Under a ``torch.device("meta")`` context only the config is read (no weights).
-    """
+    """A pretrained encoder and its config dict, from a local directory (read offline) or a
+    hub name (downloaded, or read from the hub cache). Under ``torch.device("meta")`` only the
+    config is read (no weights)."""
     from pathlib import Path
 
     transformers = _transformers()
@@ -276,10 +269,7 @@ def create_ssl_model(backend: str, overrides: dict[str, Any]) -> "SSLNet":
 
 
 class LayerWeights(nn.Module):
-    """Softmax-weighted sum of L layer-normalised hidden states.
-
-    Shapes: (B, L, T, D) -> (B, T, D).
-    """
+    """Softmax-weighted sum of L layer-normalised hidden states: (B, L, T, D) -> (B, T, D)."""
 
     def __init__(self, n_layers: int, width: int):
         super().__init__()
@@ -293,10 +283,8 @@ class LayerWeights(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """Projection, statistics pooling over the real frames, one hidden layer, classifier.
-
-    Shapes: (B, T, D), lengths (B,) -> logits (B, n_classes).
-    """
+    """Projection, statistics pooling over the real frames, one hidden layer, classifier:
+    (B, T, D), lengths (B,) -> logits (B, n_classes)."""
 
     def __init__(self, width: int, hidden: int, n_classes: int, dropout: float):
         super().__init__()
@@ -323,10 +311,8 @@ class LinearHead(nn.Module):
 
 
 class ProposedHead(nn.Module):
-    """Projection to ``hidden`` and the paper's back-end without its 3-Conv.
-
-    Shapes: (B, T, D), lengths (B,) -> logits (B, n_classes).
-    """
+    """Projection to ``hidden`` and the paper's back-end without its 3-Conv: (B, T, D),
+    lengths (B,) -> logits (B, n_classes)."""
 
     def __init__(self, width: int, c: SSLNetConfig):
         super().__init__()
@@ -407,10 +393,9 @@ class SSLNet(nn.Module):
         return field_
 
     def hidden_states(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None):
-        """(B, S) waveforms, (B,) samples -> (B, L, T', D) hidden states, (B,) frames.
-
-        Encoders whose first convolution is group-normalised over time (wav2vec 2.0 base)
-        see the padding of a batch, so they run each clip alone."""
+        """(B, S) waveforms, (B,) samples -> (B, L, T', D) hidden states, (B,) frames. Encoders
+        whose first convolution is group-normalised over time (wav2vec 2.0 base) would see a
+        batch's padding, so they run each clip alone."""
         if waveforms.dim() != 2:
             raise ValueError(f"expected waveforms (B, S), got {tuple(waveforms.shape)}")
         batch, samples = waveforms.shape

@@ -1,8 +1,7 @@
 """The model table: what each registered model changes, its size and its CPU speed.
 
-``sertk models`` prints :func:`format_model_table` of :func:`summarize_models`.
-Timings are the median of a few eval-mode, no-grad forward passes over one
-utterance; they describe this machine only.
+``sertk models`` prints :func:`format_model_table` of :func:`summarize_models`. Timings are
+the median of a few eval-mode, no-grad forward passes over one utterance, on this machine.
 """
 from __future__ import annotations
 

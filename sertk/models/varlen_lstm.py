@@ -1,20 +1,20 @@
 """An exact bidirectional LSTM over a padded batch of variable lengths, without packing.
 
 Packed sequences (``pack_padded_sequence``) keep padding out of an ``nn.LSTM`` but run the
-recurrence step by step over a shrinking batch, which costs about 3x a dense step on CPU.
-Here both directions run densely on the whole (B, T) batch, each arranged so that padding
-never reaches a real frame:
+recurrence step by step over a shrinking batch, about 3x the cost of a dense step on CPU.
+Here both directions run densely on the whole (B, T) batch, arranged so that padding never
+reaches a real frame:
 
-- forward direction: on the batch as it is. Padding lies after the end of every row, so the
-  outputs at real frames were computed before any padding was read.
-- backward direction: on each row reversed *within its own length*
-  (``x[b, L_b - 1], ..., x[b, 0]``, then its padding, left where it was), so its padding again
-  comes last; the outputs are reversed back the same way.
+- forward: on the batch as it is; padding lies after every row's end, so the outputs at
+  real frames were computed before any padding was read.
+- backward: on each row reversed *within its own length* (``x[b, L_b - 1], ..., x[b, 0]``,
+  then its padding, left where it was), so padding again comes last; the outputs are
+  reversed back the same way.
 
-The outputs at real frames are those of the packed ``nn.LSTM`` (up to float rounding) and the
-padded frames are set to zero, as ``pad_packed_sequence`` leaves them. The weights are those
-of the given bidirectional ``nn.LSTM`` (one layer), so state dicts do not change. Gather,
-``where`` and the ``lstm`` op all trace to ONNX and TorchScript with dynamic batch and time.
+The outputs at real frames are the packed ``nn.LSTM``'s (up to float rounding), padded frames
+are zero as ``pad_packed_sequence`` leaves them, and the weights are the given one-layer
+bidirectional ``nn.LSTM``'s (state dicts do not change). Gather, ``where`` and the ``lstm``
+op all trace to ONNX and TorchScript with dynamic batch and time.
 """
 from __future__ import annotations
 
@@ -27,10 +27,8 @@ _DIRECTIONS = ("", "_reverse")  # nn.LSTM's parameter name suffixes: forward, ba
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse the real frames of every row, leaving the padding where it is.
-
-    Row ``b`` becomes ``x[b, L_b - 1], ..., x[b, 0], x[b, L_b], ..., x[b, T - 1]``. The
-    mapping is its own inverse: applying it twice gives ``x`` back.
+    """Reverse the real frames of every row, leaving the padding where it is: row ``b`` becomes
+    ``x[b, L_b - 1], ..., x[b, 0], x[b, L_b], ..., x[b, T - 1]`` (its own inverse).
 
     Shapes: x (B, T, C), lengths (B,) with 1 <= lengths <= T -> (B, T, C).
 
@@ -49,11 +47,9 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 
 def _one_direction(lstm: nn.LSTM, x: torch.Tensor, suffix: str) -> torch.Tensor:
-    """Run one direction's weights of a one-layer ``lstm`` forward in time over ``x``
-    (an ``nn.LSTM``, or its dynamically quantized int8 twin from :mod:`sertk.quantize`).
-
-    Shapes: x (B, T, input_size) -> (B, T, hidden_size).
-    """
+    """Run one direction's weights of a one-layer ``lstm`` (an ``nn.LSTM``, or its dynamically
+    quantized int8 twin from :mod:`sertk.quantize`) forward in time over ``x``:
+    (B, T, input_size) -> (B, T, hidden_size)."""
     state = x.new_zeros(1, x.shape[0], lstm.hidden_size)  # (layers * directions, B, H)
     packed = getattr(lstm, "_all_weight_values", None)
     if packed is not None:  # a dynamically quantized (int8) LSTM: one packed set per direction
@@ -68,10 +64,8 @@ def _one_direction(lstm: nn.LSTM, x: torch.Tensor, suffix: str) -> torch.Tensor:
 
 
 def bidirectional_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The outputs of a bidirectional one-layer ``lstm`` on each row's first ``lengths`` frames.
-
-    Equal to running ``lstm`` on the packed sequences, without packing. ``lstm`` must be
-    ``batch_first``, bidirectional, one layer, with biases and no projection.
+    """The outputs of a bidirectional one-layer ``lstm`` (``batch_first``, with biases, no
+    projection) on each row's first ``lengths`` frames, as on packed sequences.
 
     Shapes: x (B, T, input_size), lengths (B,) with 1 <= lengths <= T ->
     (B, T, 2 * hidden_size): forward then backward features, zero on padded frames.

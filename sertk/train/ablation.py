@@ -27,11 +27,9 @@ from sertk.train.recipe import check_recipe
 def ablate(config: TrainConfig, utterances: Sequence[Utterance], out_dir: str | Path, *,
            models: Sequence[str] | None = None,
            features: Mapping[str, np.ndarray] | None = None) -> Path | None:
-    """Cross-validate each of ``models`` (default: every registered model) under ``config``.
-
-    Returns the path of ``ablation.md`` (None on DDP ranks other than 0, or while a
-    ``fold=K`` fan-out still misses folds).
-    """
+    """Cross-validate each of ``models`` (default: every registered model) under ``config``;
+    returns the path of ``ablation.md`` (None on DDP ranks other than 0, or while a ``fold=K``
+    fan-out still misses folds)."""
     models = list(models or list_models())
     unknown = [m for m in models if m not in list_models()]
     if unknown:

@@ -1,11 +1,10 @@
 """Batch augmentation on normalised log-mel features (all off by default; SPEC section 4).
 
-Everything works on whole padded batches with torch ops, on the training device, drawing
-from torch's global generator (which the training loop reseeds at every epoch start, so an
-epoch's augmentation replays exactly after a resume). Features are (B, n_mels, T) and
-``lengths`` (B,) count real frames; padded frames keep the padding value.
-
-Perturbations are done at the feature level, where the features already live in memory:
+Everything works on whole padded batches (B, n_mels, T) with real-frame ``lengths`` (B,),
+with torch ops on the training device, drawing from torch's global generator (which the
+training loop reseeds at every epoch start, so an epoch's augmentation replays exactly after
+a resume). Padded frames keep the padding value. Perturbations act on the features, which
+already live in memory:
 
 - **gain** of g dB (g uniform in [-gain_db, gain_db]) multiplies the power by 10^(g/10), i.e.
   adds ``g * ln(10) / 10`` to every log-mel value (exact up to the 1e-6 log offset); in
@@ -31,9 +30,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class AugmentOptions:
-    """Which augmentations to apply; the defaults apply none. The ranges are checked when
-    a recipe is read (:mod:`sertk.train.config`): counts and widths >= 0, ``speed_perturb``
-    in [0, 0.5), ``gain_perturb_db`` >= 0."""
+    """Which augmentations to apply (the defaults: none); the ``Field`` ranges are checked
+    when a recipe is read (:mod:`sertk.train.config`)."""
 
     spec_augment: bool = False
     freq_mask: Annotated[int, Field(ge=0)] = 8

@@ -1,27 +1,25 @@
 """Callbacks that make training reproducible, resumable and safe to select from.
 
-- :class:`EpochSeed` reseeds every generator at each epoch's first batch from ``(seed, fold, epoch,
-  rank)``, so any epoch replays exactly after a resume from the previous epoch's end.
+- :class:`EpochSeed` reseeds every generator at each epoch's first batch from ``(seed, fold,
+  epoch, rank)``, so any epoch replays exactly after a resume from the previous epoch's end.
 - :class:`BestCheckpoint` keeps the model with the best *validation* UA (ties: lower
-  validation loss) as a safe checkpoint (safetensors + JSON, :func:`sertk.models.save_checkpoint`).
-  The test part is never seen during training, so it cannot influence the choice.
+  validation loss) as a safe checkpoint (:func:`sertk.models.save_checkpoint`); the test
+  part is never seen during training, so it cannot influence the choice.
 - :class:`History` writes ``history.csv`` (one row per epoch: losses, val UA/WA, LR, seconds).
-
 - :class:`EpochProgressBar` is Lightning's bar with epochs counted from 1 ("Epoch 3/40"),
   as ``history.csv``, ``result.json`` and the reports count them.
 
-All keep their state in Lightning's resume checkpoint (``state_dict``), which holds
-plain numbers only and is loaded with ``weights_only=True``. Only global rank 0 writes files.
+All keep their state in Lightning's resume checkpoint (``state_dict``) as plain numbers,
+loaded with ``weights_only=True``. Only global rank 0 writes files.
 
-Lightning runs the loop, and its own pieces are used wherever they do the job: the trainer,
-``ModelCheckpoint`` for the resume state, ``EarlyStopping``, ``seed_everything``, the
-progress bar, DDP, precision. Three of ours stay because Lightning's twin does something
-else: ``ModelCheckpoint(monitor="val_ua")`` ranks on one number and writes pickled
-``.ckpt`` files, while selection here breaks UA ties by validation loss and writes
-safetensors (:class:`BestCheckpoint`); ``CSVLogger`` writes one row per logging call into a
-new version folder after every resume, while ``history.csv`` is one row per epoch that a
-resume continues (:class:`History`); ``DistributedSampler`` cannot form length buckets, which
-:class:`~sertk.data.dataset.EpochSampler` does (and shards by rank like it).
+Lightning's own pieces are used wherever they do the job (trainer, ``ModelCheckpoint`` for
+the resume state, ``EarlyStopping``, ``seed_everything``, progress bar, DDP, precision).
+Ours stay where Lightning's twin does something else: ``ModelCheckpoint(monitor="val_ua")``
+ranks on one number and writes pickled ``.ckpt`` files (:class:`BestCheckpoint` breaks UA
+ties by validation loss and writes safetensors); ``CSVLogger`` writes a row per logging
+call into a new version folder after every resume (``history.csv``: a row per epoch, which a
+resume continues); ``DistributedSampler`` cannot form length buckets
+(:class:`~sertk.data.buckets.BucketSampler` does, sharding by rank like it).
 """
 from __future__ import annotations
 
@@ -58,11 +56,9 @@ class EpochSeed(L.Callback):
 
 
 class BestCheckpoint(L.Callback):
-    """Save the model whenever validation UA improves (ties broken by lower validation loss).
-
-    Without validation metrics (no validation part) every epoch's model is saved, so the
-    last epoch's is kept. ``save(pl_module, metadata)`` writes the checkpoint.
-    """
+    """Save the model whenever validation UA improves (ties broken by lower validation loss);
+    without validation metrics every epoch's, so the last is kept. ``save(pl_module,
+    metadata)`` writes the checkpoint."""
 
     def __init__(self, save: Callable[[L.LightningModule, dict], Any]):
         self.save = save

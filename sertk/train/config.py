@@ -1,11 +1,10 @@
 """The training recipe: one section per concern, read and checked by pydantic.
 
 Defaults are the paper's recipe (SPEC section 4): Adam, learning rate 1e-4, batch 32,
-cross-entropy, data shuffled every epoch; model selection on validation UA only, early
-stopping on validation UA (at most 100 epochs, patience 20). Every extra that can make a
-better recipe (class weights, SpecAugment, speed/gain perturbation, mixup, label smoothing,
-weight decay, LR schedule, gradient clipping) is off by default, so the faithful recipe stays
-the default. ``configs/*.yaml`` hold named recipes.
+cross-entropy, a shuffle every epoch, model selection and early stopping on validation UA
+(at most 100 epochs, patience 20). Every extra (class weights, SpecAugment, speed/gain
+perturbation, mixup, label smoothing, weight decay, LR schedule, gradient clipping) is off
+by default. ``configs/*.yaml`` hold named recipes.
 
 A :class:`TrainConfig` is a tree of sections: ``data``, ``protocol``, ``model``, ``features``
 (the front-end's own :class:`~sertk.features.FeatureConfig`), ``batching``, ``optim``,
@@ -13,18 +12,16 @@ A :class:`TrainConfig` is a tree of sections: ``data``, ``protocol``, ``model``,
 Code reads ``config.optim.lr``; people write either the flat keys of a recipe file
 (``lr: 1e-3``: every key names one field of one section, :data:`FLAT_KEYS`) or sections
 (``optim: {lr: 1e-3}``), and ``--set lr=1e-3`` or ``--set optim.lr=1e-3`` on the command
-line. ``model_args`` (keyword overrides for ``sertk.models.create_model``) is a mapping,
-merged key by key. Unknown keys raise :class:`ConfigError` with a did-you-mean suggestion,
-bad values name the key (and the file). The resolved config is saved in every run directory
-(``config.yaml``, ``config.json``, in sections); a run directory saved with the former flat
-layout reads the same way, since flat keys are accepted everywhere.
+line. ``model_args`` (keyword overrides for ``sertk.models.create_model``) is merged key by
+key. Unknown keys raise :class:`ConfigError` with a did-you-mean suggestion, bad values name
+the key (and the file). Every run directory holds the resolved config in sections
+(``config.yaml``, ``config.json``); one saved in the former flat layout reads the same way.
 
-Why pydantic: it is already installed with the service (FastAPI's models are pydantic), it
-validates plain dataclasses in place (``TypeAdapter``), so each section stays the dataclass
-its layer uses, with no base class; it coerces command-line strings by field type, checks
-``Literal`` choices and ``Field`` ranges, and reports each error with its location.
-OmegaConf's structured configs would add a dependency and hand back its own container
-types; jsonargparse would also take over the command line, which ``sertk.cli`` owns.
+Why pydantic: it comes with the service (FastAPI's models are pydantic) and validates plain
+dataclasses in place (``TypeAdapter``), so each section stays its layer's dataclass; it
+coerces command-line strings by field type, checks ``Literal`` choices and ``Field`` ranges
+and reports each error's location. OmegaConf's structured configs would add a dependency and
+its own container types; jsonargparse would also take over the command line (``sertk.cli``'s).
 
 Example:
     >>> cfg = resolve_config(None, ["epochs=3", "model_args.hidden=32", "optim.lr=1e-3"])
@@ -71,14 +68,11 @@ class DataOptions:
 
 @dataclass
 class ProtocolOptions:
-    """How the data is split (flat key ``protocol`` is ``name``).
-
-    ``kfold`` (stratified, ``k`` folds, ``val_fraction`` of each training part for
-    validation), ``loso``/``lospk`` (``val_speakers`` held-out training speakers), or
-    ``final`` (a stratified ``val_fraction`` split of all data, no test part: for training a
-    model to ship). ``fold`` runs one fold (its index from 0, as in the run directory's
-    ``fold-00``), ``max_folds`` the first n.
-    """
+    """How the data is split (flat key ``protocol`` is ``name``): ``kfold`` (stratified, ``k``
+    folds, ``val_fraction`` of each training part for validation), ``loso``/``lospk``
+    (``val_speakers`` held-out training speakers), or ``final`` (a stratified ``val_fraction``
+    split of all data, no test part: for a model to ship). ``fold`` runs one fold (its index
+    from 0, as in ``fold-00``), ``max_folds`` the first n."""
 
     name: Literal["kfold", "loso", "lospk", "final"] = "kfold"
     k: PositiveInt = 5
@@ -100,11 +94,10 @@ def _check_freeze(value: Any) -> Any:
 class ModelOptions:
     """The network (flat keys ``model`` and ``model_args`` are ``name`` and ``args``).
 
-    ``args``: keyword overrides for ``sertk.models.create_model``. Fine-tuning:
-    ``init_from`` (a checkpoint directory or a bundled model's name) starts from that
-    model's weights; ``freeze`` (``front`` or a number of blocks) keeps the first blocks
-    fixed (:mod:`sertk.train.warmstart`). Both change the numbers, so both belong to the
-    recipe a run directory is tied to.
+    ``args``: keyword overrides for ``sertk.models.create_model``. Fine-tuning
+    (:mod:`sertk.train.warmstart`): ``init_from`` (a checkpoint directory or a bundled model's
+    name) starts from that model's weights; ``freeze`` (``front`` or a number of blocks) keeps
+    the first blocks fixed. Both change the numbers, so both belong to the recipe.
     """
 
     name: str = "proposed"
@@ -163,11 +156,11 @@ class DimensionOptions:
     """Dimensional emotion, off by default (flat keys ``dimensions``, ``dimension_loss``,
     ``dimension_weight``).
 
-    ``names``: manifest ratings to predict beside the class (``arousal,valence,dominance``
-    or a subset; every utterance must be rated), through a regression head on the same
-    embedding; the loss is cross-entropy + ``weight`` x the sum over dimensions of ``loss``
-    (``ccc``: 1 - concordance correlation over the batch; ``mse``), on targets standardised
-    with the training part's statistics. Selection stays on validation UA.
+    ``names``: manifest ratings to predict beside the class (``arousal,valence,dominance`` or
+    a subset; every utterance must be rated) by a regression head on the same embedding; the
+    loss is cross-entropy + ``weight`` x the sum over dimensions of ``loss`` (``ccc``: 1 -
+    concordance correlation over the batch; ``mse``) on targets standardised with the
+    training part's statistics. Selection stays on validation UA.
     """
 
     names: Annotated[tuple[str, ...], BeforeValidator(_dimension_names)] = ()
@@ -202,15 +195,14 @@ class TrainConfig:
     """Every knob of a training run, in sections; defaults are the paper's recipe (SPEC 4).
 
     ``features`` is the front-end (``padding``: ``fixed``, every clip padded to
-    ``max_seconds`` as in the paper, or ``batch``, padded to the longest in the batch with
-    lengths passed to the model; ``normalisation``: ``fold``, per-feature statistics of the
-    training part as in the paper, ``utterance``, each clip's own statistics first, or
-    ``speaker``, each speaker's over all of its clips, test speakers included: transductive,
-    needs a speaker for every utterance; both need ``padding: batch``, the default padding
-    when they are chosen). ``augment`` acts on training batches only.
-    Classical models (``egemaps-svm``, ``compare-svm``, ...: :mod:`sertk.classical`) use the
-    protocol, the seed and ``normalisation`` (``fold`` or ``speaker``) and ignore the neural
-    training keys.
+    ``max_seconds`` as in the paper, or ``batch``, to the longest in the batch with lengths
+    passed to the model; ``normalisation``: ``fold``, per-feature statistics of the training
+    part as in the paper, ``utterance``, each clip's own statistics first, or ``speaker``,
+    each speaker's over all of its clips, test speakers included: transductive, needs a
+    speaker for every utterance; both need, and default to, ``padding: batch``). ``augment``
+    acts on training batches only. Classical models (``egemaps-svm``, ...:
+    :mod:`sertk.classical`) use the protocol, the seed and ``normalisation`` (``fold`` or
+    ``speaker``) and ignore the neural training keys.
     """
 
     data: DataOptions = field(default_factory=DataOptions)

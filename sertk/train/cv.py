@@ -1,17 +1,16 @@
 """Cross-validation: the same :func:`~sertk.train.fitting.fit` once per fold, then the report.
 
-A run directory holds everything (layout in :mod:`sertk.eval.rundir`): ``config.yaml`` /
-``config.json`` (the resolved recipe), ``run.json`` (the folds), one ``fold-XX/`` per fold
-and, once every fold is done, the run-level ``metrics.json``, ``predictions.csv``,
-``report.md`` and figures. Re-running the same command skips finished folds and resumes an
-interrupted one; ``fold=K`` runs a single fold, so a cluster can train folds as separate
-jobs (the job that completes the last fold writes the report; ``sertk report RUN_DIR`` can
-always do it again).
+A run directory (layout in :mod:`sertk.eval.rundir`) holds ``config.yaml`` / ``config.json``
+(the resolved recipe), ``run.json`` (the folds), one ``fold-XX/`` per fold and, once every
+fold is done, the run-level ``metrics.json``, ``predictions.csv``, ``report.md`` and figures.
+Re-running the same command skips finished folds and resumes an interrupted one; ``fold=K``
+runs a single fold, so a cluster can train folds as separate jobs (the job that completes
+the last fold writes the report; ``sertk report RUN_DIR`` can always do it again).
 
-The whole recipe, the split and the features are checked before anything is written into
-the run directory, and the recipe is compared and saved under the run's lock, so a second
-command with another recipe is refused rather than mixed in; each fold trains under its own
-lock (:mod:`sertk.train.runlock`).
+The whole recipe, the split and the features are checked before anything is written, and
+the recipe is compared and saved under the run's lock, so a second command with another
+recipe is refused rather than mixed in; each fold trains under its own lock
+(:mod:`sertk.train.runlock`).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """Features in memory, per-fold normalisation, and the Lightning data module.
 
-The data path does all heavy work once: :func:`load_features` reads every utterance's
-unpadded log-mels from the feature cache (computing missing ones a single time), and
-:func:`fold_datasets` normalises them with statistics of the fold's *training part only*
-(SPEC section 1) into in-memory :class:`~sertk.data.dataset.FeatureDataset` objects. An epoch
-then only indexes tensors; ``num_workers=0`` is enough.
+All heavy work is done once: :func:`load_features` reads every utterance's unpadded log-mels
+from the feature cache (computing missing ones), and :func:`fold_datasets` normalises them
+with statistics of the fold's *training part only* (SPEC section 1) into in-memory
+:class:`~sertk.data.dataset.FeatureDataset` objects. An epoch only indexes tensors
+(``num_workers=0`` is enough).
 """
 from __future__ import annotations
 
@@ -30,10 +30,9 @@ from sertk.models.dimensions import DimensionScaling
 def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig, *,
                   cache_dir: str | None = None, progress: bool = True,
                   num_workers: int | None = None) -> dict[str, np.ndarray]:
-    """Unpadded log-mels of every utterance: ``{id: float32 (n_mels, frames)}``.
-
-    Features come from (and go into) the :class:`~sertk.data.cache.FeatureCache` under
-    ``cache_dir`` (default ``$SERTK_CACHE`` or ``~/.cache/sertk/features``).
+    """Unpadded log-mels of every utterance, ``{id: float32 (n_mels, frames)}``, from (and
+    into) the :class:`~sertk.data.cache.FeatureCache` under ``cache_dir`` (default
+    ``$SERTK_CACHE`` or ``~/.cache/sertk/features``).
 
     Raises:
         FeatureCacheError: naming every file that could not be read (training on a manifest
@@ -47,13 +46,13 @@ def load_features(utterances: Sequence[Utterance], feature_config: FeatureConfig
 
 @dataclass
 class FoldData:
-    """One fold's datasets (normalised with the training part's statistics).
+    """One fold's datasets, normalised with the training part's statistics; ``val`` and
+    ``test`` are None without a validation or test part.
 
     ``mean``/``std``: (n_mels,) statistics over all real frames of the training part;
     ``pad_value``: (n_mels,) normalised value of a silent (zero-padded) frame;
-    ``class_counts``: (C,) training utterances per class. ``test`` is None without a test part;
-    ``val`` is None without a validation part. ``dimensions``: the scaling of the dimensional
-    targets (training part's statistics), None without dimensions.
+    ``class_counts``: (C,) training utterances per class; ``dimensions``: the scaling of the
+    dimensional targets (training part's statistics), None without dimensions.
     """
 
     train: FeatureDataset
@@ -63,7 +62,6 @@ class FoldData:
     std: np.ndarray
     pad_value: torch.Tensor
     class_counts: np.ndarray
-    ids: dict[str, list[str]]
     dimensions: DimensionScaling | None = None
 
 
@@ -128,19 +126,16 @@ def fold_datasets(features: Mapping[str, np.ndarray], utterances: Sequence[Utter
 
     counts = np.bincount([index[by_id[i].label] for i in fold.train_ids], minlength=len(labels))
     return FoldData(dataset(fold.train_ids), dataset(fold.val_ids), dataset(fold.test_ids),
-                    mean, std, pad_value, counts,
-                    {"train": list(fold.train_ids), "val": list(fold.val_ids),
-                     "test": list(fold.test_ids)}, scaling)
+                    mean, std, pad_value, counts, scaling)
 
 
 class SERDataModule(L.LightningDataModule):
     """Training and validation loaders over in-memory datasets.
 
-    Training batches come from an :class:`~sertk.data.dataset.EpochSampler` (a shuffle that
-    depends on ``(seed, epoch)`` only, sharded over DDP ranks), or with ``batching="bucketed"``
-    from a :class:`~sertk.data.buckets.BucketSampler` (batches of similar lengths, in an order
-    that depends on ``(seed, epoch)`` only, sharded alike). Validation is not sharded:
-    every rank scores the whole validation part, so all ranks agree on validation UA.
+    Training batches come from an :class:`~sertk.data.dataset.EpochSampler` (a shuffle), or
+    with ``batching="bucketed"`` a :class:`~sertk.data.buckets.BucketSampler` (batches of
+    similar lengths): orders that depend on ``(seed, epoch)`` only, sharded over DDP ranks.
+    Validation is not sharded, so all ranks agree on validation UA.
     """
 
     def __init__(self, train: FeatureDataset, val: FeatureDataset | None, *, batch_size: int,

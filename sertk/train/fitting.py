@@ -17,21 +17,16 @@ the fold's directory::
       resume/last.ckpt  Lightning state at the last epoch end (removed when the fold is done)
 
 A fold is resumable at every stage: a complete fold is skipped; a trained fold with no test
-outputs is only evaluated; an interrupted training resumes from ``resume/last.ckpt`` (written
-atomically, loaded with ``weights_only=True``; an unusable one is set aside with a notice and
-the fold trains from its start, :mod:`sertk.train.resume`) and, because every epoch reseeds
-from ``(seed, fold, epoch)``, ends with the same numbers as an uninterrupted run on the same
-machine.
+outputs is only evaluated; an interrupted training resumes from ``resume/last.ckpt``
+(:mod:`sertk.train.resume`) and, as every epoch reseeds from ``(seed, fold, epoch)``, ends
+with the same numbers as an uninterrupted run on the same machine.
 
 After training, the best checkpoint's temperature is fitted on the validation part
 (:mod:`sertk.train.calibration`); the test predictions use it, and the fold's metrics keep
 the test ECE before and after. ``init_from``/``freeze`` start from another checkpoint
-(:mod:`sertk.train.warmstart`).
-
-Nothing is written before the whole recipe has been checked (:mod:`sertk.train.recipe`) and
-the features computed, and a fold is trained under an exclusive lock
-(:mod:`sertk.train.runlock`): a second command on the same fold stops with "run directory
-busy (pid N)".
+(:mod:`sertk.train.warmstart`). Nothing is written before the whole recipe is checked
+(:mod:`sertk.train.recipe`) and the features computed; a fold trains under an exclusive lock
+(:mod:`sertk.train.runlock`).
 """
 from __future__ import annotations
 
@@ -85,12 +80,10 @@ RESULT_FILE = "result.json"
 
 @dataclass
 class FoldResult:
-    """What :func:`fit` produced for one split.
-
-    ``metrics`` holds the test metrics (``sertk.eval.metrics.fold_metrics`` plus ``info``),
-    or None when the split has no test part (``protocol="final"``). ``best_epoch`` counts
-    from 1; ``train_seconds`` sums the epochs' wall time (across resumes).
-    """
+    """What :func:`fit` produced for one split. ``metrics``: the test metrics
+    (``sertk.eval.metrics.fold_metrics`` plus ``info``), None without a test part
+    (``protocol="final"``); ``best_epoch`` counts from 1; ``train_seconds`` sums the epochs'
+    wall time (across resumes)."""
 
     fold: Fold
     directory: Path
@@ -115,20 +108,16 @@ class FoldResult:
 def fit(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold | int | None = None, *,
         out_dir: str | Path | None = None, features: Mapping[str, np.ndarray] | None = None,
         labels: Sequence[str] | None = None) -> FoldResult:
-    """Train one split, keep the best-validation model, score it on the test part.
+    """Train one split of ``utterances`` (the whole manifest) under ``config``, keep the
+    best-validation model, score it on the test part.
 
     Args:
-        config: the recipe.
-        utterances: the whole manifest (the split picks from it).
         fold: a :class:`Fold`, a fold index of ``config.protocol.name``, or None for
             ``config.protocol.fold`` (or the single split of ``protocol="final"``).
         out_dir: the run directory; a fold writes into ``out_dir/fold-XX`` (a ``final``
             split into ``out_dir`` itself). None: a temporary directory.
         features: ``{id: (n_mels, frames)}`` unpadded log-mels (default: from the cache).
         labels: the class list (default: sorted labels of ``utterances``).
-
-    Returns:
-        a :class:`FoldResult`.
     """
     manifest_labels = check_recipe(config, utterances)  # before anything is written
     labels = [normalise_label(c) for c in labels] if labels else manifest_labels
@@ -217,7 +206,7 @@ def _run_trainer(config: TrainConfig, fold: Fold, data, labels: list[str],
         save_checkpoint(directory / CHECKPOINT_DIR, pl_module.model, model_name=config.model.name,
                         labels=labels, feature_config=feature_config, norm_mean=data.mean,
                         norm_std=data.std, metadata={**meta, **info},
-                        dimensions=getattr(data, "dimensions", None))
+                        dimensions=data.dimensions)
 
     has_val = data.val is not None and config.runtime.limit_val_batches != 0
     best, history = BestCheckpoint(save_best), History(directory)
@@ -379,8 +368,7 @@ def is_global_zero() -> bool:
 
 class _DropTip(logging.Filter):
     """Drops Lightning's banners (accelerators available, ``limit_*_batches=1.0`` was
-    configured, fit stopped at max_epochs) and its advertisement for its hosted logger: they
-    say nothing of this run that the fold lines and reports do not."""
+    configured, fit stopped at max_epochs) and its hosted logger's advertisement."""
 
     CHATTER = ("litlogger", "GPU available", "TPU available", "HPU available", "IPU available",
                "was configured so 100%", "`Trainer.fit` stopped")
@@ -405,5 +393,3 @@ def _quiet_lightning():
             yield
         finally:
             rank_zero_log.removeFilter(tip)
-
-

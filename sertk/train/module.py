@@ -1,19 +1,18 @@
 """The LightningModule: one plain training step, validation UA/WA, the optimiser.
 
-The recipe is the paper's (section 3.1): cross-entropy, Adam at 1e-4. Options from
+The recipe is the paper's (section 3.1): cross-entropy, Adam at 1e-4; the options of
 :class:`~sertk.train.config.TrainConfig` (class weights, label smoothing, mixup, feature
 augmentation, AdamW/weight decay, warm-up + cosine schedule) are all off by default.
 
-Validation collects every prediction of the epoch and computes UA (mean recall over the
-classes present, SPEC section 5), WA and the mean loss; ``val_ua`` drives model selection
-and early stopping. The model gets the clips' lengths if the recipe's
-:class:`~sertk.padding.Padding` gives them (``"batch"``), else whole padded clips (the paper).
+Validation computes UA (mean recall over the classes present, SPEC section 5), WA and the
+mean loss over the whole epoch; ``val_ua`` drives model selection and early stopping. The
+model gets the clips' lengths if the recipe's :class:`~sertk.padding.Padding` gives them
+(``"batch"``), else whole padded clips (the paper).
 
-With ``dimensions`` the network also has a dimension head, and the loss is multi-task:
-cross-entropy + ``dimension_weight`` x the sum over dimensions of ``1 - CCC`` over the batch
-(``dimension_loss: ccc``) or of the mean squared error (``mse``), on standardised targets.
-Validation then also logs ``val_ccc``, the mean CCC over the dimensions (reported, not used
-for selection).
+With ``dimensions`` the loss is multi-task: cross-entropy + ``dimension_weight`` x the sum
+over dimensions of ``1 - CCC`` over the batch (``dimension_loss: ccc``) or of the mean
+squared error (``mse``), on standardised targets. Validation then also logs ``val_ccc``,
+the mean CCC over the dimensions (reported, not used for selection).
 """
 from __future__ import annotations
 

@@ -1,12 +1,10 @@
 """A whole recipe checked before a run directory is touched.
 
-``sertk train``/``cv``/``ablate`` write the resolved recipe into the run directory, and a
-later command with a different recipe is refused there ("holds a run with a different
-recipe"). So a recipe that cannot train must fail *before* anything is written: a misspelt
-``--model`` or ``model_args`` key, a bad value, an unknown precision, labels that clash,
-a fold that does not exist. :func:`check_recipe` does every check that needs no training:
-the model is built on PyTorch's ``meta`` device (shapes only, no memory), so its arguments
-are checked by the model's own code.
+A run directory keeps its first recipe and refuses a different one, so a recipe that cannot
+train must fail *before* anything is written: a misspelt ``--model`` or ``model_args`` key,
+a bad value, an unknown precision, labels that clash, a fold that does not exist.
+:func:`check_recipe` does every check that needs no training; the model is built on
+PyTorch's ``meta`` device (shapes only, no memory), so its own code checks its arguments.
 
 Example:
     >>> labels = check_recipe(TrainConfig.of(model="base7"), utterances)  # doctest: +SKIP
@@ -27,17 +25,15 @@ from sertk.train.config import ConfigError, TrainConfig
 
 
 def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[str]:
-    """Check everything about ``config`` that can be checked without training.
-
-    Returns:
-        the class list (sorted labels of ``utterances``).
+    """Check everything about ``config`` that can be checked without training; returns the
+    class list (sorted labels of ``utterances``).
 
     Raises:
         ConfigError: naming the key and the reason (unknown model, a ``model_args`` key or
-            value the model refuses, an unknown precision, a bad front-end setting).
+            value the model refuses, an unknown precision, a bad front-end setting,
+            ``dimensions`` that the manifest does not rate on every utterance or that the
+            model cannot predict: classical and SSL models have no dimension head).
         ManifestError: labels that differ only by case or whitespace.
-        ConfigError: ``dimensions`` the manifest does not rate on every utterance, or
-            a model that has no dimension head (classical and SSL models).
     """
     labels = label_names(utterances)
     if "n_dims" in config.model.args:  # the head and its scaling come together

@@ -1,22 +1,21 @@
 """The Lightning resume state of an interrupted fold: written atomically, loaded as plain data.
 
-``FOLD_DIR/resume/last.ckpt`` is a ``torch.save`` file, that is, a pickle, rewritten at the
-end of every epoch.
+``FOLD_DIR/resume/last.ckpt`` is a ``torch.save`` file (a pickle) rewritten at the end of
+every epoch.
 
-Writing (:class:`AtomicCheckpointIO`): Lightning's own writer goes through a temporary file
-in the system's temp folder and a move, which across filesystems is a copy: a full disk
-leaves a torn ``last.ckpt``. Ours writes a temporary file beside it, fsyncs it and renames it
-over the old one (:func:`sertk.fileio.atomic_open`), so the file is always one whole epoch's
-state, the old one until the new one is complete; a full disk leaves the old state and an
-error naming the file.
+Writing (:class:`AtomicCheckpointIO`): Lightning's own writer moves a temporary file from the
+system's temp folder, across filesystems a copy, so a full disk leaves a torn
+``last.ckpt``. Ours writes a temporary file beside it, fsyncs it and renames it over the old
+one (:func:`sertk.fileio.atomic_open`): the file is always one whole epoch's state, and a
+full disk leaves the old state and an error naming the file.
 
 Loading (:func:`usable_resume_state`): run directories get copied and shared, so the file is
 never unpickled freely. Lightning loads it with ``weights_only=True`` (torch's restricted
 unpickler: tensors, numbers, strings and containers; no imports, no calls), and the same
-restricted load is tried first: a file that fails it (torn by an older version or a crash of
-the filesystem, or holding anything but plain data, such as a crafted payload, which never
-runs) is set aside under a new name in the fold's folder, a notice says so, and the fold
-trains again from its start instead of refusing to run.
+load is tried first: a file that fails it (torn by an older version or a filesystem crash,
+or holding anything but plain data, such as a crafted payload, which never runs) is set
+aside under a new name in the fold's folder with a notice, and the fold trains again from
+its start instead of refusing to run.
 """
 from __future__ import annotations
 
@@ -50,9 +49,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def usable_resume_state(path: str | Path, *, set_aside: bool = True) -> Path | None:
     """``path`` if it holds plain training state (``torch.load(weights_only=True)`` works),
-    else None: a missing file, or an unusable one, which (``set_aside``: the process that
-    writes, DDP rank 0) is renamed out of the way (see the module docstring) with a logged
-    notice naming both names."""
+    else None: a missing file, or an unusable one, which with ``set_aside`` (DDP rank 0, the
+    writer) is renamed out of the way with a logged notice naming both names."""
     path = Path(path)
     if not path.is_file():
         return None

@@ -1,8 +1,7 @@
 """One writer per run directory and per fold: exclusive locks that die with their process.
 
-Two ``sertk train``/``cv`` commands writing one run directory at once would interleave
-their files (a recipe saved by one, a checkpoint trained by the other). Each writer
-therefore holds an exclusive ``fcntl.flock`` on a lock file in the run directory:
+Two ``sertk train``/``cv`` commands writing one run directory at once would interleave their
+files, so each writer holds an exclusive ``fcntl.flock`` on a lock file in the run directory:
 
 - ``RUN_DIR/.sertk-run.lock`` briefly, while the recipe (``config.yaml``/``.json``) and the
   split (``run.json``) are compared and written, so a second recipe always sees the first;
@@ -11,12 +10,11 @@ therefore holds an exclusive ``fcntl.flock`` on a lock file in the run directory
   twice.
 
 A fold already held makes the second command stop at once with :class:`RunBusyError`
-("run directory busy (pid N)"), an exit status 2 at the command line. The kernel drops a
-lock when its holder exits, however it exits (SIGKILL included), so a crashed run never
-leaves a stale lock (only, at worst, a lock file nobody holds). A holder removes its lock
-file before letting go; a writer that got the lock on a file removed meanwhile sees that
-its file is no longer the one at the path and starts again, so two writers never both hold
-"the" lock. Only DDP's global rank 0 writes, so only it takes locks.
+("run directory busy (pid N)"; exit status 2). The kernel drops a lock when its holder exits,
+even by SIGKILL, so a crashed run never leaves a stale lock, at worst a lock file nobody
+holds. A holder removes its lock file before letting go; a writer that got the lock
+on a file removed meanwhile sees that its file is no longer the one at the path and starts
+again, so two writers never both hold "the" lock. Only DDP's global rank 0 takes locks.
 """
 from __future__ import annotations
 
@@ -48,15 +46,10 @@ def exclusive(path: str | Path, *, wait: bool = False, what: str = "") -> Iterat
     """Hold an exclusive lock on ``path`` (created, with its folder) for the ``with`` body.
 
     Re-entrant within one thread (``cross_validate`` claims every fold it will train, then
-    ``fit`` claims its fold again); other threads and processes are excluded.
-
-    Args:
-        wait: block until the holder lets go (for brief sections) instead of raising.
-        what: what the lock guards, for the busy message.
-
-    Raises:
-        RunBusyError: ``wait`` is false and another process holds the lock; the message
-            names the run directory and the holder's pid.
+    ``fit`` claims its fold again); other threads and processes are excluded. ``wait``
+    blocks until the holder lets go (for brief sections); otherwise another holder raises
+    :class:`RunBusyError`, naming the run directory, ``what`` the lock guards and the
+    holder's pid.
     """
     path = Path(path)
     held = _held.__dict__.setdefault("paths", set())

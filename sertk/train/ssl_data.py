@@ -1,17 +1,16 @@
 """A fold's data for the SSL models (``ssl-proposed``, ``ssl-linear``).
 
-A frozen encoder runs once per corpus: its hidden states (the model's chosen layers) go
-into the :class:`~sertk.data.store.FeatureStore` under ``<cache_dir>/ssl`` (default
+A frozen encoder runs once per corpus: its hidden states (the model's chosen layers) go into
+the :class:`~sertk.data.store.FeatureStore` under ``<cache_dir>/ssl`` (default
 ``$SERTK_CACHE/ssl`` or ``~/.cache/sertk/features/ssl``), keyed by a fingerprint of the
-encoder's config and weights, the layers, the sample rate and ``max_seconds``; every fold
-and epoch then reads them lazily from disk. A model that fine-tunes encoder layers
-(``finetune_layers`` > 0) reads the audio instead (:class:`WaveDataset`) and runs the
-encoder in every step.
+encoder's config and weights, the layers, the sample rate and ``max_seconds``, and every
+fold and epoch reads them lazily from disk. A model that fine-tunes encoder layers
+(``finetune_layers`` > 0) reads the audio instead (:class:`WaveDataset`).
 
-SSL layer sums are layer-normalised, so there are no fold statistics (``mean``/``std``
-are empty), and the model masks padding with lengths: the recipe must use
-``padding: batch``; feature-level augmentation (SpecAugment, speed, gain, mixup) is
-defined on log-mels and refused.
+SSL layer sums are layer-normalised, so there are no fold statistics (``mean``/``std`` are
+empty); the model masks padding with lengths, so the recipe must use ``padding: batch``;
+feature-level augmentation (SpecAugment, speed, gain, mixup) is defined on log-mels and
+refused.
 """
 from __future__ import annotations
 
@@ -89,11 +88,9 @@ def hidden_state_computer(model: SSLNet):
 
 
 class WaveDataset(Dataset):
-    """Clips read from their audio files on demand (for fine-tuning the encoder).
-
+    """Clips read from their audio files on demand (for fine-tuning the encoder):
     ``dataset[i]`` is ``(wave (S,), S, target, i)``; :meth:`collate` pads with zeros into a
-    :class:`~sertk.data.dataset.Batch` of waveforms (B, S_max) with sample ``lengths``.
-    """
+    :class:`~sertk.data.dataset.Batch` of waveforms (B, S_max) with sample ``lengths``."""
 
     def __init__(self, sources: Sequence, targets: Sequence[int], feature_config: FeatureConfig):
         self.paths = [str(_path_of(s)) for s in sources]
@@ -113,17 +110,15 @@ class WaveDataset(Dataset):
 
     def collate(self, samples: Sequence[tuple]) -> Batch:
         waves, lengths, targets, index = zip(*samples)
-        x = torch.zeros(len(waves), max(lengths))
-        for row, wave in enumerate(waves):
-            x[row, :wave.shape[0]] = wave
+        x = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)  # zeros after each wave
         return Batch(x, torch.tensor(lengths, dtype=torch.long),
                      torch.tensor(targets, dtype=torch.long), torch.tensor(index, dtype=torch.long))
 
 
 def ssl_fold_data(config: TrainConfig, utterances: Sequence[Utterance], fold: Fold,
                   labels: Sequence[str], feature_config: FeatureConfig) -> FoldData:
-    """One fold's datasets for the recipe's SSL model: stored hidden states (frozen encoder)
-    or audio (fine-tuning).
+    """One fold's datasets for the recipe's SSL model: stored hidden states (frozen
+    encoder) or audio (fine-tuning).
 
     Raises:
         ConfigError: a recipe key the SSL model cannot honour.
@@ -140,8 +135,7 @@ def ssl_fold_data(config: TrainConfig, utterances: Sequence[Utterance], fold: Fo
                                feature_config) if ids else None
     else:
         store = store_for(model, feature_config, config.data.cache_dir or None)
-        wanted = [by_id[i] for part in (fold.train_ids, fold.val_ids, fold.test_ids)
-                  for i in part]
+        wanted = [by_id[i] for part in (fold.train_ids, fold.val_ids, fold.test_ids) for i in part]
         store.build(wanted, hidden_state_computer(model.eval()),
                     lambda path: load_clip(path, feature_config),
                     progress=config.runtime.progress_bar).raise_for_failures()
@@ -154,6 +148,4 @@ def ssl_fold_data(config: TrainConfig, utterances: Sequence[Utterance], fold: Fo
     counts = np.bincount([index[by_id[i].label] for i in fold.train_ids], minlength=len(labels))
     empty = np.zeros(0, dtype=np.float32)
     return FoldData(dataset(fold.train_ids), dataset(fold.val_ids), dataset(fold.test_ids),
-                    empty, empty, torch.zeros(0), counts,
-                    {"train": list(fold.train_ids), "val": list(fold.val_ids),
-                     "test": list(fold.test_ids)})
+                    empty, empty, torch.zeros(0), counts)

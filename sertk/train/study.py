@@ -1,16 +1,15 @@
 """Run a side-by-side study: several systems, one protocol, one comparison table.
 
 :func:`run_study` cross-validates every system (a name and its resolved recipe, see
-:mod:`sertk.train.studyspec`) into ``OUT/<name>/``, an ordinary run directory of
-:func:`~sertk.train.cv.cross_validate`, on the same folds and seed, then writes
-``OUT/comparison.md`` and ``OUT/comparison.json`` (:mod:`sertk.eval.studytable`) and
-``OUT/study.json`` (the resolved recipes, the reference).
+:mod:`sertk.train.studyspec`) on the same folds and seed into ``OUT/<name>/``, an ordinary
+run directory of :func:`~sertk.train.cv.cross_validate`, then writes ``OUT/comparison.md``
+and ``OUT/comparison.json`` (:mod:`sertk.eval.studytable`) and ``OUT/study.json`` (the
+resolved recipes, the reference).
 
-Every system's recipe, the protocol's folds and every existing run directory's recipe
-are checked before anything trains. A system that fails while training is recorded with
-its reason and the others still run; the table marks it. Re-running resumes: a system
-whose selected folds are done and aggregated is skipped, an unfinished one continues
-where it stopped (finished folds are never trained again).
+Every system's recipe, the protocol's folds and every existing run directory's recipe are
+checked before anything trains. A system that fails while training is recorded with its
+reason (the table marks it) and the others still run. Re-running resumes: a system whose
+selected folds are done and aggregated is skipped, an unfinished one continues.
 """
 from __future__ import annotations
 
@@ -48,9 +47,8 @@ def run_study(configs: Mapping[str, TrainConfig], utterances: Sequence[Utterance
               out_dir: str | Path, *, reference: str, n_boot: int = N_BOOT,
               boot_seed: int = 0) -> StudyOutcome | None:
     """Cross-validate each system of ``configs`` (name -> recipe, in table order) into
-    ``out_dir/<name>`` and write the comparison against ``reference``.
-
-    Returns None on DDP ranks other than 0.
+    ``out_dir/<name>`` and write the comparison against ``reference`` (None on DDP ranks
+    other than 0).
 
     Raises:
         ConfigError: naming the system, before anything trains (a recipe that cannot

@@ -12,16 +12,15 @@ amend them::
       - {name: wavlm, model: ssl-linear, set: [model_args.encoder=microsoft/wavlm-base-plus]}
 
 Recipe paths in the file are relative to the file's folder. A system's recipe is resolved
-from (its ``config`` or the study's base recipe), then the study's ``set``, its ``model``,
-its own ``set``, the command's ``--set`` and flags. The protocol keys
-(:data:`SHARED_KEYS`) are the study's: they come from the study-level recipe, ``set`` and
-flags and replace whatever a system's recipe file says, so every system is tested on the
-same folds with the same seed; a system's own ``set`` may not change them, and the study's
-may not set ``model``.
+from its ``config`` (or the study's base recipe), then the study's ``set``, its ``model``,
+its own ``set``, the command's ``--set`` and flags. The protocol keys (:data:`SHARED_KEYS`)
+are the study's: they come from the study-level recipe, ``set`` and flags and replace what a
+system's recipe file says, so every system is tested on the same folds with the same seed;
+a system's own ``set`` may not change them, and the study's may not set ``model``.
 
 Every mistake (an unknown key, a bad or repeated name, a missing recipe file, a bad
 override, a recipe :func:`~sertk.train.config.resolve_config` refuses) raises
-:class:`ConfigError` naming the file, the system and the key; nothing has run yet.
+:class:`ConfigError` naming the file, the system and the key, before anything runs.
 """
 from __future__ import annotations
 
@@ -137,11 +136,9 @@ def with_system_flags(spec: StudySpec, flags: Iterable[str]) -> StudySpec:
 def resolve_systems(spec: StudySpec, *, recipe: str | None = None,
                     overrides: Sequence[str] = (),
                     values: Mapping[str, Any] | None = None) -> dict[str, TrainConfig]:
-    """Name -> resolved recipe of every system, in order.
-
-    ``recipe`` (``--config``) replaces the study's base recipe; ``overrides`` (``--set``) and
-    ``values`` (the flags; None = not given) apply to every system, after its own settings.
-    """
+    """Name -> resolved recipe of every system, in order. ``recipe`` (``--config``) replaces
+    the study's base recipe; ``overrides`` (``--set``) and ``values`` (the flags; None = not
+    given) apply to every system, after its own settings."""
     if not spec.systems:
         raise ConfigError("no systems: give a study file or --system NAME=MODEL (repeatable)")
     values = {k: v for k, v in (values or {}).items() if v is not None}

@@ -2,23 +2,22 @@
 the front blocks frozen (``freeze``).
 
 ``init_from`` is a checkpoint directory or a bundled model's name (``emodb``). Before
-anything is written (:func:`load_init_checkpoint`), the checkpoint must be loadable and fit
-the recipe: the same model name, the same model arguments (every field but the number of
-classes) and the same front-end (every :class:`~sertk.features.FeatureConfig` field:
-sample rate, mel bands, ``max_seconds``, ``padding``, ``normalisation``, ...); otherwise a
+anything is written (:func:`load_init_checkpoint`), the checkpoint must load and fit the
+recipe: the same model name, model arguments (every field but the number of classes) and
+front-end (every :class:`~sertk.features.FeatureConfig` field); otherwise a
 :class:`~sertk.train.config.ConfigError` names the first field that differs.
 
 The network is built as usual, then (:func:`initialise`) every tensor is copied from the
-checkpoint. The classifier head depends on the labels: the same labels (in any order; rows
-are matched by label) keep the checkpoint's head; a different label set gets a new,
-freshly initialised head, and a notice says so ("new head for labels ...").
+checkpoint. The same labels (in any order; rows are matched by label) keep the checkpoint's
+classifier head; a different label set gets a new, freshly initialised head, with a notice
+("new head for labels ...").
 
 ``freeze`` names what stays fixed during training: ``front`` is the 3-Conv front-end and
 every residual-BLSTM block; an integer ``N`` is the first ``N`` blocks in network order
 (3-Conv, residual-BLSTM 1, 2, ..., then transformer blocks); the head is never frozen.
-Frozen blocks get no gradient and stay in eval mode (their batch-norm statistics and dropout
+Frozen blocks get no gradient and stay in eval mode (batch-norm statistics and dropout
 fixed), so they compute exactly what the checkpoint computed. The normalisation statistics
-are those of the new training part, as for any run.
+are the new training part's, as for any run.
 """
 from __future__ import annotations
 
@@ -81,18 +80,17 @@ def initialise(model: SERNet, checkpoint: Checkpoint, labels: list[str], *,
     the same dimensions in the same order, else left new."""
     log = log or _notice
     state = {k: v.clone() for k, v in checkpoint.model.state_dict().items()}
+    own = model.state_dict()
     if set(labels) == set(checkpoint.labels):
         order = torch.tensor([checkpoint.labels.index(c) for c in labels])
         for name in [k for k in state if k.startswith(HEAD_PREFIX)]:
             state[name] = state[name].index_select(0, order)
     else:
-        own = model.state_dict()
         for name in [k for k in state if k.startswith(HEAD_PREFIX)]:
             state[name] = own[name]
         log(f"new head for labels {', '.join(labels)} (the checkpoint's: "
             f"{', '.join(checkpoint.labels)}); every other block starts from "
             f"{checkpoint.path}")
-    own = model.state_dict()
     same = checkpoint.dimensions is not None and checkpoint.dimensions.names == tuple(dimensions)
     for name in set(state) | set(own):
         if name.startswith(DIMENSION_HEAD_PREFIX) and not same:
