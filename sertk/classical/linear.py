@@ -70,6 +70,8 @@ class LinearConfig:
         values = (*self.c_grid, self.default_c)
         if not self.c_grid or not all(np.isfinite(c) and c > 0 for c in values):
             raise ValueError(f"C values must be positive and finite, got {values}")
+        if type(self.max_iter) is not int or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be 'balanced' or null, got {self.class_weight!r}")
 

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
+from sertk.classical import is_classical
 from sertk.classical.cv import corpus_vectors, fit_fold_model, run_linear_fold
 from sertk.classical.functionals import FunctionalsExtractor
 from sertk.data.manifest import Utterance
@@ -31,7 +31,7 @@ from sertk.train.config import (ConfigError, TrainConfig, check_same_run, save_c
                                settle_threads)
 from sertk.train.fitting import FoldResult, fit, is_global_zero, load_fold_features, writing
 from sertk.train.folds import final_split, protocol_folds
-from sertk.train.recipe import check_recipe
+from sertk.train.recipe import check_recipe, linear_config
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,6 @@ def classical_vectors(config: TrainConfig, utterances: Sequence[Utterance]) -> d
     return corpus_vectors(utterances, linear, FunctionalsExtractor(
         linear.feature_set, cache_root=config.data.cache_dir or None))
 
-
-def linear_config(config: TrainConfig) -> LinearConfig:
-    """The classical model's settings taken from a recipe."""
-    feature_set, classifier = CLASSICAL_MODELS[config.model.name]
-    return LinearConfig(classifier=classifier, feature_set=feature_set, seed=config.runtime.seed,
-                        normalisation=config.features.normalisation)
 
 
 def _done(run_dir: Path, index: int) -> bool:

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from sertk.classical import CLASSICAL_MODELS, is_classical
+from sertk.classical import CLASSICAL_MODELS, LinearConfig, is_classical
 from sertk.data.manifest import ManifestError, Utterance, check_dimensions, label_names
 from sertk.models import create_model, list_models
 from sertk.models.registry import is_model, model_requires
@@ -60,6 +60,7 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
         if config.features.normalisation == "utterance":
             raise ConfigError(f"normalisation 'utterance' does not apply to {config.model.name} "
                               "(one vector per clip); use 'fold' or 'speaker'")
+        linear_config(config)  # its model_args
         return labels
     check_model(config, n_classes=max(len(labels), 2))
     check_precision(config.runtime.precision)
@@ -68,6 +69,36 @@ def check_recipe(config: TrainConfig, utterances: Sequence[Utterance]) -> list[s
 
         load_init_checkpoint(config, config.features, max(len(labels), 2))
     return labels
+
+
+# model_args a classical model takes: fields of LinearConfig (the rest comes from the recipe).
+LINEAR_ARGS = ("c_grid", "default_c", "class_weight", "max_iter")
+
+
+def linear_config(config: TrainConfig) -> LinearConfig:
+    """The classical model's settings taken from a recipe: its feature set and classifier,
+    the seed, ``normalisation``, and :data:`LINEAR_ARGS` from ``model_args`` (e.g.
+    ``model_args.c_grid=[0.001]`` fixes C).
+
+    Raises:
+        ConfigError: a ``model_args`` key the classical model does not take, or a bad value.
+    """
+    feature_set, classifier = CLASSICAL_MODELS[config.model.name]
+    args = dict(config.model.args)
+    unknown = sorted(set(args) - set(LINEAR_ARGS))
+    if unknown:
+        raise ConfigError(f"model_args {', '.join(unknown)}: {config.model.name} takes only "
+                          f"{', '.join(LINEAR_ARGS)}")
+    if "c_grid" in args:
+        grid = args["c_grid"]
+        args["c_grid"] = tuple(grid) if isinstance(grid, (list, tuple)) else (grid,)
+    try:
+        return LinearConfig(classifier=classifier, feature_set=feature_set,
+                            seed=config.runtime.seed,
+                            normalisation=config.features.normalisation, **args)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model_args {config.model.args} for {config.model.name!r}: "
+                          f"{_first_line(err)}") from None
 
 
 def check_model(config: TrainConfig, n_classes: int) -> None:

@@ -185,3 +185,43 @@ def test_a_speaker_normalised_classical_model_needs_two_recordings(small_emodb, 
     expected = model.predict(np.stack([vectors[u.id] for u in small_emodb
                                        if u.speaker == small_emodb[0].speaker]))
     assert [r.prediction.label for r in results] == expected
+
+
+def test_model_args_set_the_classical_model_and_bad_ones_are_refused():
+    from sertk.train.config import ConfigError, TrainConfig
+    from sertk.train.recipe import linear_config
+
+    config = TrainConfig.of(model="compare-logreg", model_args={"c_grid": [0.001, 0.1],
+                                                                "max_iter": 50})
+    linear = linear_config(config)
+    assert (linear.classifier, linear.feature_set) == ("logreg", "compare")
+    assert linear.c_grid == (0.001, 0.1) and linear.max_iter == 50
+    assert linear_config(TrainConfig.of(model="egemaps-svm",
+                                        model_args={"c_grid": 0.01})).c_grid == (0.01,)
+    for args, reason in [({"hidden": 64}, "takes only c_grid"), ({"c_grid": [0, 1]}, "positive"),
+                         ({"c_grid": ["x"]}, "egemaps-svm"), ({"max_iter": 0}, "max_iter"),
+                         ({"class_weight": "even"}, "class_weight")]:
+        with pytest.raises(ConfigError, match=reason):
+            linear_config(TrainConfig.of(model="egemaps-svm", model_args=args))
+
+
+def test_a_fixed_c_is_used_and_a_bad_model_arg_stops_cv_before_any_work(
+        small_emodb, extractor, tmp_path, monkeypatch, capsys):
+    from sertk.cli import main
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
+    manifest = tmp_path / "small.csv"
+    write_manifest(small_emodb, manifest)
+    out = tmp_path / "run"
+    assert main(["cv", "--model", "egemaps-logreg", "--manifest", str(manifest), "--protocol",
+                 "lospk", "--set", "folds=2", "--set", "model_args.c_grid=[0.001]",
+                 "-o", str(out)]) == 0
+    for fold in ("fold-00", "fold-01"):
+        assert load_linear(out / fold / "checkpoint").c == 0.001
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    assert main(["cv", "--model", "egemaps-svm", "--manifest", str(manifest), "--set",
+                 "model_args.hiden=3", "-o", str(bad)]) == 2
+    assert "model_args hiden: egemaps-svm takes only" in capsys.readouterr().err
+    assert not bad.exists()
