@@ -1,4 +1,5 @@
-"""Predicting files with a classical model: the bundled ComParE SVM on real EmoDB-2s clips."""
+"""Predicting files with a classical model: the bundled ComParE logistic regression on real
+EmoDB-2s clips."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,21 +11,21 @@ from sertk.infer import resolve_model
 from sertk.infer.linear import LinearPredictor, is_linear_model
 from tests.infer.emodb import emodb_clips  # noqa: F401 (fixture)
 
-BUNDLED = "emodb-compare-svm"
+BUNDLED = "emodb-compare-logreg"
 
 
-def test_the_bundled_svm_is_a_classical_model_the_neural_one_is_not():
+def test_the_bundled_classical_model_is_one_the_neural_one_is_not():
     assert is_linear_model(resolve_model(BUNDLED))
     assert not is_linear_model(resolve_model("emodb")) and not is_linear_model(None)
 
 
-def test_the_bundled_svm_scores_files_as_its_own_functionals_say(emodb_clips, tmp_path):
+def test_the_bundled_classical_model_scores_files_as_its_own_functionals_say(emodb_clips, tmp_path):
     silence = tmp_path / "silence.wav"
     sf.write(silence, np.zeros(32000, np.float32), 16000)
     predictor = LinearPredictor(resolve_model(BUNDLED))
     results = predictor.predict_files([*emodb_clips, silence])
     assert all(r.ok for r in results)
-    assert results[-1].prediction.label == "no-speech"  # the detector, not the SVM
+    assert results[-1].prediction.label == "no-speech"  # the detector, not the model
     model = load_linear(resolve_model(BUNDLED))
     x, failures = FunctionalsExtractor("compare", cache_root=False).of_files(emodb_clips)
     assert failures == []
@@ -35,7 +36,7 @@ def test_the_bundled_svm_scores_files_as_its_own_functionals_say(emodb_clips, tm
         assert result.duration == pytest.approx(2.0, abs=0.01)
 
 
-def test_the_cli_takes_the_bundled_svm_by_name(emodb_clips, capsys):
+def test_the_cli_takes_the_bundled_classical_model_by_name(emodb_clips, capsys):
     from sertk.cli import main
 
     assert main(["predict", "--model", BUNDLED, str(emodb_clips[0]), "--no-vad"]) == 0
