@@ -251,6 +251,33 @@ def check_fold_labels(utterances: Sequence[Utterance], fold: Fold, labels: Seque
                          "part, so the model would never see them")
 
 
+def speaker_holdout(utterances: Sequence[Utterance], val_speakers: int | float = 1,
+                    seed: int = 0, name: str = "final") -> Fold:
+    """All of ``utterances`` as one fold without a test part, ``val_speakers`` whole speakers
+    (a count, or a fraction of the speakers) held out for validation, drawn with ``seed``.
+
+    For training the model you ship: what it is selected on (an epoch, a C) is then judged on
+    speakers it does not train on, as it will be used. Raises :class:`SplitError` for an
+    utterance without a speaker or too few speakers to hold out and still train.
+    """
+    utts = _checked_manifest(utterances)
+    missing = [u.id for u in utts if not u.speaker.strip()]
+    if missing:
+        raise SplitError(f"{name}: validation speakers need a speaker for every utterance; "
+                         f"{len(missing)} have none: {listed(missing)}")
+    _check_val_speakers(val_speakers)
+    speakers = sorted({u.speaker for u in utts}, key=_natural_key)
+    n_val = _n_val_speakers(val_speakers, len(speakers))
+    if not 0 < n_val < len(speakers):
+        raise SplitError(f"{name}: cannot hold out {n_val} of {len(speakers)} speaker(s) for "
+                         "validation and still train on the others")
+    held = {speakers[i] for i in np.random.default_rng(seed).choice(len(speakers), n_val,
+                                                                     replace=False)}
+    train = [i for i, u in enumerate(utts) if u.speaker not in held]
+    val = [i for i, u in enumerate(utts) if u.speaker in held]
+    return Fold(0, name, _ids(utts, train), _ids(utts, val), ())
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 def _protocol(name: str) -> Protocol:

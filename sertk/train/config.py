@@ -70,9 +70,11 @@ class DataOptions:
 class ProtocolOptions:
     """How the data is split (flat key ``protocol`` is ``name``): ``kfold`` (stratified, ``k``
     folds, ``val_fraction`` of each training part for validation), ``loso``/``lospk``
-    (``val_speakers`` held-out training speakers), or ``final`` (a stratified ``val_fraction``
-    split of all data, no test part: for a model to ship). ``fold`` runs one fold (its index
-    from 0, as in ``fold-00``), ``max_folds`` the first n."""
+    (``val_speakers`` held-out training speakers), or ``final`` (all data, no test part: for a
+    model to ship; ``final_val`` says what it validates on: ``clips``, a stratified
+    ``val_fraction`` of them, or ``speakers``, ``val_speakers`` whole speakers drawn with the
+    seed, so that selection is judged on speakers it does not train on). ``fold`` runs one
+    fold (its index from 0, as in ``fold-00``), ``max_folds`` the first n."""
 
     name: Literal["kfold", "loso", "lospk", "final"] = "kfold"
     k: PositiveInt = 5
@@ -80,6 +82,7 @@ class ProtocolOptions:
     val_speakers: NonNegativeInt | NonNegativeFloat = 1
     fold: NonNegativeInt | None = None
     max_folds: PositiveInt | None = None
+    final_val: Literal["clips", "speakers"] = "clips"
 
 
 def _check_freeze(value: Any) -> Any:

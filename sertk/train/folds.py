@@ -12,15 +12,19 @@ from typing import Sequence
 from sklearn.model_selection import train_test_split
 
 from sertk.data.manifest import Utterance
-from sertk.data.splits import Fold, SplitError, make_folds
+from sertk.data.splits import Fold, SplitError, make_folds, speaker_holdout
 from sertk.train.config import TrainConfig
 
 FINAL_FOLD_NAME = "final"
 
 
 def final_split(utterances: Sequence[Utterance], config: TrainConfig) -> Fold:
-    """All data as one split without a test part: a stratified ``val_fraction`` held out for
-    validation (none when 0), for training the model you ship."""
+    """All data as one split without a test part, for training the model you ship: a
+    stratified ``val_fraction`` held out for validation (none when 0), or with ``final_val:
+    speakers`` ``val_speakers`` whole speakers (:func:`sertk.data.splits.speaker_holdout`)."""
+    if config.protocol.final_val == "speakers":
+        return speaker_holdout(utterances, config.protocol.val_speakers, config.runtime.seed,
+                               name=FINAL_FOLD_NAME)
     ids = [u.id for u in utterances]
     if config.protocol.val_fraction == 0:
         return Fold(0, FINAL_FOLD_NAME, tuple(ids), (), ())

@@ -225,3 +225,21 @@ def test_a_fixed_c_is_used_and_a_bad_model_arg_stops_cv_before_any_work(
                  "model_args.hiden=3", "-o", str(bad)]) == 2
     assert "model_args hiden: egemaps-svm takes only" in capsys.readouterr().err
     assert not bad.exists()
+
+
+def test_a_final_classical_model_can_choose_c_on_a_held_out_speaker(small_emodb, extractor,
+                                                                   tmp_path, monkeypatch, capsys):
+    from sertk.cli import main
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
+    manifest = tmp_path / "small.csv"
+    write_manifest(small_emodb, manifest)
+    out = tmp_path / "model"
+    assert main(["train", "--model", "egemaps-logreg", "--manifest", str(manifest), "--set",
+                 "final_val=speakers", "-o", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    per_speaker = {s: sum(u.speaker == s for u in small_emodb) for s in ("03", "08", "09", "10")}
+    assert summary["val"] in per_speaker.values()
+    assert summary["train"] == len(small_emodb) - summary["val"]
+    assert load_linear(out / "checkpoint").c == summary["c"]

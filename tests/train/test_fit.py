@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -198,3 +199,30 @@ def test_a_final_split_too_small_for_every_class_is_a_clear_error(tiny, corpus, 
     utts, feats = corpus  # 48 clips of 4 classes: 5 % is 3 clips, fewer than the classes
     with pytest.raises(SplitError, match="cannot hold each of the 4 classes"):
         final_split(utts, tiny.replace(protocol="final", val_fraction=0.05))
+
+
+def test_a_final_split_can_validate_on_whole_speakers(tiny, corpus, tmp_path):
+    from sertk.data.splits import SplitError
+
+    utts, feats = corpus  # 4 speakers x 4 labels x 3 clips
+    config = tiny.replace(protocol="final", final_val="speakers", val_speakers=1)
+    split = final_split(utts, config)
+    val_speakers = {u.speaker for u in utts if u.id in split.val_ids}
+    train_speakers = {u.speaker for u in utts if u.id in split.train_ids}
+    assert len(val_speakers) == 1 and not val_speakers & train_speakers and not split.test_ids
+    assert len(split.train_ids) + len(split.val_ids) == len(utts)
+    assert final_split(utts, config) == split  # the seed decides which speaker
+    def held_out(**changes) -> set:
+        ids = final_split(utts, config.replace(**changes)).val_ids
+        return {u.speaker for u in utts if u.id in ids}
+
+    assert len({frozenset(held_out(seed=s)) for s in range(8)}) > 1
+    assert len(held_out(val_speakers=0.5)) == 2
+    result = fit(config, utts, out_dir=tmp_path, features=feats)
+    assert result.metrics is None
+    assert load_checkpoint(tmp_path / CHECKPOINT_DIR).labels == ["ang", "hap", "neu", "sad"]
+    with pytest.raises(SplitError, match="cannot hold out 4 of 4"):
+        final_split(utts, config.replace(val_speakers=4))
+    with pytest.raises(SplitError, match="need a speaker for every utterance"):
+        final_split([replace(u, speaker="") if i == 0 else u for i, u in enumerate(utts)],
+                    config)
