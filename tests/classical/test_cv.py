@@ -37,6 +37,17 @@ def extractor(tmp_path_factory):
     return FunctionalsExtractor(cache_root=tmp_path_factory.mktemp("egemaps"))
 
 
+@pytest.fixture
+def manifest(small_emodb, extractor, tmp_path, monkeypatch):
+    """``small_emodb`` as a manifest file, with the module's functionals cache as the cache."""
+    from sertk.data.manifest import write_manifest
+
+    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
+    path = tmp_path / "small.csv"
+    write_manifest(small_emodb, path)
+    return path
+
+
 @pytest.mark.parametrize("normalisation", ["fold", "speaker"])
 def test_lospk_run_has_folds_checkpoints_and_a_report(small_emodb, tmp_path, normalisation,
                                                       extractor):
@@ -76,15 +87,12 @@ def test_speaker_normalised_vectors_have_zero_mean_per_speaker(small_emodb, extr
         np.testing.assert_allclose(rows.mean(axis=0), 0.0, atol=1e-6)
 
 
-def test_sertk_cv_runs_the_classical_peer(small_emodb, extractor, tmp_path, monkeypatch, capsys):
+def test_sertk_cv_runs_the_classical_peer(small_emodb, manifest, tmp_path, capsys):
     from dataclasses import replace
 
     from sertk.cli import main
     from sertk.data.manifest import write_manifest
 
-    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
-    manifest = tmp_path / "small.csv"
-    write_manifest(small_emodb, manifest)
     out = tmp_path / "run"
     assert main(["cv", "--model", "egemaps-svm", "--manifest", str(manifest), "--protocol",
                  "lospk", "--set", "normalisation=speaker", "-o", str(out)]) == 0
@@ -134,15 +142,11 @@ def test_a_model_saved_before_feature_sets_and_temperatures_loads_as_before(smal
 
 
 def test_train_a_final_classical_model_then_predict_files_with_it(small_emodb, extractor,
-                                                                 tmp_path, monkeypatch, capsys):
+                                                                 manifest, tmp_path, capsys):
     import csv
 
     from sertk.cli import main
-    from sertk.data.manifest import write_manifest
 
-    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
-    manifest = tmp_path / "small.csv"
-    write_manifest(small_emodb, manifest)
     out = tmp_path / "model"
     assert main(["train", "--model", "egemaps-svm", "--manifest", str(manifest), "--set",
                  "val_fraction=0.3", "-o", str(out)]) == 0
@@ -205,14 +209,10 @@ def test_model_args_set_the_classical_model_and_bad_ones_are_refused():
             linear_config(TrainConfig.of(model="egemaps-svm", model_args=args))
 
 
-def test_a_fixed_c_is_used_and_a_bad_model_arg_stops_cv_before_any_work(
-        small_emodb, extractor, tmp_path, monkeypatch, capsys):
+def test_a_fixed_c_is_used_and_a_bad_model_arg_stops_cv_before_any_work(manifest, tmp_path,
+                                                                         capsys):
     from sertk.cli import main
-    from sertk.data.manifest import write_manifest
 
-    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
-    manifest = tmp_path / "small.csv"
-    write_manifest(small_emodb, manifest)
     out = tmp_path / "run"
     assert main(["cv", "--model", "egemaps-logreg", "--manifest", str(manifest), "--protocol",
                  "lospk", "--set", "folds=2", "--set", "model_args.c_grid=[0.001]",
@@ -227,14 +227,10 @@ def test_a_fixed_c_is_used_and_a_bad_model_arg_stops_cv_before_any_work(
     assert not bad.exists()
 
 
-def test_a_final_classical_model_can_choose_c_on_a_held_out_speaker(small_emodb, extractor,
-                                                                   tmp_path, monkeypatch, capsys):
+def test_a_final_classical_model_can_choose_c_on_a_held_out_speaker(small_emodb, manifest,
+                                                                   tmp_path, capsys):
     from sertk.cli import main
-    from sertk.data.manifest import write_manifest
 
-    monkeypatch.setenv("SERTK_CACHE", str(extractor.cache.parent))
-    manifest = tmp_path / "small.csv"
-    write_manifest(small_emodb, manifest)
     out = tmp_path / "model"
     assert main(["train", "--model", "egemaps-logreg", "--manifest", str(manifest), "--set",
                  "final_val=speakers", "-o", str(out)]) == 0
