@@ -1,16 +1,17 @@
-"""int8 vs float32 inference: accuracy cost on EmoDB-2s and speed, side by side in one run.
+"""int8 and bfloat16 vs float32 inference: accuracy cost on EmoDB-2s and speed, side by side.
 
 Accuracy: the bundled model (``sertk/pretrained/emodb``) predicts every EmoDB-2s clip
 (535 files, labels from the file names via ``sertk.data.emodb``) in float32 and with dynamic
 int8 quantization of its LSTM and Linear layers (``load_model(..., int8=True)``, what
-``sertk predict --int8`` runs), at batch 32, without the voice activity detector (the model
+``sertk predict --int8`` runs) and, where the CPU has native bfloat16 instructions, in
+bfloat16 (``load_model(..., bf16=True)``, ``sertk predict --bf16``), at batch 32, without the voice activity detector (the model
 itself is compared); then the same with its ONNX exports (``sertk export`` with and
 without ``--int8``) under ONNX Runtime, int8 compared with the float32 export. Reported: UA of each against the true labels, the UA change, the share
-of clips whose label is the same, and the largest probability difference. The bundled model
+of clips whose label is the same as float32's, and the largest probability difference. The bundled model
 was trained on all of EmoDB, so its UA here is optimistic; what matters is the change.
 
 Speed: end to end (decode + features + model) on 4 s files of real speech at batch 32 and
-batch 1, float32 and int8, PyTorch and ONNX Runtime (``sertk export`` with and without
+batch 1, float32, int8 and bfloat16 (PyTorch only), PyTorch and ONNX Runtime (``sertk export`` with and without
 ``--int8``); the engines alternate within each repeat, so every ratio is measured side by
 side. Each figure is the median of ``--repeats`` passes.
 
@@ -42,33 +43,41 @@ def probabilities(predictor, paths, batch_size: int = 32) -> np.ndarray:
     return np.array([[r.prediction.probabilities[k] for k in predictor.labels] for r in results])
 
 
-def accuracy_rows(model: str, utterances) -> list[dict]:
-    """The accuracy rows of the PyTorch model, float32 and int8."""
+def pytorch_models(model: str) -> dict:
+    """{precision: predictor} of ``model`` in PyTorch: float32, int8 and, where this CPU
+    computes bfloat16 natively, bf16."""
     from sertk.infer import load_model
+    from sertk.quantize import cpu_has_bf16
 
+    precisions = {"float32": {}, "int8": {"int8": True}}
+    if cpu_has_bf16():
+        precisions["bf16"] = {"bf16": True}
+    return {k: load_model(model, device="cpu", vad=False, **options)
+            for k, options in precisions.items()}
+
+
+def accuracy_rows(model: str, utterances) -> list[dict]:
+    """The accuracy rows of the PyTorch model, one per precision."""
     paths = [u.path for u in utterances]
     truth = [u.label for u in utterances]
-    float_model = load_model(model, device="cpu", vad=False)
-    int8_model = load_model(model, device="cpu", vad=False, int8=True)
-    probs = {"float32": probabilities(float_model, paths),
-             "int8": probabilities(int8_model, paths)}
-    labels = np.array(float_model.labels)
+    models = pytorch_models(model)
+    probs = {k: probabilities(predictor, paths) for k, predictor in models.items()}
+    labels = np.array(models["float32"].labels)
     return precision_rows("pytorch", truth, labels, probs)
 
 
 def precision_rows(engine: str, truth, labels: np.ndarray, probs: dict) -> list[dict]:
     """One row per precision of ``probs`` ({precision: (N, C) probabilities}, float32 first):
-    UA and its change from float32, and how int8 agrees with float32."""
+    UA and its change from float32, and how each agrees with float32."""
     from sertk.eval.metrics import unweighted_accuracy
 
     predicted = {k: labels[p.argmax(1)] for k, p in probs.items()}
     ua = {k: unweighted_accuracy(truth, v) for k, v in predicted.items()}
-    agreement = float(np.mean(predicted["float32"] == predicted["int8"]))
-    diff = float(np.abs(probs["float32"] - probs["int8"]).max())
     return [{"part": "accuracy", "engine": engine, "precision": k, "clips": len(truth),
              "ua": ua[k], "ua_change_points": 100 * (ua[k] - ua["float32"]),
-             "label_agreement": agreement if k == "int8" else 1.0,
-             "max_abs_prob_diff": diff if k == "int8" else 0.0} for k in probs]
+             "label_agreement": float(np.mean(predicted["float32"] == predicted[k])),
+             "max_abs_prob_diff": float(np.abs(probs["float32"] - probs[k]).max())}
+            for k in probs]
 
 
 def onnx_runners(model: str, tmp: Path) -> dict:
@@ -100,12 +109,9 @@ def onnx_accuracy_rows(model: str, utterances, runs: dict) -> list[dict]:
 
 
 def speed_rows(model: str, clips: list[Path], repeats: int, runs: dict) -> list[dict]:
-    """Both precisions of each engine timed alternately, at batch 32 and batch 1
+    """Every precision of each engine timed alternately, at batch 32 and batch 1
     (``runs``: the ONNX Runtime runners of :func:`onnx_runners`, or empty)."""
-    from sertk.infer import load_model
-
-    engines = {"pytorch float32": load_model(model, device="cpu", vad=False),
-               "pytorch int8": load_model(model, device="cpu", vad=False, int8=True)}
+    engines = {f"pytorch {k}": p for k, p in pytorch_models(model).items()}
     calls = {name: (lambda p=p, b=32: p.predict_files(clips, batch_size=b))
              for name, p in engines.items()}
     single = {name: (lambda p=p: p.predict_files(clips, batch_size=1))

@@ -29,7 +29,9 @@ median step over the twin's (1.0: lengths cost nothing beyond their frames). The
 ``padding=batch, packed BLSTM (before)`` runs the BLSTM on packed sequences, as sertk did
 before its dense variable-length BLSTM; ``x_before`` is each path's throughput over it.
 On EmoDB-2s the shipped recipes ``configs/paper.yaml`` and ``configs/best.yaml`` are timed
-too (``x_paper_recipe``: step time over the paper recipe's, i.e. the epoch-time ratio).
+too (``x_paper_recipe``: step time over the paper recipe's, i.e. the epoch-time ratio), and
+``configs/best.yaml`` once more with ``precision: bf16-mixed`` (bfloat16 autocast) where the
+CPU computes bfloat16 natively (AVX-512 BF16 or AMX).
 
     python bench/train_speed.py            # ~4 min on 2 cores
     python bench/train_speed.py --quick    # smoke test (tiny model, seconds)
@@ -317,15 +319,19 @@ def recipe_rows(corpus: Corpus, steps: int, model_args: dict, threads: int,
     padding plus SpecAugment, speed and gain perturbation, ...) on the same clips, each row with
     ``x_paper_recipe``: its median step over the paper recipe's. Both recipes run the same
     number of steps per epoch, so the step ratio is the epoch-time ratio."""
+    from sertk.quantize import cpu_has_bf16
     from sertk.train.config import resolve_config
 
+    recipes = [(name, resolve_config(benchlib.REPO / "configs" / f"{name}.yaml"), "")
+               for name in RECIPES]
+    if cpu_has_bf16():  # the last recipe again with bfloat16 autocast (Lightning bf16-mixed)
+        name, recipe, _ = recipes[-1]
+        recipes.append((name, recipe.replace(precision="bf16-mixed"), ", precision=bf16-mixed"))
     rows = []
-    for name in RECIPES:
-        path = benchlib.REPO / "configs" / f"{name}.yaml"
-        clock, wall = sertk_fit(corpus, steps, "", model_args, threads,
-                                recipe=resolve_config(path))
+    for name, recipe, note in recipes:
+        clock, wall = sertk_fit(corpus, steps, "", model_args, threads, recipe=recipe)
         rows.append({"corpus": corpus.name, "clip_s": corpus.seconds,
-                     "path": f"sertk fit, recipe configs/{name}.yaml",
+                     "path": f"sertk fit, recipe configs/{name}.yaml{note}",
                      **summarise(clock, warmup), "fit_wall_s": wall})
     for row in rows:
         row["x_paper_recipe"] = row["median_step_s"] / rows[0]["median_step_s"]

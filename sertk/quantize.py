@@ -1,4 +1,5 @@
-"""Dynamic int8 quantization of a model's LSTM and Linear layers, for faster CPU inference.
+"""Reduced-precision inference: dynamic int8 quantization of a model's LSTM and Linear
+layers, and bfloat16 autocast, for faster inference.
 
 Dynamic quantization stores the weights of the LSTM and Linear layers as int8 and
 quantizes each activation on the fly (its own scale per call), so no calibration data is
@@ -13,7 +14,12 @@ float32. Two engines:
 - :func:`quantize_onnx_file` (``sertk export --int8``): ONNX Runtime's
   ``quantize_dynamic`` on the exported graph's LSTM, MatMul and Gemm nodes.
 
-Both run on the CPU only. The accuracy cost on EmoDB-2s is measured by
+Both run on the CPU only. bfloat16 (``load_model(..., bf16=True)``, ``sertk predict
+--bf16``) runs the network under ``torch.autocast`` with bfloat16 (matrix products,
+convolutions and LSTMs in bfloat16, normalisation and softmax in float32; the log-mel
+front-end stays float32): on a CPU with native bfloat16 instructions (AVX-512 BF16 or AMX)
+or a CUDA GPU that supports it; elsewhere it would be emulated and slower, so
+:func:`check_bf16_device` refuses. The accuracy cost of both on EmoDB-2s is measured by
 ``bench/int8_accuracy.py`` (docs/performance.md).
 """
 from __future__ import annotations
@@ -36,6 +42,41 @@ FRONTEND_TENSORS, FRONTEND_NODES = "frontend.", "/frontend/"
 
 class Int8Error(ValueError):
     """int8 inference cannot be used here; ``str(err)`` is one line saying why."""
+
+
+class Bf16Error(ValueError):
+    """bfloat16 inference cannot be used here; ``str(err)`` is one line saying why."""
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (oneDNN's test: AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def check_bf16_device(device: torch.device) -> None:
+    """Raise :class:`Bf16Error` unless ``device`` computes bfloat16 natively (a CPU with
+    AVX-512 BF16 or AMX, or a CUDA GPU with bfloat16 support)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        if not cpu_has_bf16():
+            raise Bf16Error("this CPU has no native bfloat16 instructions (AVX-512 BF16 or "
+                            "AMX): bf16 would be emulated and slower than float32; leave "
+                            "out --bf16")
+    elif device.type == "cuda":
+        if not torch.cuda.is_bf16_supported():
+            raise Bf16Error(f"{device} does not support bfloat16; leave out --bf16")
+    else:
+        raise Bf16Error(f"bf16 runs on a CPU or a CUDA GPU, not on {device}")
+
+
+def autocast(device: torch.device, bf16: bool):
+    """The context that runs a network in bfloat16 on ``device`` when ``bf16``, else a
+    context that changes nothing; outputs may be bfloat16 (call ``.float()``)."""
+    device = torch.device(device)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bool(bf16))
 
 
 def check_int8_device(device: torch.device) -> None:

@@ -166,8 +166,10 @@ def test_train_a_final_classical_model_then_predict_files_with_it(small_emodb, e
     assert [r["label"] for r in rows[:3]] == model.predict(extractor.of_files(clips)[0])
     assert rows[3]["label"] == "" and "not found" in rows[3]["error"]
     capsys.readouterr()
-    assert main(["predict", "--model", str(out / "checkpoint"), clips[0], "--segment", "1"]) == 2
-    assert "classical model" in capsys.readouterr().err
+    for flag in ("--segment=1", "--int8", "--bf16"):  # neural-only options: a usage error
+        assert main(["predict", "--model", str(out / "checkpoint"), clips[0], flag]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "classical model" in err[0] and flag.split("=")[0] in err[0]
 
 
 def test_a_speaker_normalised_classical_model_needs_two_recordings(small_emodb, extractor,
