@@ -3,7 +3,8 @@ GFLOP/s, and where the step's time goes.
 
 1. **matmul peak**: ``torch.mm`` in float32 with the same torch threads, on the shapes of
    the model's own matrix products (batch 32 of 2 s clips: 32 x 201 = 6432 frame rows) and
-   on a 1024-cube; the peak is the fastest of them.
+   on a 1024-cube; the peak is the fastest of them. Where the CPU computes bfloat16
+   natively (AVX-512 BF16, AMX) the 1024-cube in bfloat16 is shown too (not the peak).
 2. **training step**: one step of ``proposed`` (7 classes, Adam as sertk trains it: fused),
    batch 32 of 2 s (201 frames) and 4 s (401 frames) log-mels, equal lengths, padding
    ``batch``: the in-memory dataset's collate (data), forward + cross-entropy + backward,
@@ -11,6 +12,8 @@ GFLOP/s, and where the step's time goes.
    plus the LSTMs', which it does not count (``mkldnn_rnn_layer`` has no formula): per
    direction and block ``2 * B * T * 4H * (I + H)`` forward, twice that backward. Achieved
    GFLOP/s = FLOPs / median step time; ``fraction_of_peak`` = achieved / matmul peak.
+   With native bfloat16, the same step under bfloat16 autocast (``precision: bf16-mixed``)
+   is timed beside it (``vs_float32``: its step time over the float32 step's).
 3. **profile**: ``torch.profiler`` self CPU time of forward + backward grouped by operator
    (LSTM recurrence = the fused LSTM kernels; attention = score/softmax/weighted-sum batched
    products; linear = mm/addmm of every Linear layer and projection; conv; dropout masks;
@@ -69,14 +72,21 @@ def category(op: str) -> str:
 def matmul_rows(repeats: int, quick: bool) -> list[dict]:
     import torch
 
+    from sertk.quantize import cpu_has_bf16
+
+    shapes = [("matmul", what, m, k, n, torch.float32)
+              for what, m, k, n in (MATMULS[-2:] if quick else MATMULS)]
+    if cpu_has_bf16():
+        what, m, k, n = MATMULS[-1]
+        shapes.append(("matmul bf16", f"{what}, bfloat16", m, k, n, torch.bfloat16))
     rows = []
-    for what, m, k, n in MATMULS[-2:] if quick else MATMULS:
-        a, b = torch.randn(m, k), torch.randn(k, n)
+    for part, what, m, k, n, dtype in shapes:
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
         inner = max(1, int(2e8 // (2 * m * k * n)))  # ~0.2 GFLOP per timing
         seconds = benchlib.median_time(lambda: [torch.mm(a, b) for _ in range(inner)],
                                        repeats) / inner
         gflop = 2 * m * k * n / 1e9
-        rows.append({"part": "matmul", "what": what, "seconds": seconds, "gflop": gflop,
+        rows.append({"part": part, "what": what, "seconds": seconds, "gflop": gflop,
                      "gflop_per_s": gflop / seconds})
     return rows
 
@@ -112,6 +122,7 @@ class Step:
         self.dataset = FeatureDataset(feats, [i % N_CLASSES for i in range(BATCH)],
                                       padding="batch", max_frames=frames)
         self.frames = frames
+        self.bf16 = False  # forward + backward under bfloat16 autocast
 
     def data(self):
         return self.dataset.collate([self.dataset[i] for i in range(BATCH)])
@@ -120,8 +131,9 @@ class Step:
         import torch
 
         model = self.model if model is None else model
-        loss = torch.nn.functional.cross_entropy(model(batch.features, batch.lengths),
-                                                 batch.targets)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            logits = model(batch.features, batch.lengths)
+        loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
         self.optimizer.zero_grad()
         loss.backward()
         return loss
@@ -166,6 +178,17 @@ def step_rows(model_args: dict, seconds: float, repeats: int, peak: float) -> li
              "fraction_of_peak": flops / 1e9 / median["step"] / peak,
              "gflop_counted": counted / 1e9, "gflop_lstm_formula": lstm / 1e9,
              "load_avg_1min": round(os.getloadavg()[0], 2)}]
+    from sertk.quantize import cpu_has_bf16
+
+    if cpu_has_bf16():
+        step.bf16 = True
+        step()  # warm-up
+        bf16 = float(np.median([step()["step"] for _ in range(repeats)]))
+        step.bf16 = False
+        rows.append({"part": "training step", "what": f"{what}, bf16 autocast",
+                     "seconds": bf16, "gflop": flops / 1e9, "gflop_per_s": flops / 1e9 / bf16,
+                     "fraction_of_peak": flops / 1e9 / bf16 / peak,
+                     "vs_float32": bf16 / median["step"]})
     shares = {"data (collate)": median["data"], "optimizer (fused Adam)": median["optimizer"]}
     for group, value in by_group.items():
         shares[group] = median["forward_backward"] * value / total_self
@@ -241,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args = {"hidden": 16, "n_heads": 2, "blstm_ffn_dim": 32,
                   "transformer_ffn_dim": 32} if args.quick else {}
     rows = matmul_rows(args.repeats, args.quick)
-    peak = max(r["gflop_per_s"] for r in rows)
+    peak = max(r["gflop_per_s"] for r in rows if r["part"] == "matmul")  # float32
     for row in rows:
         row["fraction_of_peak"] = row["gflop_per_s"] / peak
     for seconds in ((0.5,) if args.quick else (2.0, 4.0)):
@@ -255,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
     return benchlib.finish(
         args, NAME, machine, rows,
         ["part", "what", "seconds", "gflop", "gflop_per_s", "fraction_of_peak", "share",
-         "vs_eager"],
+         "vs_float32", "vs_eager"],
         repeats=args.repeats, matmul_peak_gflop_per_s=peak, model="proposed (untrained)")
 
 
