@@ -80,7 +80,9 @@ def machine_info() -> dict[str, Any]:
                         if k.startswith(("OMP_", "MKL_", "MALLOC_")) or k == "LD_PRELOAD"},
         "load_avg_start": [round(x, 2) for x in os.getloadavg()],
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # changed code, not the result files earlier benchmarks of a session wrote
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                           ":(exclude)bench/results")),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
