@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-vad", action="store_true",
                         help="no voice activity detection (predict every clip and window)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1... (default cpu)")
+    parser.add_argument("--int8", action="store_true",
+                        help="CPU only: int8 weights for the LSTM and Linear layers")
+    parser.add_argument("--bf16", action="store_true",
+                        help="the network in bfloat16 (a CPU with AVX-512 BF16 or AMX, or a "
+                             "CUDA GPU)")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
 
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_upload_mb is not None:
             given["max_upload_bytes"] = max(1, round(args.max_upload_mb * 1e6))
         options = ServeOptions(model=args.model, device=args.device, vad=not args.no_vad,
-                               **given)
+                               int8=args.int8, bf16=args.bf16, **given)
         if options.workers > 1:
             load_predictor(options)  # refuse a bad model here, not in every worker
         serve(options, log_level=args.log_level)

@@ -17,6 +17,8 @@ class ServeOptions:
     ``pool``: inferences running at once per worker; one more is refused (503 with
     ``Retry-After: retry_after``). ``timeout``: seconds from a request's arrival to
     its answer (upload and inference); past it, 408 (upload) or 504 (inference).
+    ``int8``/``bf16``: the model runs in that reduced precision (``sertk predict --int8``
+    / ``--bf16``; refused at start where it cannot run).
     """
 
     model: str | None = None
@@ -31,6 +33,8 @@ class ServeOptions:
     timeout: float = 120.0
     retry_after: int = 1
     threads: int = 1
+    int8: bool = False
+    bf16: bool = False
 
     def __post_init__(self):
         checks = [("workers", self.workers >= 1), ("pool", self.pool >= 1),

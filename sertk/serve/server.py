@@ -11,10 +11,11 @@ from sertk.serve.options import ENV_VAR, ServeOptions
 
 
 def load_predictor(options: ServeOptions):
-    """The predictor ``options`` name (a checkpoint or bundled model), on its device,
-    with ``options.threads`` torch threads per process."""
+    """The predictor ``options`` name (a checkpoint or bundled model), on its device and
+    in its precision, with ``options.threads`` torch threads per process."""
     torch.set_num_threads(options.threads)
-    return load_model(options.model, device=options.device, vad=options.vad)
+    return load_model(options.model, device=options.device, vad=options.vad,
+                      int8=options.int8, bf16=options.bf16)
 
 
 def app_from_environment():

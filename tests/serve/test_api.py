@@ -71,6 +71,7 @@ def test_model_without_a_card(tiny_server):
     body = httpx.get(f"{tiny_server.url}/model").json()
     assert body["card"] is None and body["labels"] == ["anger", "boredom", "happiness",
                                                        "neutral", "sadness"]
+    assert body["precision"] == "float32"
 
 
 def test_page_and_static_files_are_served_without_external_links(tiny_server):
@@ -357,14 +358,16 @@ def _retry(call, attempts: int = 100):
 
 
 def test_several_workers_each_load_the_model_and_answer(tiny_checkpoint, emodb_clips, tmp_path):
-    """``--workers 2``: uvicorn imports the worker factory by name in each process."""
-    server = RunningServer(sertk_serve("--model", str(tiny_checkpoint), "--workers", "2"),
-                           tmp_path)
+    """``--workers 2``: uvicorn imports the worker factory by name in each process, with the
+    options ``sertk serve`` was given (here the precision)."""
+    server = RunningServer(sertk_serve("--model", str(tiny_checkpoint), "--workers", "2",
+                                       "--int8"), tmp_path)
     try:
         r = httpx.post(f"{server.url}/predict", content=emodb_clips[0].read_bytes(),
                        headers={"Content-Type": "audio/wav"}, timeout=60)
         assert r.status_code == 200, r.text
         assert r.json()["label"] in r.json()["probabilities"]
+        assert httpx.get(f"{server.url}/model").json()["precision"] == "int8"
     finally:
         server.stop()
     assert "error" not in server.log.read_text().lower()

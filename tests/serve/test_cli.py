@@ -11,6 +11,7 @@ from sertk.cli import main
     (["--timeout", "-1"], "timeout out of range"),
     (["--port", "70000"], "port out of range"),
     (["--model", "no/such/checkpoint"], "checkpoint not found"),
+    (["--int8", "--bf16"], "choose one"),
 ])
 def test_usage_errors_exit_2_with_one_line(capsys, args, words):
     assert main(["serve", *args]) == 2
