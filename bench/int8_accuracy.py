@@ -1,19 +1,21 @@
 """int8 and bfloat16 vs float32 inference: accuracy cost on EmoDB-2s and speed, side by side.
 
 Accuracy: the bundled model (``sertk/pretrained/emodb``) predicts every EmoDB-2s clip
-(535 files, labels from the file names via ``sertk.data.emodb``) in float32 and with dynamic
+(535 files, labels from the file names via ``sertk.data.emodb``) in float32, with dynamic
 int8 quantization of its LSTM and Linear layers (``load_model(..., int8=True)``, what
 ``sertk predict --int8`` runs) and, where the CPU has native bfloat16 instructions, in
-bfloat16 (``load_model(..., bf16=True)``, ``sertk predict --bf16``), at batch 32, without the voice activity detector (the model
-itself is compared); then the same with its ONNX exports (``sertk export`` with and
-without ``--int8``) under ONNX Runtime, int8 compared with the float32 export. Reported: UA of each against the true labels, the UA change, the share
-of clips whose label is the same as float32's, and the largest probability difference. The bundled model
-was trained on all of EmoDB, so its UA here is optimistic; what matters is the change.
+bfloat16 (``load_model(..., bf16=True)``, ``sertk predict --bf16``), at batch 32, without
+the voice activity detector (the model itself is compared); then the same with its ONNX
+exports (``sertk export`` with and without ``--int8``) under ONNX Runtime, int8 compared
+with the float32 export. Reported: UA of each against the true labels, the UA change, the
+share of clips whose label is the same as float32's, and the largest probability
+difference. The bundled model was trained on all of EmoDB, so its UA here is optimistic;
+what matters is the change.
 
 Speed: end to end (decode + features + model) on 4 s files of real speech at batch 32 and
-batch 1, float32, int8 and bfloat16 (PyTorch only), PyTorch and ONNX Runtime (``sertk export`` with and without
-``--int8``); the engines alternate within each repeat, so every ratio is measured side by
-side. Each figure is the median of ``--repeats`` passes.
+batch 1: float32, int8 and bfloat16 in PyTorch, float32 and int8 in ONNX Runtime
+(``sertk export`` with and without ``--int8``); the engines alternate within each repeat,
+so every ratio is measured side by side. Each figure is the median of ``--repeats`` passes.
 
     python bench/int8_accuracy.py           # ~3 min on 2 cores
     python bench/int8_accuracy.py --quick   # smoke test (60 clips, one pass)
