@@ -135,6 +135,11 @@ class Predictor:
         self.frontend = frontend_for(checkpoint).eval().to(self.device)
 
     @property
+    def precision(self) -> str:
+        """What the network computes in: ``"int8"``, ``"bfloat16"`` or ``"float32"``."""
+        return "int8" if self.int8 else "bfloat16" if self.bf16 else "float32"
+
+    @property
     def sample_rate(self) -> int:
         return self.feature_config.sample_rate
 

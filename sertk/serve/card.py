@@ -63,7 +63,6 @@ def model_summary(predictor, name: str) -> dict:
         "sample_rate": cfg.sample_rate,
         "max_seconds": cfg.max_seconds,
         "voice_activity_detection": predictor.vad is not None,
-        "precision": ("int8" if getattr(predictor, "int8", False) else
-                      "bfloat16" if getattr(predictor, "bf16", False) else "float32"),
+        "precision": predictor.precision,
         "card": read_card(folder),
     }

@@ -19,36 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from sertk.audio import read_head
 from sertk.cli import main
 from sertk.export import INT8_TOLERANCE, ExportOptions, export_model, export_onnx, runner
 from sertk.features import LogMel
 from sertk.infer import load_model
 from sertk.quantize import Int8Error, check_int8_device
-from tests.infer.tiny import make_checkpoint
+from tests.infer.tiny import assert_label_changes_only_on_near_ties
 
 INT8_BOUND = 0.15  # tiny model (20x logits): max |p_int8 - p_float| allowed, and near-tie margin
-
-
-@pytest.fixture(scope="module")
-def varied_waves(emodb_dir):
-    """40 real EmoDB clips cut to 0.5-2.9 s: batches with padding in every row but one."""
-    files = sorted((emodb_dir / "wav").glob("*.wav"))[::13][:40]
-    return [read_head(f, 4.0)[0][: 8000 + 617 * i] for i, f in enumerate(files)]
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp("int8")
-    return {padding: make_checkpoint(root / padding, padding=padding, seed=seed)
-            for padding, seed in (("fixed", 0), ("batch", 1))}
-
-
-def _label_changes_only_on_near_ties(reference: np.ndarray, other: np.ndarray) -> None:
-    top2 = np.sort(reference, axis=1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
-    changed = reference.argmax(1) != other.argmax(1)
-    assert np.all(margin[changed] < INT8_BOUND), margin[changed]
 
 
 @pytest.mark.parametrize("padding", ["fixed", "batch"])
@@ -59,7 +37,7 @@ def test_int8_predictor_keeps_the_float_labels(checkpoints, varied_waves, paddin
     quantized = int8_model.probabilities(varied_waves)
     assert np.abs(quantized - reference).max() <= INT8_BOUND
     assert 0 < np.abs(quantized - reference).max()  # the int8 model did run
-    _label_changes_only_on_near_ties(reference, quantized)
+    assert_label_changes_only_on_near_ties(reference, quantized, INT8_BOUND)
     assert np.mean(reference.argmax(1) == quantized.argmax(1)) >= 0.9
 
 
@@ -117,7 +95,7 @@ def test_int8_onnx_export_is_recorded_and_checked(checkpoints, varied_waves, tmp
         row[: wave.size] = wave
     quantized = runner(report.path, "onnx")(batch, np.array([w.size for w in varied_waves]))
     assert np.abs(quantized - reference).max() <= INT8_BOUND
-    _label_changes_only_on_near_ties(reference, quantized)
+    assert_label_changes_only_on_near_ties(reference, quantized, INT8_BOUND)
 
 
 @pytest.mark.parametrize("exporter", ["dynamo", "legacy"])

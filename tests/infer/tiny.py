@@ -44,6 +44,15 @@ def _scaling(n_dims: int) -> DimensionScaling | None:
         if n_dims else None
 
 
+def assert_label_changes_only_on_near_ties(reference: np.ndarray, other: np.ndarray,
+                                           margin: float) -> None:
+    """Where ``other`` (N, C) probabilities pick another label than ``reference``'s, the
+    reference's two best probabilities were within ``margin`` of each other (a near tie)."""
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    changed = reference.argmax(1) != other.argmax(1)
+    assert np.all(top2[changed, 1] - top2[changed, 0] < margin), top2[changed]
+
+
 def speech_like(seconds: float, rate: int = 16_000, seed: int = 0) -> np.ndarray:
     """A voiced-sounding signal (gliding harmonics, syllable-rate envelope, noise)."""
     rng = np.random.default_rng(seed)
