@@ -34,6 +34,7 @@ COMMANDS = {
     "report": "sertk.cli.report",
     "compare": "sertk.cli.compare",
     "fuse": "sertk.cli.fuse",
+    "publish": "sertk.cli.publish",
     "evaluate": "sertk.cli.evaluate",
     "ablate": "sertk.cli.ablate",
     "study": "sertk.cli.study",

@@ -5,7 +5,8 @@ as `sertk cv --seeds` writes). The first RUN is the baseline; every other one is
 compared with it: mean per-fold UA difference, wins/losses, the two-sided Wilcoxon
 signed-rank p over folds, and a paired bootstrap 95 % interval of the pooled-UA
 difference (test utterances resampled with replacement). All runs must test the same
-utterances in the same folds (same manifest and protocol).
+utterances in the same folds (same manifest and protocol). A RUN may also be a record
+written by `sertk publish`; the table ends with the command that recomputes it.
 
 examples:
   sertk compare runs/svm runs/proposed runs/best --out docs/results/compare.md
@@ -14,12 +15,13 @@ examples:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories or seed groups")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, seed groups or records")
     parser.add_argument("--names", default=None,
                         help="comma-separated names for the runs (default: folder names)")
     parser.add_argument("--out", default=None, metavar="FILE",
@@ -41,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         runs = [load_run(path, name) for path, name in zip(args.runs, names)]
+        command = shlex.join(["sertk", "compare", *args.runs, "--names", ",".join(names),
+                              "--boot", str(args.boot), "--seed", str(args.seed)])
         text = render_comparison(runs, compare_runs(runs, n_boot=args.boot, seed=args.seed),
-                                 n_boot=args.boot)
+                                 n_boot=args.boot, command=command)
     except ReportError as err:
         print(f"sertk compare: error: {err}", file=sys.stderr)
         return 2

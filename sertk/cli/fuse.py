@@ -1,6 +1,7 @@
 """Fuse runs made on the same folds: each test utterance gets the mean of their probabilities.
 
-Each RUN is a run directory of `sertk cv` or a seed group (its seeds are averaged first).
+Each RUN is a run directory of `sertk cv`, a seed group (its seeds are averaged first) or a
+record written by `sertk publish`.
 Members count equally (no weights are fitted: the test folds choose nothing). OUT becomes
 a run directory like any other, with its report; compare it with `sertk compare`.
 
@@ -15,7 +16,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories or seed groups")
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, seed groups or records")
     parser.add_argument("-o", "--out", required=True, help="output run directory")
     parser.add_argument("--names", default=None,
                         help="comma-separated names for the runs (default: folder names)")

@@ -11,8 +11,9 @@ means something only against the spread of its folds. For runs made on the same 
   interval of the pooled-UA difference: the test utterances are resampled with
   replacement (the same draw for both systems) ``n_boot`` times.
 
-A run is a run directory (``run.json`` + ``fold-XX/``), or a **seed group**: a folder
-whose ``seed-*/`` subfolders are runs of one recipe with different seeds. A group's
+A run is a run directory (``run.json`` + ``fold-XX/``) or its published record
+(:mod:`sertk.eval.record`), or a **seed group**: a folder whose ``seed-*/`` subfolders are
+runs (or records) of one recipe with different seeds. A group's
 fold UA is the mean over its seeds, its pooled UA the mean of the seeds' pooled UAs,
 and its bootstrap statistic the mean over seeds on each resample.
 """
@@ -25,11 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from sertk.eval.metrics import unweighted_accuracy
-from sertk.eval.rundir import (METRICS_FILE, ReportError, fold_dir, read_json, read_predictions,
-                               read_run)
+from sertk.eval.record import fold_results, seed_runs
+from sertk.eval.rundir import ReportError, read_run
 
 N_BOOT = 2000
-SEED_GLOB = "seed-*"
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def load_run(path: str | Path, name: str | None = None) -> RunResult:
         ReportError: a fold without predictions, seeds on different test sets.
     """
     path = Path(path)
-    seeds = sorted(p for p in path.glob(SEED_GLOB) if (p / "run.json").is_file())
+    seeds = seed_runs(path)
     runs = [_load_single(p) for p in (seeds or [path])]
     ids, fold_of, labels = runs[0][0], runs[0][1], runs[0][4]
     for other, seed in zip(runs[1:], seeds[1:]):
@@ -115,17 +115,13 @@ def _load_single(run_dir: Path):
     plan = read_run(run_dir)
     rows: dict[str, tuple[str, str, str]] = {}
     val_ua: dict[str, float] = {}
-    for fold in plan["folds"]:
-        directory = fold_dir(run_dir, fold.index)
-        if not (directory / METRICS_FILE).is_file():
-            raise ReportError(f"{directory}: fold not finished (no {METRICS_FILE})")
-        info = read_json(directory / METRICS_FILE).get("info", {})
-        selected = info.get("best_val_ua", info.get("val_ua"))
+    for result in fold_results(run_dir):
+        selected = result.info.get("best_val_ua", result.info.get("val_ua"))
         if isinstance(selected, (int, float)):
-            val_ua[fold.name] = float(selected)
-        preds = read_predictions(directory / "predictions.csv")
+            val_ua[result.fold.name] = float(selected)
+        preds = result.predictions
         for i, t, p in zip(preds.ids, preds.y_true, preds.y_pred):
-            rows[i] = (fold.name, t, p)
+            rows[i] = (result.fold.name, t, p)
     ids = tuple(sorted(rows))
     complete = len(val_ua) == len(plan["folds"])
     return (ids, tuple(rows[i][0] for i in ids), np.array([rows[i][1] for i in ids]),
@@ -166,8 +162,9 @@ def compare_runs(runs: Sequence[RunResult], *, n_boot: int = N_BOOT,
 
 
 def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Comparison], *,
-                      n_boot: int = N_BOOT) -> str:
-    """Markdown: the per-fold UA table and the paired statistics."""
+                      n_boot: int = N_BOOT, command: str | None = None) -> str:
+    """Markdown: the per-fold UA table and the paired statistics; ``command``, the command
+    line that recomputes it, closes the text when given."""
     names = [r.name for r in runs]
     per_fold = [r.fold_ua() for r in runs]
     lines = ["## UA per fold (%)", "",
@@ -196,4 +193,6 @@ def render_comparison(runs: Sequence[RunResult], comparisons: Sequence[Compariso
               f"difference ({n_boot} resamples). Choose among recipes by the validation UA "
               "row (the mean over folds of the selected epoch's validation UA, or the "
               "classical model's chosen C's); the test rows only report."]
+    if command:
+        lines += ["", f"Made by `{command}`."]
     return "\n".join(lines) + "\n"

@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sertk.eval.compare import SEED_GLOB
+from sertk.eval.record import FinishedFold, fold_results, seed_runs
 from sertk.eval.report import aggregate_run
-from sertk.eval.rundir import (METRICS_FILE, ReportError, fold_dir, init_run, read_predictions,
-                               read_run, write_fold)
+from sertk.eval.rundir import RUN_FILE, ReportError, init_run, read_run, write_fold
 
 
 def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
@@ -46,15 +45,16 @@ def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
                     plan["protocol"], sorted(labels), plan["folds"]):
                 raise ReportError(f"{run}: another protocol, label set or split than "
                                   f"{runs[0][0]}; fuse runs made on the same folds")
+    results = [[{r.fold.index: r for r in fold_results(run)} for run in seeds] for seeds in runs]
     normalisations = [p[0]["info"].get("normalisation", "fold") for p in plans]
     out_dir = Path(out_dir)
     init_run(out_dir, plan["folds"], labels, protocol=plan["protocol"],
              info={"model": "fusion of " + " + ".join(names), "members": names,
                    "normalisation": " + ".join(dict.fromkeys(normalisations))})
     for fold in plan["folds"]:
-        ids, y_true, probs = _member_fold(runs[0], fold, labels)
-        for seeds in runs[1:]:
-            other_ids, other_true, other_probs = _member_fold(seeds, fold, labels)
+        ids, y_true, probs = _member_fold(results[0], fold.index, labels)
+        for seeds, seed_results in zip(runs[1:], results[1:]):
+            other_ids, other_true, other_probs = _member_fold(seed_results, fold.index, labels)
             order = {i: n for n, i in enumerate(other_ids)}
             rows = [order[i] for i in ids]
             if [other_true[r] for r in rows] != list(y_true):
@@ -66,22 +66,17 @@ def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
 
 
 def _seed_runs(member: Path) -> list[Path]:
-    seeds = sorted(p for p in member.glob(SEED_GLOB) if (p / "run.json").is_file())
-    if not seeds and not (member / "run.json").is_file():
-        raise ReportError(f"{member}: not a run directory or seed group (no run.json)")
+    seeds = seed_runs(member)
+    if not seeds and not (member / RUN_FILE).is_file():
+        raise ReportError(f"{member}: not a run directory or seed group (no {RUN_FILE})")
     return seeds or [member]
 
 
-def _member_fold(seeds: list[Path], fold, labels: list[str]):
-    """(ids, y_true, probs (N, C) in ``labels`` order) of one fold, mean over seeds."""
+def _member_fold(seeds: list[dict[int, FinishedFold]], index: int, labels: list[str]):
+    """(ids, y_true, probs (N, C) in ``labels`` order) of fold ``index``, mean over seeds."""
     total = None
-    for run in seeds:
-        directory = fold_dir(run, fold.index)
-        if not (directory / METRICS_FILE).is_file():
-            raise ReportError(f"{directory}: fold not finished (no {METRICS_FILE})")
-        preds = read_predictions(directory / "predictions.csv")
-        if set(preds.ids) != set(fold.test_ids) or len(preds.ids) != len(fold.test_ids):
-            raise ReportError(f"{directory}: predictions do not cover the fold's test part")
+    for results in seeds:
+        preds = results[index].predictions
         columns = [list(preds.labels).index(c) for c in labels]
         if total is None:
             ids, y_true, total = preds.ids, preds.y_true, preds.probs[:, columns]
@@ -89,4 +84,3 @@ def _member_fold(seeds: list[Path], fold, labels: list[str]):
             order = {i: n for n, i in enumerate(preds.ids)}
             total = total + preds.probs[[order[i] for i in ids]][:, columns]
     return ids, y_true, total / len(seeds)
-

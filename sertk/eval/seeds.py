@@ -20,20 +20,12 @@ import numpy as np
 
 from sertk.eval.metrics import fold_metrics, summarize
 from sertk.eval.report import markdown_table
+from sertk.eval.record import SEED_PREFIX, seed_runs
 from sertk.eval.rundir import (METRICS_FILE, REPORT_FILE, ReportError, read_json, read_run,
                                read_predictions, write_json)
 from sertk.fileio import atomic_write
 
-SEED_PREFIX = "seed-"
 KEYS = ("ua", "wa")
-
-
-def seed_dirs(group: str | Path) -> list[Path]:
-    """The ``seed-*`` run directories of ``group`` (sorted by seed number)."""
-    group = Path(group)
-    found = [p for p in group.glob(f"{SEED_PREFIX}*") if (p / "run.json").is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(SEED_PREFIX):])
-                  if p.name[len(SEED_PREFIX):].isdigit() else 10 ** 9)
 
 
 def aggregate_seeds(group: str | Path) -> dict:
@@ -43,7 +35,7 @@ def aggregate_seeds(group: str | Path) -> dict:
         ReportError: no finished seed run, or seeds tested on different utterances.
     """
     group = Path(group)
-    runs = [d for d in seed_dirs(group) if (d / METRICS_FILE).is_file()]
+    runs = [d for d in seed_runs(group) if (d / METRICS_FILE).is_file()]
     if not runs:
         raise ReportError(f"{group}: no finished seed-*/ run (each needs its {METRICS_FILE})")
     per_seed = []

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from sertk.eval.rundir import ReportError, init_run, write_fold
-from sertk.eval.seeds import aggregate_seeds, seed_dirs
+from sertk.eval.record import seed_runs
+from sertk.eval.seeds import aggregate_seeds
 from tests.eval.test_compare import LABELS, N_FOLDS, folds, make_run, truth
 
 
@@ -18,7 +19,7 @@ def test_mean_and_std_across_seeds(tmp_path):
     for seed in ("seed-0", "seed-1", "seed-10"):
         from sertk.eval.report import aggregate_run
         aggregate_run(tmp_path / "g" / seed, plots=False)
-    assert [d.name for d in seed_dirs(tmp_path / "g")] == ["seed-0", "seed-1", "seed-10"]
+    assert [d.name for d in seed_runs(tmp_path / "g")] == ["seed-0", "seed-1", "seed-10"]
     metrics = aggregate_seeds(tmp_path / "g")
     assert metrics["across_seeds"]["mean_ua"]["mean"] == pytest.approx(0.9)
     assert metrics["across_seeds"]["mean_ua"]["std"] == pytest.approx(0.1)
