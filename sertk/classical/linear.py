@@ -166,7 +166,7 @@ def fit_linear(x_train: np.ndarray, y_train: Sequence[str], labels: Sequence[str
             best = (ua, model)
     model = best[1]
     model.metadata["val_ua"] = float(best[0])
-    from sertk.train.calibration import fit_temperature
+    from sertk.eval.calibration import fit_temperature
 
     targets = [labels.index(str(y)) for y in y_val]
     model.temperature = fit_temperature(model.scores(x_val), targets, TEMPERATURES)

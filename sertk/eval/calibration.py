@@ -1,6 +1,13 @@
-"""Calibration metrics: reliability bins and the expected calibration error (ECE).
+"""Calibration: fitting a temperature, and measuring reliability (bins, ECE).
 
-A prediction's *confidence* is its top probability; it is *correct* when the top label is
+**Temperature scaling** (Guo et al. 2017) divides a model's scores by one number ``T``
+fitted on held-out (validation) data: :func:`fit_temperature` minimises the negative
+log-likelihood of ``softmax(z / T)``, which is convex in ``1 / T`` and so has one minimum
+along ``log T``; a golden-section search over ``log T`` within the given bounds finds it in
+float64, deterministically. Neural checkpoints (:mod:`sertk.train.calibration`) and the
+classical linear models (:mod:`sertk.classical.linear`) both use it.
+
+**Reliability.** A prediction's *confidence* is its top probability; it is *correct* when the top label is
 the true one. The confidences are cut into ``n_bins`` equal-width bins over [0, 1] (the
 first bin closed on both sides, the others ``(lo, hi]``); per bin we keep the count, the
 sum of confidences and the number correct. Then
@@ -19,11 +26,60 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 N_BINS = 15
+GOLDEN_STEPS = 100  # the bracket shrinks by 0.618 per step: far below float precision
+
+
+def nll(logits: np.ndarray, targets: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean negative log-likelihood of ``targets`` (N,) under ``softmax(logits / T)``
+    (logits (N, C)), in float64."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(z)), np.asarray(targets)].mean())
+
+
+def fit_temperature(logits, targets, bounds: tuple[float, float]) -> float:
+    """The temperature in ``bounds`` (low, high) minimising
+    :func:`nll` on ``logits`` (N, C) and class indices ``targets`` (N,); 1.0 when N = 0.
+
+    Raises:
+        ValueError: mismatched shapes, a target out of range or non-finite logits.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    targets = np.asarray(targets)
+    if logits.ndim != 2 or targets.shape != (logits.shape[0],):
+        raise ValueError(f"logits must be (N, C) and targets (N,); got {logits.shape} and "
+                         f"{targets.shape}")
+    if not len(targets):
+        return 1.0
+    if not np.isfinite(logits).all():
+        raise ValueError("logits hold NaN or infinity")
+    if targets.min() < 0 or targets.max() >= logits.shape[1]:
+        raise ValueError(f"targets must be class indices in [0, {logits.shape[1]})")
+    low, high = (math.log(x) for x in bounds)
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = low + (1 - ratio) * (high - low), low + ratio * (high - low)
+    fa, fb = nll(logits, targets, math.exp(a)), nll(logits, targets, math.exp(b))
+    for _ in range(GOLDEN_STEPS):
+        if fa <= fb:
+            high, b, fb = b, a, fa
+            a = low + (1 - ratio) * (high - low)
+            fa = nll(logits, targets, math.exp(a))
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = nll(logits, targets, math.exp(b))
+    best = math.exp((low + high) / 2)
+    # the range's ends are candidates too (the search never evaluates them exactly)
+    candidates = [*bounds, 1.0, best]  # ties: a range end, or no change
+    scores = [nll(logits, targets, t) for t in candidates]
+    return float(min(bounds[1], max(bounds[0], candidates[int(np.argmin(scores))])))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def test_learns_and_chooses_c_on_the_validation_part():
 
 
 def test_the_temperature_fitted_on_validation_lowers_its_log_loss_not_its_labels(tmp_path):
-    from sertk.train.calibration import nll
+    from sertk.eval.calibration import nll
 
     x, y = blobs(300, 0)
     xv, yv = blobs(100, 1)

@@ -1,4 +1,4 @@
-"""Temperature scaling: the fit, its place in training, and its round trip through a checkpoint."""
+"""Temperature scaling: its place in training and its round trip through a checkpoint."""
 from __future__ import annotations
 
 import json
@@ -7,44 +7,8 @@ import numpy as np
 import pytest
 
 from sertk.models import CheckpointError, SERNet, SERNetConfig, load_checkpoint, save_checkpoint
-from sertk.models.checkpoint import TEMPERATURE_RANGE
 from sertk.features import FeatureConfig
-from sertk.train.calibration import fit_temperature, nll, softmax
 from sertk.train.fitting import CHECKPOINT_DIR, RESULT_FILE, fit
-
-
-def _overconfident(n=400, classes=4, seed=0):
-    """Logits of a model right 60 % of the time but ~99 % sure of every answer."""
-    rng = np.random.default_rng(seed)
-    targets = rng.integers(0, classes, n)
-    top = np.where(rng.random(n) < 0.6, targets, (targets + 1) % classes)
-    logits = rng.normal(0, 0.5, (n, classes))
-    logits[np.arange(n), top] += 8.0
-    return logits, targets
-
-
-def test_fit_lowers_nll_of_an_overconfident_model():
-    logits, targets = _overconfident()
-    temperature = fit_temperature(logits, targets)
-    assert temperature > 2  # softened
-    assert nll(logits, targets, temperature) < nll(logits, targets) - 0.5
-    # it is the minimum: neighbours are no better
-    for t in (temperature * 0.9, temperature * 1.1):
-        assert nll(logits, targets, t) >= nll(logits, targets, temperature)
-    # the argmax (so accuracy and UA) does not move
-    assert (softmax(logits, temperature).argmax(1) == logits.argmax(1)).all()
-
-
-def test_fit_sharpens_an_underconfident_model_and_stays_in_range():
-    logits, targets = _overconfident()
-    assert fit_temperature(logits / 40, targets) < 1
-    perfect = np.eye(3)[[0, 1, 2, 0]] * 5.0
-    assert fit_temperature(perfect, [0, 1, 2, 0]) == TEMPERATURE_RANGE[0]  # bounded
-    assert fit_temperature(np.zeros((0, 3)), np.zeros(0, int)) == 1.0
-    with pytest.raises(ValueError, match="NaN"):
-        fit_temperature([[np.nan, 0.0]], [0])
-    with pytest.raises(ValueError, match="class indices"):
-        fit_temperature([[1.0, 0.0]], [2])
 
 
 def _save(path, temperature=1.0):
