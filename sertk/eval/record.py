@@ -64,6 +64,12 @@ def is_record(run_dir: str | Path) -> bool:
             and not any(run_dir.glob("fold-*")))
 
 
+def is_finished(run: str | Path) -> bool:
+    """True when ``run`` has a run-level ``metrics.json`` of all its folds."""
+    path = Path(run) / METRICS_FILE
+    return path.is_file() and read_json(path).get("complete") is True
+
+
 def fold_results(run_dir: str | Path) -> list[FinishedFold]:
     """Every fold of a finished run (a run directory or a record), in ``run.json`` order.
 
@@ -145,7 +151,7 @@ def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = Fals
     runs = seeds or [source]
     if not seeds and not (source / RUN_FILE).is_file():
         raise ReportError(f"{source}: not a run directory or seed group (no {RUN_FILE})")
-    finished = [run for run in runs if _finished(run)]
+    finished = [run for run in runs if is_finished(run)]
     unfinished = [run for run in runs if run not in finished]
     if unfinished and (not skip_unfinished or not finished):
         raise ReportError(f"{', '.join(map(str, unfinished))}: not finished (aggregate a "
@@ -166,11 +172,6 @@ def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = Fals
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return finished
-
-
-def _finished(run: Path) -> bool:
-    path = run / METRICS_FILE
-    return path.is_file() and read_json(path).get("complete") is True
 
 
 def _copy_record(run: Path, dest: Path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from sertk.eval.metrics import fold_metrics, summarize
 from sertk.eval.report import markdown_table
-from sertk.eval.record import SEED_PREFIX, seed_runs
+from sertk.eval.record import SEED_PREFIX, is_finished, seed_runs
 from sertk.eval.rundir import (METRICS_FILE, REPORT_FILE, ReportError, read_json, read_run,
                                read_predictions, write_json)
 from sertk.fileio import atomic_write
@@ -29,15 +29,18 @@ KEYS = ("ua", "wa")
 
 
 def aggregate_seeds(group: str | Path) -> dict:
-    """Aggregate finished seed runs of ``group``; writes ``metrics.json`` and ``report.md``.
+    """Aggregate the finished seed runs of ``group`` (all folds reported); writes
+    ``metrics.json`` and ``report.md``, which name the unfinished seeds left out.
 
     Raises:
         ReportError: no finished seed run, or seeds tested on different utterances.
     """
     group = Path(group)
-    runs = [d for d in seed_runs(group) if (d / METRICS_FILE).is_file()]
+    runs = [d for d in seed_runs(group) if is_finished(d)]
+    unfinished = [d.name for d in seed_runs(group) if d not in runs]
     if not runs:
-        raise ReportError(f"{group}: no finished seed-*/ run (each needs its {METRICS_FILE})")
+        raise ReportError(f"{group}: no finished seed-*/ run (each needs a {METRICS_FILE} "
+                          "of all its folds)")
     per_seed = []
     for run in runs:
         m = read_json(run / METRICS_FILE)
@@ -54,7 +57,7 @@ def aggregate_seeds(group: str | Path) -> dict:
     plan = read_run(runs[0])
     metrics = {"group": group.name, "protocol": plan["protocol"], "labels": plan["labels"],
                "info": plan["info"], "seeds": per_seed, "across_seeds": across,
-               "ensemble": _ensemble(runs, plan)}
+               "ensemble": _ensemble(runs, plan), "unfinished_seeds": unfinished}
     write_json(group / METRICS_FILE, metrics)
     atomic_write(group / REPORT_FILE, render_seeds(metrics))
     return metrics
@@ -105,4 +108,6 @@ def render_seeds(metrics: dict) -> str:
              "seeds (n-1). The ensemble averages each test utterance's probabilities over "
              "the seeds.", "",
              markdown_table(["", "fold-mean UA", "pooled UA", "fold-mean WA", "pooled WA"], rows)]
+    if metrics.get("unfinished_seeds"):
+        lines += ["", "Not included (unfinished): " + ", ".join(metrics["unfinished_seeds"]) + "."]
     return "\n".join(lines) + "\n"

@@ -51,3 +51,20 @@ def test_a_group_without_finished_seeds_is_refused(tmp_path):
     (tmp_path / "g" / "seed-0").mkdir(parents=True)
     with pytest.raises(ReportError, match="no finished"):
         aggregate_seeds(tmp_path / "g")
+
+
+def test_an_unfinished_seed_is_left_out_and_named(tmp_path):
+    import shutil
+
+    from sertk.eval.report import aggregate_run
+
+    make_run(tmp_path / "g" / "seed-0", [2] * N_FOLDS)  # UA 0.9
+    make_run(tmp_path / "g" / "seed-1", [4] * N_FOLDS)  # UA 0.8, but one fold never finished
+    shutil.rmtree(tmp_path / "g" / "seed-1" / "fold-05")
+    aggregate_run(tmp_path / "g" / "seed-0", plots=False)
+    aggregate_run(tmp_path / "g" / "seed-1", partial=True, plots=False)
+    metrics = aggregate_seeds(tmp_path / "g")
+    assert [s["seed"] for s in metrics["seeds"]] == ["0"]
+    assert metrics["across_seeds"]["mean_ua"]["mean"] == pytest.approx(0.9)
+    assert metrics["unfinished_seeds"] == ["seed-1"]
+    assert "Not included (unfinished): seed-1." in (tmp_path / "g" / "report.md").read_text()
