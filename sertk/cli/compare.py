@@ -21,7 +21,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, seed groups or records")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run directories, seed groups or records")
     parser.add_argument("--names", default=None,
                         help="comma-separated names for the runs (default: folder names)")
     parser.add_argument("--out", default=None, metavar="FILE",

@@ -16,7 +16,8 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories, seed groups or records")
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run directories, seed groups or records")
     parser.add_argument("-o", "--out", required=True, help="output run directory")
     parser.add_argument("--names", default=None,
                         help="comma-separated names for the runs (default: folder names)")

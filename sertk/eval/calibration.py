@@ -7,10 +7,10 @@ along ``log T``; a golden-section search over ``log T`` within the given bounds 
 float64, deterministically. Neural checkpoints (:mod:`sertk.train.calibration`) and the
 classical linear models (:mod:`sertk.classical.linear`) both use it.
 
-**Reliability.** A prediction's *confidence* is its top probability; it is *correct* when the top label is
-the true one. The confidences are cut into ``n_bins`` equal-width bins over [0, 1] (the
-first bin closed on both sides, the others ``(lo, hi]``); per bin we keep the count, the
-sum of confidences and the number correct. Then
+**Reliability.** A prediction's *confidence* is its top probability; it is *correct*
+when the top label is the true one. The confidences are cut into ``n_bins`` equal-width
+bins over [0, 1] (the first bin closed on both sides, the others ``(lo, hi]``); per bin we
+keep the count, the sum of confidences and the number correct. Then
 
     ECE = sum_b |confidence_sum_b - correct_b| / N
 
