@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sertk.data.splits import Fold
 from sertk.eval.rundir import (METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE,
-                               Predictions, ReportError, fold_dir, read_json, read_predictions,
-                               read_run)
+                               Predictions, ReportError, check_fold_predictions, fold_dir,
+                               read_json, read_predictions, read_run)
 
 SEED_PREFIX = "seed-"
 #: The files of a run directory's top level that a record keeps (plus every ``*.png``).
@@ -91,7 +91,8 @@ def fold_results(run_dir: str | Path) -> list[FinishedFold]:
             results.append(FinishedFold(fold, read_predictions(directory / PREDICTIONS_FILE),
                                       info if isinstance(info, dict) else {}))
     for result in results:
-        _check_fold(run_dir, result, plan["labels"])
+        check_fold_predictions(result.predictions, result.fold, plan["labels"],
+                               where=f"{run_dir} ({result.fold.name})")
     return results
 
 
@@ -117,19 +118,6 @@ def _record_folds(run_dir: Path, plan: dict) -> list[FinishedFold]:
         raise ReportError(f"{run_dir / PREDICTIONS_FILE}: fold indices {sorted(extra)} are "
                           f"not in {RUN_FILE}")
     return results
-
-
-def _check_fold(run_dir: Path, result: FinishedFold, labels: list[str]) -> None:
-    fold, preds = result.fold, result.predictions
-    where = f"{run_dir} ({fold.name})"
-    if list(preds.labels) != list(labels):
-        raise ReportError(f"{where}: labels {list(preds.labels)} differ from {RUN_FILE}'s "
-                          f"{list(labels)}")
-    expected, got = set(fold.test_ids), set(preds.ids)
-    if len(got) != len(preds.ids) or got != expected:
-        raise ReportError(f"{where}: predictions do not match the fold's test ids: "
-                          f"{len(expected - got)} missing, {len(got - expected)} unexpected, "
-                          f"{len(preds.ids) - len(got)} repeated")
 
 
 def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = False) -> list[Path]:

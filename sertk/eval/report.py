@@ -18,8 +18,9 @@ from sertk.eval.calibration import calibration_lines, run_calibration
 from sertk.eval.metrics import SUMMARY_KEYS, fold_metrics, summarize
 from sertk.eval.rundir import (CONFUSION_PNG, CURVES_PNG, HISTORY_FILE, METRICS_FILE,
                                PREDICTIONS_FILE, REPORT_FILE, IncompleteRunError, Predictions,
-                               ReportError, atomic_write, dimension_fields, fold_dir, read_json,
-                               read_predictions, read_run, write_json, write_predictions)
+                               ReportError, atomic_write, check_fold_predictions,
+                               dimension_fields, fold_dir, read_json, read_predictions, read_run,
+                               write_json, write_predictions)
 
 #: The paper's names for the models of Table 2 (SPEC section 3).
 MODEL_TITLES = {
@@ -236,16 +237,7 @@ def write_ablation(run_dirs: Mapping[str, str | Path], out_dir: str | Path, *,
 def _read_fold_predictions(run_dir: Path, fold, labels: list[str]) -> Predictions:
     path = fold_dir(run_dir, fold.index) / PREDICTIONS_FILE
     preds = read_predictions(path)
-    if list(preds.labels) != labels:
-        raise ReportError(f"{path}: labels {list(preds.labels)} differ from run.json's {labels}")
-    if set(preds.folds) != {fold.index}:
-        raise ReportError(f"{path}: fold column holds {sorted(set(preds.folds))}, "
-                          f"expected {fold.index}")
-    expected, got = set(fold.test_ids), set(preds.ids)
-    if len(got) != len(preds.ids) or got != expected:
-        raise ReportError(f"{path}: predictions do not match {fold.name}'s test ids: "
-                          f"{len(expected - got)} missing, {len(got - expected)} unexpected, "
-                          f"{len(preds.ids) - len(got)} repeated")
+    check_fold_predictions(preds, fold, labels, where=str(path))
     return preds
 
 

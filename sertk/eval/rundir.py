@@ -207,6 +207,23 @@ def read_predictions(path: str | Path) -> Predictions:
                                      else (None, None)))
 
 
+def check_fold_predictions(preds: Predictions, fold: Fold, labels: Sequence[str], *,
+                           where: str) -> None:
+    """``ReportError`` (starting with ``where``) unless ``preds`` hold ``labels`` in order,
+    only ``fold``'s index and each of its test ids exactly once."""
+    if list(preds.labels) != list(labels):
+        raise ReportError(f"{where}: labels {list(preds.labels)} differ from run.json's "
+                          f"{list(labels)}")
+    if set(preds.folds) != {fold.index}:
+        raise ReportError(f"{where}: fold column holds {sorted(set(preds.folds))}, "
+                          f"expected {fold.index}")
+    expected, got = set(fold.test_ids), set(preds.ids)
+    if len(got) != len(preds.ids) or got != expected:
+        raise ReportError(f"{where}: predictions do not match {fold.name}'s test ids: "
+                          f"{len(expected - got)} missing, {len(got - expected)} unexpected, "
+                          f"{len(preds.ids) - len(got)} repeated")
+
+
 # --- one fold -------------------------------------------------------------------------------
 
 def write_fold(run_dir: str | Path, fold: Fold | int, ids: Sequence[str], y_true: Sequence[str],
