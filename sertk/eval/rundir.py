@@ -333,13 +333,17 @@ def write_json(path: str | Path, obj) -> Path:
 
 
 def read_json(path: str | Path) -> dict:
+    """The JSON object in ``path``; ``ReportError`` if missing, malformed or not an object."""
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"{path}: not found")
     try:
-        return json.loads(read_text(path))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise ReportError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _atomic_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence]) -> Path:

@@ -44,9 +44,13 @@ def aggregate_seeds(group: str | Path) -> dict:
     per_seed = []
     for run in runs:
         m = read_json(run / METRICS_FILE)
-        per_seed.append({"seed": run.name[len(SEED_PREFIX):],
-                         **{f"mean_{k}": m["mean"][k] for k in KEYS},
-                         **{f"pooled_{k}": m["pooled"][k] for k in KEYS}})
+        try:
+            per_seed.append({"seed": run.name[len(SEED_PREFIX):],
+                             **{f"mean_{k}": float(m["mean"][k]) for k in KEYS},
+                             **{f"pooled_{k}": float(m["pooled"][k]) for k in KEYS}})
+        except (KeyError, TypeError, ValueError):
+            raise ReportError(f"{run / METRICS_FILE}: no numeric mean and pooled UA/WA "
+                              "(not a run-level metrics file)") from None
     across = {}
     for key in per_seed[0]:
         if key == "seed":

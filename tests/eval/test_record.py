@@ -125,3 +125,31 @@ def test_cli_publishes_and_names_what_it_left_out(tmp_path, capsys):
     assert "left out unfinished seed-1" in captured.err and "published seed-0" in captured.out
     assert main(["publish", str(tmp_path / "nothing"), "-o", str(tmp_path / "x")]) == 2
     assert "no run.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, message", [
+    ({"metrics.json": "[1, 2]"}, "expected a JSON object, got list"),
+    ({"metrics.json": '{"complete": true, "folds": "none"}'}, "unfinished run"),
+    ({"metrics.json": "{not json"}, "not valid JSON"),
+    ({"run.json": '{"protocol": "lospk", "labels": ["a", "b"], "folds": [{"index": 0}]}'},
+     "malformed run file"),
+    ({"predictions.csv": "id,fold,true,pred,prob_a,prob_b\nu000,0,a,a,0.9,0.1\n"
+                         "u999,77,a,b,0.1,0.9\n"}, "fold indices \\[77\\]"),
+])
+def test_a_damaged_record_gets_one_clear_error(tmp_path, damage, message):
+    publish(finished_run(tmp_path / "run", [1] * N_FOLDS), tmp_path / "rec")
+    for name, text in damage.items():
+        (tmp_path / "rec" / name).write_text(text)
+    with pytest.raises(ReportError, match=message):
+        load_run(tmp_path / "rec")
+
+
+def test_a_group_with_a_damaged_seed_report_names_the_file(tmp_path):
+    from sertk.eval.seeds import aggregate_seeds
+
+    publish(finished_run(tmp_path / "g" / "seed-0", [1] * N_FOLDS), tmp_path / "rec" / "seed-0")
+    metrics = json.loads((tmp_path / "rec" / "seed-0" / "metrics.json").read_text())
+    del metrics["pooled"]
+    (tmp_path / "rec" / "seed-0" / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ReportError, match="seed-0/metrics.json: no numeric mean and pooled"):
+        aggregate_seeds(tmp_path / "rec")
