@@ -2,7 +2,9 @@
 
 Real time factor (x real time = seconds of audio / seconds of wall time) of
 ``Predictor.predict_files`` (what ``sertk predict`` runs) at batch 32 and batch 1,
-and the latency of one 4 s clip (``Predictor.predict_file``); then the same for the
+and the latency of one 4 s clip (``Predictor.predict_file``), all with the voice activity
+detector on, as ``sertk predict`` runs by default (one row without it, ``--no-vad``, gives
+its cost); then the same for the
 ONNX export (``sertk.export.export_onnx``, run by onnxruntime on the same decoded
 audio). Inputs: 4 s files of real speech (EmoDB-2s clips end to end, 22.05 kHz, so
 decoding resamples) and the EmoDB-2s files themselves (2 s each; ``padding=fixed``
@@ -86,6 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
                 for batch in (32, 1):
                     wall = timed(lambda: predictor.predict_files(clips, batch_size=batch))
                     add("pytorch", "4 s files", padding, batch, wall, 4.0 * len(clips), len(clips))
+                bare = load_model(ckpt, device="cpu", vad=False)  # what the detector costs
+                wall = timed(lambda: bare.predict_files(clips, batch_size=32))
+                add("pytorch", "4 s files, no VAD", padding, 32, wall, 4.0 * len(clips),
+                    len(clips))
                 one = timed(lambda: predictor.predict_file(clips[0]))
                 add("pytorch", "one 4 s file (latency)", padding, 1, one, 4.0, 1)
             wall = timed(lambda: predictor.predict_files(emodb, batch_size=32))
