@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sertk.eval.record import publish, seed_runs
-    from sertk.eval.rundir import ReportError
+    from sertk.eval.record import publish
+    from sertk.eval.rundir import ReportError, seed_runs
 
     try:
         published = publish(args.run, args.out, skip_unfinished=args.skip_unfinished)

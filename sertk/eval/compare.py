@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from sertk.eval.metrics import unweighted_accuracy
-from sertk.eval.record import fold_results, seed_runs
-from sertk.eval.rundir import ReportError, read_run
+from sertk.eval.record import fold_results
+from sertk.eval.rundir import ReportError, read_run, seed_runs
 
 N_BOOT = 2000
 

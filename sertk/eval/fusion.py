@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sertk.eval.record import FinishedFold, fold_results, seed_runs
+from sertk.eval.record import FinishedFold, fold_results
 from sertk.eval.report import aggregate_run
-from sertk.eval.rundir import RUN_FILE, ReportError, init_run, read_run, write_fold
+from sertk.eval.rundir import (RUN_FILE, ReportError, init_run, read_run, seed_runs,
+                               write_fold)
 
 
 def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,

@@ -27,9 +27,9 @@ from pathlib import Path
 from sertk.data.splits import Fold
 from sertk.eval.rundir import (METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE,
                                Predictions, ReportError, check_fold_predictions, fold_dir,
-                               read_json, read_predictions, read_run)
+                               is_finished, read_json, read_predictions, read_run, seed_runs)
+from sertk.eval.seeds import aggregate_seeds
 
-SEED_PREFIX = "seed-"
 #: The files of a run directory's top level that a record keeps (plus every ``*.png``).
 RECORD_FILES = (RUN_FILE, "config.yaml", "config.json", METRICS_FILE, PREDICTIONS_FILE,
                 REPORT_FILE)
@@ -45,29 +45,12 @@ class FinishedFold:
     info: dict
 
 
-def seed_runs(group: str | Path) -> list[Path]:
-    """The ``seed-<s>`` runs of ``group`` (folders with a ``run.json``), sorted by seed;
-    empty when ``group`` is a single run."""
-    def order(path: Path) -> tuple[int, str]:
-        seed = path.name[len(SEED_PREFIX):]
-        return (int(seed), "") if seed.isdigit() else (10 ** 9, seed)
-
-    found = [p for p in Path(group).glob(f"{SEED_PREFIX}*") if (p / RUN_FILE).is_file()]
-    return sorted(found, key=order)
-
-
 def is_record(run_dir: str | Path) -> bool:
     """True when ``run_dir`` is a published record: ``run.json`` and ``metrics.json``, and
     no fold folders (a run that has only begun has no ``metrics.json``)."""
     run_dir = Path(run_dir)
     return ((run_dir / RUN_FILE).is_file() and (run_dir / METRICS_FILE).is_file()
             and not any(run_dir.glob("fold-*")))
-
-
-def is_finished(run: str | Path) -> bool:
-    """True when ``run`` has a run-level ``metrics.json`` of all its folds."""
-    path = Path(run) / METRICS_FILE
-    return path.is_file() and read_json(path).get("complete") is True
 
 
 def fold_results(run_dir: str | Path) -> list[FinishedFold]:
@@ -132,8 +115,6 @@ def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = Fals
             ``skip_unfinished``, which leaves unfinished seeds out), or ``out`` holds
             something other than a record.
     """
-    from sertk.eval.seeds import aggregate_seeds
-
     source, out = Path(source), Path(out)
     seeds = seed_runs(source)
     runs = seeds or [source]

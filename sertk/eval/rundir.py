@@ -26,7 +26,10 @@ Workflow for a training engine::
                    info={"params": n_params, "train_seconds": t, "best_epoch": e})
     aggregate_run(run_dir)                   # sertk.eval.report; or `sertk report RUN_DIR`
 
-``metrics.json`` is written last in a fold, so its presence marks the fold complete.
+``metrics.json`` is written last in a fold, so its presence marks the fold complete, and
+the run-level ``metrics.json`` says ``"complete": true`` once every fold is reported
+(:func:`is_finished`). A **seed group** is a folder of run directories of one recipe,
+``seed-0/``, ``seed-1/``, ... (:func:`seed_runs`; ``sertk cv --seeds`` writes one).
 Every file is written atomically (a temporary file, then ``os.replace``).
 """
 from __future__ import annotations
@@ -58,6 +61,7 @@ CURVES_PNG = "curves.png"
 RUN_LOG = "run.log"
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_ua", "val_wa")
 PROB_PREFIX = "prob_"
+SEED_PREFIX = "seed-"  # a seed group's runs: GROUP/seed-0/, GROUP/seed-1/, ...
 TRUE_PREFIX, PRED_PREFIX = "true_", "pred_"  # dimension columns: true_arousal, pred_arousal
 
 
@@ -110,6 +114,25 @@ def read_run(run_dir: str | Path) -> dict:
         raise ReportError(f"{path}: malformed run file ({err!r})") from None
     plan.setdefault("info", {})
     return plan
+
+
+# --- seed groups ----------------------------------------------------------------------------
+
+def seed_runs(group: str | Path) -> list[Path]:
+    """The ``seed-<s>`` runs of ``group`` (folders with a ``run.json``), sorted by seed;
+    empty when ``group`` is a single run."""
+    def order(path: Path) -> tuple[int, str]:
+        seed = path.name[len(SEED_PREFIX):]
+        return (int(seed), "") if seed.isdigit() else (10 ** 9, seed)
+
+    found = [p for p in Path(group).glob(f"{SEED_PREFIX}*") if (p / RUN_FILE).is_file()]
+    return sorted(found, key=order)
+
+
+def is_finished(run: str | Path) -> bool:
+    """True when ``run`` has a run-level ``metrics.json`` of all its folds."""
+    path = Path(run) / METRICS_FILE
+    return path.is_file() and read_json(path).get("complete") is True
 
 
 # --- predictions ----------------------------------------------------------------------------

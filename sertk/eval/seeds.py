@@ -20,9 +20,9 @@ import numpy as np
 
 from sertk.eval.metrics import fold_metrics, summarize
 from sertk.eval.report import markdown_table
-from sertk.eval.record import SEED_PREFIX, is_finished, seed_runs
-from sertk.eval.rundir import (METRICS_FILE, REPORT_FILE, ReportError, read_json, read_run,
-                               read_predictions, write_json)
+from sertk.eval.rundir import (METRICS_FILE, REPORT_FILE, SEED_PREFIX, ReportError,
+                               is_finished, read_json, read_predictions, read_run, seed_runs,
+                               write_json)
 from sertk.fileio import atomic_write
 
 KEYS = ("ua", "wa")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from sertk.eval.metrics import fold_metrics
-from sertk.eval.record import fold_results, seed_runs
-from sertk.eval.rundir import RUN_FILE, read_json
+from sertk.eval.record import fold_results
+from sertk.eval.rundir import RUN_FILE, read_json, seed_runs
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "docs" / "results"

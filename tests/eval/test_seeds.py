@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from sertk.eval.rundir import ReportError, init_run, write_fold
-from sertk.eval.record import seed_runs
+from sertk.eval.rundir import ReportError, init_run, seed_runs, write_fold
 from sertk.eval.seeds import aggregate_seeds
 from tests.eval.test_compare import LABELS, N_FOLDS, folds, make_run, truth
 
