@@ -150,7 +150,14 @@ def _copy_record(run: Path, dest: Path) -> None:
             shutil.copyfile(run / name, dest / name)
     for figure in sorted(run.glob("*.png")):
         shutil.copyfile(figure, dest / figure.name)
-    fold_results(dest)  # the record must read back as the run it came from
+    # the record must read back as the run it came from: a run-level predictions.csv older
+    # than a fold trained again after it was written is refused here
+    for live, kept in zip(fold_results(run), fold_results(dest), strict=True):
+        if (sorted(zip(live.predictions.ids, live.predictions.y_pred))
+                != sorted(zip(kept.predictions.ids, kept.predictions.y_pred))):
+            raise ReportError(f"{run}: its {PREDICTIONS_FILE} differs from "
+                              f"{fold_dir(run, live.fold.index).name}'s; report the run again "
+                              "(sertk report RUN) before publishing it")
 
 
 def _check_replaceable(out: Path) -> None:

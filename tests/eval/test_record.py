@@ -153,3 +153,15 @@ def test_a_group_with_a_damaged_seed_report_names_the_file(tmp_path):
     (tmp_path / "rec" / "seed-0" / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(ReportError, match="seed-0/metrics.json: no numeric mean and pooled"):
         aggregate_seeds(tmp_path / "rec")
+
+
+def test_a_run_whose_report_is_older_than_a_fold_is_not_published(tmp_path):
+    run = finished_run(tmp_path / "run", [1] * N_FOLDS)
+    make_run(tmp_path / "again", [3] * N_FOLDS)  # fold 4 trained again with other results
+    shutil.rmtree(run / "fold-04")
+    shutil.copytree(tmp_path / "again" / "fold-04", run / "fold-04")
+    with pytest.raises(ReportError, match="differs from fold-04's; report the run again"):
+        publish(run, tmp_path / "rec")
+    assert not (tmp_path / "rec").exists()
+    aggregate_run(run, plots=False)
+    publish(run, tmp_path / "rec")
