@@ -133,7 +133,7 @@ def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = Fals
         for run in finished:
             _copy_record(run, staging / run.name if seeds else staging)
         if seeds:
-            aggregate_seeds(staging)
+            aggregate_seeds(staging, name=out.name)
         if out.exists():
             shutil.rmtree(out)
         staging.rename(out)

@@ -28,9 +28,10 @@ from sertk.fileio import atomic_write
 KEYS = ("ua", "wa")
 
 
-def aggregate_seeds(group: str | Path) -> dict:
+def aggregate_seeds(group: str | Path, *, name: str | None = None) -> dict:
     """Aggregate the finished seed runs of ``group`` (all folds reported); writes
-    ``metrics.json`` and ``report.md``, which name the unfinished seeds left out.
+    ``metrics.json`` and ``report.md``, which name the unfinished seeds left out;
+    ``name`` titles the report (default: the folder's name).
 
     Raises:
         ReportError: no finished seed run, or seeds tested on different utterances.
@@ -59,9 +60,10 @@ def aggregate_seeds(group: str | Path) -> dict:
         across[key] = {"mean": float(values.mean()),
                        "std": float(values.std(ddof=1)) if len(values) > 1 else None}
     plan = read_run(runs[0])
-    metrics = {"group": group.name, "protocol": plan["protocol"], "labels": plan["labels"],
-               "info": plan["info"], "seeds": per_seed, "across_seeds": across,
-               "ensemble": _ensemble(runs, plan), "unfinished_seeds": unfinished}
+    metrics = {"group": name or group.name, "protocol": plan["protocol"],
+               "labels": plan["labels"], "info": plan["info"], "seeds": per_seed,
+               "across_seeds": across, "ensemble": _ensemble(runs, plan),
+               "unfinished_seeds": unfinished}
     write_json(group / METRICS_FILE, metrics)
     atomic_write(group / REPORT_FILE, render_seeds(metrics))
     return metrics

@@ -66,6 +66,7 @@ def test_a_record_holds_the_metrics_of_its_predictions(record):
 @pytest.mark.parametrize("group", GROUPS, ids=lambda p: p.name)
 def test_a_group_report_is_the_mean_of_its_seeds(group):
     summary = read_json(group / "metrics.json")
+    assert summary["group"] == group.name
     seeds = seed_runs(group)
     assert [s["seed"] for s in summary["seeds"]] == [p.name.split("-", 1)[1] for p in seeds]
     for key, field in (("mean_ua", ("mean", "ua")), ("pooled_ua", ("pooled", "ua"))):

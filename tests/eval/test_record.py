@@ -49,8 +49,9 @@ def test_comparisons_and_fusions_of_records_equal_those_of_the_runs(tmp_path):
     publish(svm, tmp_path / "rec" / "svm")
     publish(net, tmp_path / "rec" / "net")
     assert (tmp_path / "rec" / "net" / "seed-1" / "run.json").is_file()
-    assert json.loads((tmp_path / "rec" / "net" / "metrics.json").read_text())["seeds"][1][
-        "seed"] == "1"
+    group_metrics = json.loads((tmp_path / "rec" / "net" / "metrics.json").read_text())
+    assert group_metrics["seeds"][1]["seed"] == "1" and group_metrics["group"] == "net"
+    assert "# Seed group `net`:" in (tmp_path / "rec" / "net" / "report.md").read_text()
     live = table([svm, net], ["svm", "net"])
     assert "| seeds | 1 | 2 |" in live and "| validation UA (selection) | 74.5 | 59.5 |" in live
     assert table([tmp_path / "rec" / "svm", tmp_path / "rec" / "net"], ["svm", "net"]) == live
