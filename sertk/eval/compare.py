@@ -122,7 +122,8 @@ def _load_single(run_dir: Path):
         preds = result.predictions
         for i, t, p in zip(preds.ids, preds.y_true, preds.y_pred):
             rows[i] = (result.fold.name, t, p)
-    ids = tuple(sorted(rows))
+    position = {fold.name: n for n, fold in enumerate(plan["folds"])}
+    ids = tuple(sorted(rows, key=lambda i: (position[rows[i][0]], i)))  # folds in run.json order
     complete = len(val_ua) == len(plan["folds"])
     return (ids, tuple(rows[i][0] for i in ids), np.array([rows[i][1] for i in ids]),
             np.array([rows[i][2] for i in ids]), tuple(plan["labels"]),
