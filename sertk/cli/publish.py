@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     except ReportError as err:
         print(f"sertk publish: error: {err}", file=sys.stderr)
         return 2
-    left_out = [s.name for s in seed_runs(args.run) if s not in published]
+    seeds = seed_runs(args.run)
+    left_out = [s.name for s in seeds if s not in published]
     if left_out:
         print(f"sertk publish: left out unfinished {', '.join(left_out)}", file=sys.stderr)
-    what = (", ".join(p.name for p in published) + f" of {args.run}"
-            if seed_runs(args.run) else args.run)
+    what = ", ".join(p.name for p in published) + f" of {args.run}" if seeds else args.run
     print(f"published {what} to {args.out}")
     return 0

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from sertk.eval.record import FinishedFold, fold_results
 from sertk.eval.report import aggregate_run
-from sertk.eval.rundir import (RUN_FILE, ReportError, init_run, read_run, seed_runs,
-                               write_fold)
+from sertk.eval.rundir import ReportError, init_run, read_run, runs_of, write_fold
 
 
 def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
@@ -36,7 +35,7 @@ def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
     names = list(names) if names is not None else [m.name for m in members]
     if len(members) < 2 or len(names) != len(members):
         raise ReportError("fusion needs at least two runs and one name per run")
-    runs = [_seed_runs(m) for m in members]
+    runs = [runs_of(m) for m in members]
     plans = [[read_run(run) for run in seeds] for seeds in runs]
     plan = plans[0][0]
     labels = list(plan["labels"])
@@ -64,13 +63,6 @@ def fuse_runs(members: Sequence[str | Path], out_dir: str | Path, *,
         write_fold(out_dir, fold, ids, y_true, probs / len(runs), labels,
                    info={"members": names})
     return aggregate_run(out_dir, plots=plots)
-
-
-def _seed_runs(member: Path) -> list[Path]:
-    seeds = seed_runs(member)
-    if not seeds and not (member / RUN_FILE).is_file():
-        raise ReportError(f"{member}: not a run directory or seed group (no {RUN_FILE})")
-    return seeds or [member]
 
 
 def _member_fold(seeds: list[dict[int, FinishedFold]], index: int, labels: list[str]):

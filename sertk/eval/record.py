@@ -27,7 +27,8 @@ from pathlib import Path
 from sertk.data.splits import Fold
 from sertk.eval.rundir import (METRICS_FILE, PREDICTIONS_FILE, REPORT_FILE, RUN_FILE,
                                Predictions, ReportError, check_fold_predictions, fold_dir,
-                               is_finished, read_json, read_predictions, read_run, seed_runs)
+                               is_finished, read_json, read_predictions, read_run, runs_of,
+                               seed_runs)
 from sertk.eval.seeds import aggregate_seeds
 
 #: The files of a run directory's top level that a record keeps (plus every ``*.png``).
@@ -116,23 +117,21 @@ def publish(source: str | Path, out: str | Path, *, skip_unfinished: bool = Fals
             something other than a record.
     """
     source, out = Path(source), Path(out)
-    seeds = seed_runs(source)
-    runs = seeds or [source]
-    if not seeds and not (source / RUN_FILE).is_file():
-        raise ReportError(f"{source}: not a run directory or seed group (no {RUN_FILE})")
+    runs = runs_of(source)
+    group = runs != [source]
     finished = [run for run in runs if is_finished(run)]
     unfinished = [run for run in runs if run not in finished]
     if unfinished and (not skip_unfinished or not finished):
         raise ReportError(f"{', '.join(map(str, unfinished))}: not finished (aggregate a "
                           "complete run first: sertk report RUN)" +
-                          ("; skip_unfinished leaves such seeds out" if seeds else ""))
+                          ("; skip_unfinished leaves such seeds out" if group else ""))
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for run in finished:
-            _copy_record(run, staging / run.name if seeds else staging)
-        if seeds:
+            _copy_record(run, staging / run.name if group else staging)
+        if group:
             aggregate_seeds(staging, name=out.name)
         if out.exists():
             shutil.rmtree(out)

@@ -129,6 +129,19 @@ def seed_runs(group: str | Path) -> list[Path]:
     return sorted(found, key=order)
 
 
+def runs_of(path: str | Path) -> list[Path]:
+    """The runs of ``path``: a seed group's :func:`seed_runs`, or ``[path]`` for one run.
+
+    Raises:
+        ReportError: ``path`` is neither (no ``run.json`` in it or its seed folders).
+    """
+    path = Path(path)
+    seeds = seed_runs(path)
+    if not seeds and not (path / RUN_FILE).is_file():
+        raise ReportError(f"{path}: not a run directory or seed group (no {RUN_FILE})")
+    return seeds or [path]
+
+
 def is_finished(run: str | Path) -> bool:
     """True when ``run`` has a run-level ``metrics.json`` of all its folds."""
     path = Path(run) / METRICS_FILE
