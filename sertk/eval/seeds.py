@@ -37,8 +37,9 @@ def aggregate_seeds(group: str | Path, *, name: str | None = None) -> dict:
         ReportError: no finished seed run, or seeds tested on different utterances.
     """
     group = Path(group)
-    runs = [d for d in seed_runs(group) if is_finished(d)]
-    unfinished = [d.name for d in seed_runs(group) if d not in runs]
+    every = seed_runs(group)
+    runs = [d for d in every if is_finished(d)]
+    unfinished = [d.name for d in every if d not in runs]
     if not runs:
         raise ReportError(f"{group}: no finished seed-*/ run (each needs a {METRICS_FILE} "
                           "of all its folds)")
